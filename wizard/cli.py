@@ -1,0 +1,109 @@
+"""`wrnv-wizard`: the TUI by default; subcommands run single steps headless.
+
+Errors the user can fix print as one line (`wrnv-wizard: error: ...`); usage errors exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Callable, Optional
+
+from . import __version__
+from .commands import COMMANDS
+from .errors import UsageError, WizardError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2, no usage dump
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def _command_module(name: str):
+    try:
+        return importlib.import_module(COMMANDS[name])
+    except ModuleNotFoundError as e:
+        if e.name == COMMANDS[name]:
+            return None
+        raise
+
+
+def build_parser(only: Optional[str] = None) -> argparse.ArgumentParser:
+    p = _Parser(prog="wrnv-wizard",
+                description="From an empty Linux host to a Jetson running a GPU container on Wind River Linux.")
+    p.add_argument("--version", action="version", version=f"wrnv-wizard {__version__}")
+    p.add_argument("--project", metavar="DIR", help="project folder (default: ~/wrlinux-jetson)")
+    p.add_argument("--profile", metavar="NAME|PATH", help="release profile (default: wrlinux-lts19-jetpack-4.3)")
+    p.add_argument("--plain", action="store_true", help="line-by-line dialogue instead of the full-screen UI")
+    p.add_argument("--answers", metavar="FILE", help="TOML file with answers (machine, distro, packages, ...)")
+    p.add_argument("--demo", action="store_true", help="run the whole journey in a sandbox; touches no real disk")
+    p.add_argument("--demo-dir", metavar="DIR", help="where the demo sandbox lives (default: a temporary folder)")
+    p.add_argument("--demo-speed", type=float, default=1.0, metavar="X", help="demo build pace (default 1.0)")
+    p.add_argument("--auto", action="store_true", help="with --demo: advance through the steps by itself")
+    p.add_argument("--exit-at-end", action="store_true", help="quit once the summary is shown (exit 0 if all ok)")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMANDS:
+        if only is not None and name != only:
+            continue
+        mod = _command_module(name)
+        if mod is None:
+            continue
+        sp = sub.add_parser(name, help=mod.HELP, description=mod.HELP)
+        mod.add_arguments(sp)
+        sp.set_defaults(_module=mod)
+    return p
+
+
+def _wanted_command(argv: list) -> Optional[str]:
+    for a in argv:
+        if a in COMMANDS:
+            return a
+    return None
+
+
+def main(argv: Optional[list] = None, run_tui: Optional[Callable] = None) -> int:
+    """Entry point. `run_tui(session, **options) -> int` shows the full-screen UI; it is passed in by
+    screens.launch so that the engine never imports the UI."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Build only the parser that is needed: importing every command would slow the TUI's start.
+    wanted = _wanted_command(argv)
+    helping = any(a in ("-h", "--help") for a in argv)
+    try:
+        parser = build_parser(only=wanted or (None if helping else ""))
+        args = parser.parse_args(argv)
+        if getattr(args, "_module", None) is not None:
+            return int(args._module.run(args) or 0)
+        return _run_wizard(args, run_tui)
+    except WizardError as e:
+        print(f"wrnv-wizard: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("wrnv-wizard: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 1
+
+
+def _run_wizard(args, run_tui: Optional[Callable]) -> int:
+    if args.auto and not args.demo:
+        raise UsageError("--auto only works with --demo")
+    if args.demo:
+        from .demo.launch import run_demo
+
+        return run_demo(args, run_tui)
+    if args.plain:
+        from .plain import run_plain
+
+        return run_plain(args)
+    if args.answers:
+        raise UsageError("--answers needs --plain (or --demo)")
+    if run_tui is None:
+        raise UsageError("the full-screen UI is started by the wrnv-wizard command; here use --plain")
+    from .session import Session
+
+    return int(run_tui(Session.open(args.project, args.profile)) or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
