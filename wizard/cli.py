@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from pathlib import Path
 from typing import Callable, Optional
 
 from . import __version__
@@ -42,6 +43,10 @@ def build_parser(only: Optional[str] = None) -> argparse.ArgumentParser:
     p.add_argument("--demo-speed", type=float, default=1.0, metavar="X", help="demo build pace (default 1.0)")
     p.add_argument("--auto", action="store_true", help="with --demo: advance through the steps by itself")
     p.add_argument("--exit-at-end", action="store_true", help="quit once the summary is shown (exit 0 if all ok)")
+    # --project/--profile work before or after the subcommand (SUPPRESS keeps the global value).
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--project", metavar="DIR", default=argparse.SUPPRESS, help="project folder")
+    common.add_argument("--profile", metavar="NAME|PATH", default=argparse.SUPPRESS, help="release profile")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMANDS:
         if only is not None and name != only:
@@ -49,7 +54,8 @@ def build_parser(only: Optional[str] = None) -> argparse.ArgumentParser:
         mod = _command_module(name)
         if mod is None:
             continue
-        sp = sub.add_parser(name, help=mod.HELP, description=mod.HELP)
+        sp = sub.add_parser(name, help=mod.HELP, description=mod.HELP, parents=[common],
+                            conflict_handler="resolve")
         mod.add_arguments(sp)
         sp.set_defaults(_module=mod)
     return p
@@ -83,6 +89,29 @@ def main(argv: Optional[list] = None, run_tui: Optional[Callable] = None) -> int
         return 130
     except BrokenPipeError:
         return 1
+    except Exception as e:  # a bug: one line for the user, the traceback in a file for the report
+        log = _save_traceback()
+        print(f"wrnv-wizard: internal error: {type(e).__name__}: {e} (details: {log}; please report it)",
+              file=sys.stderr)
+        return 70
+
+
+def _save_traceback() -> str:
+    import tempfile
+    import traceback
+
+    from .paths import cache_dir
+
+    text = traceback.format_exc()
+    for folder in (cache_dir(), Path(tempfile.gettempdir())):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / "last-error.txt"
+            path.write_text(text, encoding="utf-8")
+            return str(path)
+        except OSError:
+            continue
+    return "not saved"
 
 
 def _run_wizard(args, run_tui: Optional[Callable]) -> int:

@@ -1,0 +1,128 @@
+"""The wizard's Textual app: holds the session, shows one step screen at a time, guards quitting."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from textual.app import App
+from textual.binding import Binding
+
+from wizard import __version__, steps
+from wizard.paths import asset
+
+from .base import StepScreen
+from .confirm import ConfirmScreen
+from .messages import GoToStep, StepsChanged
+from .placeholder import PlaceholderScreen
+from .registry import screen_class
+
+
+class WizardApp(App):
+    TITLE = "wrnv-wizard"
+    SUB_TITLE = f"Wind River Linux on Jetson · v{__version__}"
+    CSS_PATH = str(asset("styles", "app.tcss"))
+    ENABLE_COMMAND_PALETTE = False
+    BINDINGS = [Binding("ctrl+q", "quit", "Quit", priority=True)]
+
+    def __init__(self, session, start_at: Optional[str] = None, **options) -> None:
+        super().__init__()
+        self.session = session
+        self.start_at = start_at
+        self.options = options
+        self._step_screens: dict = {}
+        self._modes_by_step: dict = {}
+        self._current: Optional[str] = None
+
+    # -- navigation --------------------------------------------------------------------------------
+    # Each step's screen lives in its own mode, so it survives switching away (its workers keep
+    # running), and the first step is the default screen itself: no blank frame before it.
+    def get_default_screen(self) -> StepScreen:
+        start = self.start_at or self.session.first_unfinished()
+        self._modes_by_step[start] = "_default"
+        # add_mode() refuses "_default"; registering it lets switch_mode() come back to the first step.
+        self._modes["_default"] = lambda: self.step_screen(start)
+        self._current = start
+        return self.step_screen(start)
+
+    def on_mount(self) -> None:
+        self.session.on_change(self._status_changed)
+        recovered = getattr(self.session.state, "recovered_from", "")
+        if recovered:
+            self.notify(recovered, severity="warning", timeout=15)
+
+    def step_screen(self, step_id: str) -> StepScreen:
+        screen = self._step_screens.get(step_id)
+        if screen is None:
+            cls = screen_class(step_id)
+            screen = cls(self.session, step_id) if cls is PlaceholderScreen else cls(self.session)
+            self._step_screens[step_id] = screen
+        return screen
+
+    @property
+    def current_step(self) -> Optional[str]:
+        return self._current
+
+    def goto(self, step_id: str) -> None:
+        if step_id == self._current:
+            return
+        mode = self._modes_by_step.get(step_id)
+        if mode is None:
+            mode = self._modes_by_step[step_id] = f"step-{step_id}"
+            self.add_mode(mode, lambda: self.step_screen(step_id))
+        self._current = step_id
+        self.switch_mode(mode)
+
+    def next_step(self) -> None:
+        i = steps.index(self._current)
+        if i + 1 < len(steps.STEPS):
+            self.goto(steps.STEPS[i + 1].id)
+
+    def previous_step(self) -> None:
+        i = steps.index(self._current)
+        if i > 0:
+            self.goto(steps.STEPS[i - 1].id)
+
+    def reachable(self, step_id: str) -> bool:
+        """Any step up to the first unfinished one, or any step already visited."""
+        return (steps.index(step_id) <= steps.index(self.session.first_unfinished())
+                or step_id in self._step_screens)
+
+    def on_go_to_step(self, message: GoToStep) -> None:
+        if self.reachable(message.step_id):
+            self.goto(message.step_id)
+        else:
+            self.notify("Finish the steps before it first.", severity="warning")
+
+    # -- status --------------------------------------------------------------------------------------
+    def _status_changed(self, step_id: str) -> None:
+        # Called by the session from whichever thread marked the step; post_message is thread-safe.
+        self.post_message(StepsChanged(step_id))
+
+    def on_steps_changed(self, _message: StepsChanged) -> None:
+        screen = self._step_screens.get(self._current)
+        if screen is not None:
+            screen.refresh_nav()
+
+    # -- quitting ----------------------------------------------------------------------------------
+    def busy_work(self) -> list:
+        return [f"{s.spec.title}: {s.busy}" for s in self._step_screens.values() if s.busy]
+
+    async def action_quit(self) -> None:
+        busy = self.busy_work()
+        if not busy:
+            self.exit(0)
+            return
+
+        def answered(yes: Optional[bool]) -> None:
+            if yes:
+                self.workers.cancel_all()
+                self.exit(0)
+
+        question = "Work is running:\n  " + "\n  ".join(busy) + "\n\nQuit and stop it?"
+        self.push_screen(ConfirmScreen(question, yes="Quit", no="Keep working"), answered)
+
+
+def run_app(session, **options) -> int:
+    app = WizardApp(session, **options)
+    app.run()
+    return app.return_code or 0

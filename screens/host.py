@@ -1,0 +1,70 @@
+"""Step 3: the host check (the same checks as `wrnv-wizard doctor`), with the fix for each problem."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Button, Static
+
+from wizard.doctor import FAIL, PASS, WARN, HostContext, run_checks
+from wizard.paths import asset
+from wizard.steps import Status
+
+from .base import StepScreen
+
+MARK = {PASS: ("✔", "green"), WARN: ("!", "yellow"), FAIL: ("✖", "red")}
+
+
+class HostScreen(StepScreen):
+    STEP_ID = "host"
+    CSS_PATH = str(asset("styles", "host.tcss"))
+
+    def compose_body(self) -> ComposeResult:
+        with Horizontal(id="host-actions"):
+            yield Static("", id="host-overall")
+            yield Button("Check again", id="host-recheck", compact=True)
+        yield VerticalScroll(Static("Checking…", id="host-results"), id="host-scroll")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.recheck()
+
+    @work(thread=True, exclusive=True)
+    def recheck(self) -> None:
+        self.app.call_from_thread(setattr, self, "busy", "checking the host")
+        self.session.mark(self.STEP_ID, Status.RUNNING)
+        try:
+            checks = run_checks(HostContext.current(self.session.profile, self.session.project))
+        finally:
+            self.app.call_from_thread(setattr, self, "busy", "")
+        failed = [c.name for c in checks if c.status == FAIL]
+        if failed:
+            self.session.mark(self.STEP_ID, Status.FAILED, f"{len(failed)} check(s) failed: {', '.join(failed)}")
+        else:
+            self.session.mark(self.STEP_ID, Status.DONE, "no check failed")
+        self.app.call_from_thread(self._show, checks)
+
+    def _show(self, checks: list) -> None:
+        text = Text()
+        for c in checks:
+            mark, colour = MARK[c.status]
+            text.append(f"{mark} ", style=f"bold {colour}")
+            text.append(c.name, style="bold")
+            text.append(f" — {c.detail}\n")
+            if c.fix and c.status != PASS:
+                text.append("    fix: ", style="dim")
+                text.append(f"{c.fix}\n", style="cyan")
+        self.query_one("#host-results", Static).update(text)
+        counts = {s: sum(c.status == s for c in checks) for s in (PASS, WARN, FAIL)}
+        self.query_one("#host-overall", Static).update(
+            f"{counts[PASS]} passed, {counts[WARN]} warnings, {counts[FAIL]} failed")
+        self.refresh_nav()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "host-recheck":
+            event.stop()
+            self.recheck()
+            return
+        super().on_button_pressed(event)

@@ -1,0 +1,97 @@
+"""Step 2: the NVIDIA prerequisites checklist (detected where possible, confirmed otherwise)."""
+
+from __future__ import annotations
+
+from textual import work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Button, Checkbox, Input, Label, Static
+
+from wizard import prereqs
+from wizard.paths import asset
+from wizard.steps import Status
+
+from .base import StepScreen
+
+
+class PrereqsScreen(StepScreen):
+    STEP_ID = "prereqs"
+    CSS_PATH = str(asset("styles", "prereqs.tcss"))
+
+    def compose_body(self) -> ComposeResult:
+        with VerticalScroll():
+            yield Label("SDK Manager downloads folder:")
+            with Horizontal(id="prereqs-folder-row"):
+                yield Input(self.session.answers.downloads_dir, id="prereqs-folder", compact=True)
+                yield Button("Look again", id="prereqs-rescan", compact=True)
+            yield VerticalScroll(id="prereqs-items")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.rescan()
+
+    @property
+    def confirmed(self) -> set:
+        return set(self.session.step_state(self.STEP_ID).data.get("confirmed", []))
+
+    @work(thread=True, exclusive=True)
+    def rescan(self) -> None:
+        items = prereqs.detect(self.session.profile, self.session.answers.downloads)
+        self.app.call_from_thread(self._show, items)
+
+    def _show(self, items: list) -> None:
+        self.items = items
+        box = self.query_one("#prereqs-items")
+        box.remove_children()
+        confirmed = self.confirmed
+        for item in items:
+            value = bool(item.detected) or item.id in confirmed
+            label = f"{item.title}" + (" (detected)" if item.detected else "")
+            box.mount(Checkbox(label, value, id=f"prereq-{item.id}", disabled=bool(item.detected), compact=True))
+            box.mount(Static(item.detail, classes="prereq-detail"))
+            if item.help and not item.detected:
+                box.mount(Static(item.help, classes="prereq-help"))
+        self._update_status()
+
+    def _update_status(self) -> None:
+        ok = prereqs.satisfied(self.items, self.confirmed)
+        status = self.session.status(self.STEP_ID)
+        if ok and status is not Status.DONE:
+            self.session.mark(self.STEP_ID, Status.DONE, "all prerequisites detected or confirmed")
+        elif not ok and status is Status.DONE:
+            self.session.mark(self.STEP_ID, Status.PENDING, "")
+        self.refresh_nav()
+
+    def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
+        item_id = (event.checkbox.id or "").removeprefix("prereq-")
+        confirmed = self.confirmed
+        if event.value:
+            confirmed.add(item_id)
+        else:
+            confirmed.discard(item_id)
+        self.session.step_state(self.STEP_ID).data["confirmed"] = sorted(confirmed)
+        self.session.save()
+        self._update_status()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "prereqs-folder":
+            self._set_folder(event.value)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "prereqs-rescan":
+            event.stop()
+            self._set_folder(self.query_one("#prereqs-folder", Input).value)
+            return
+        super().on_button_pressed(event)
+
+    def _set_folder(self, value: str) -> None:
+        value = value.strip()
+        if value and value != self.session.answers.downloads_dir:
+            self.session.update_answers(downloads_dir=value)
+        self.rescan()
+
+    def can_advance(self) -> tuple:
+        ok, why = super().can_advance()
+        if not ok and why == "Not done yet.":
+            return False, "Tick each item once it is done."
+        return ok, why

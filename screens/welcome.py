@@ -1,0 +1,26 @@
+"""Step 1: what will be built, what it needs, and the steps ahead.
+
+Plain content markup rather than a Markdown widget: it is the first frame users wait for."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from wizard.paths import asset
+
+from .base import StepScreen
+
+
+class WelcomeScreen(StepScreen):
+    STEP_ID = "welcome"
+    COMPLETE_ON_NEXT = True
+
+    def compose_body(self) -> ComposeResult:
+        with VerticalScroll():
+            yield Static(asset("text", "welcome.txt").read_text(encoding="utf-8"), id="welcome-text")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one("#nav-next").focus()

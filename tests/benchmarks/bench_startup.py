@@ -1,0 +1,59 @@
+"""Start-up to the first frame in a real terminal: wrnv-wizard vs a bare Textual app, same run.
+
+Each sample starts a fresh process in tmux and polls the pane until the app's first screen is drawn
+(the bare app's "hello"; the wizard's "Step 1 of 12"). Samples alternate so machine noise hits both.
+Goal: wrnv-wizard's median <= 1.5x the bare app's median.
+
+    pytest tests/benchmarks/bench_startup.py -s
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+
+from wrnvtest import wizard_command
+
+BARE = """
+from textual.app import App
+from textual.widgets import Header, Footer, Static
+class Bare(App):
+    def compose(self):
+        yield Header(); yield Static("hello"); yield Footer()
+Bare().run()
+"""
+
+
+def first_frame(argv: list, marker: str) -> float:
+    sock = f"bench-{uuid.uuid4().hex[:8]}"
+    tmux = ["tmux", "-L", sock]
+    t0 = time.perf_counter()
+    subprocess.run([*tmux, "-f", "/dev/null", "new-session", "-d", "-x", "80", "-y", "24", *argv], check=True)
+    try:
+        while time.perf_counter() - t0 < 30:
+            screen = subprocess.run([*tmux, "capture-pane", "-p"], capture_output=True, text=True).stdout
+            if marker in screen:
+                return time.perf_counter() - t0
+            time.sleep(0.005)
+        raise AssertionError(f"{marker!r} never appeared")
+    finally:
+        subprocess.run([*tmux, "kill-server"], capture_output=True)
+
+
+def test_startup_ratio(tmp_path):
+    bare_argv = [sys.executable, "-c", BARE]
+    wiz_argv = [*wizard_command(), "--project", str(tmp_path / "p")]
+    first_frame(bare_argv, "hello"), first_frame(wiz_argv, "Step 1 of 12")  # warm caches
+    runs = 9
+    bare, wiz = [], []
+    for _ in range(runs):
+        bare.append(first_frame(bare_argv, "hello"))
+        wiz.append(first_frame(wiz_argv, "Step 1 of 12"))
+    b, w = statistics.median(bare), statistics.median(wiz)
+    ratio = w / b
+    print(f"\nfirst frame in tmux, median of {runs}: bare Textual app {b * 1000:.0f} ms, "
+          f"wrnv-wizard {w * 1000:.0f} ms, ratio {ratio:.2f}x (goal <= 1.5x)")
+    assert ratio <= 1.5

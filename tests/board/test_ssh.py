@@ -1,0 +1,100 @@
+"""The ssh wrapper against a real sshd: first contact, trust, changed keys, refusals."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from wizard.errors import WizardError
+from wizard.ssh import HostKeyChanged, HostKeyUnknown, SshClient, SshTarget
+
+
+def _client(board_host, known_hosts, identity=None):
+    return SshClient(SshTarget("127.0.0.1", "root", board_host["port"]),
+                     identity=str(identity or board_host["identity"]), known_hosts=known_hosts,
+                     connect_timeout=5, config_file="/dev/null")
+
+
+def _fingerprint(board_host) -> str:
+    out = subprocess.run(["ssh-keygen", "-lf", f"{board_host['host_key']}.pub"], capture_output=True, text=True,
+                         check=True).stdout.split()
+    return out[1]
+
+
+def test_first_contact_shows_fingerprint_and_refuses_without_yes(board_host, tmp_path):
+    kh = tmp_path / "kh"
+    c = _client(board_host, kh)
+    assert not c.is_known()
+    seen = []
+    with pytest.raises(HostKeyUnknown) as e:
+        c.ensure_trusted(lambda keys: seen.append(keys) or False)
+    fp = _fingerprint(board_host)
+    assert seen and any(fp in f for f in seen[0].fingerprints)
+    assert fp in str(e.value) and "--accept-new-host-key" in str(e.value) and "\n" not in str(e.value)
+    assert not kh.exists()
+    # Never silently accepted: a plain run without trust is refused by ssh itself.
+    r = c.run("true")
+    assert r.returncode == 255 and "Host key verification failed" in r.stderr
+
+
+def test_trust_then_login(board_host, tmp_path):
+    kh = tmp_path / "cfg" / "kh"
+    c = _client(board_host, kh)
+    c.ensure_trusted(lambda keys: True)
+    assert c.is_known() and (kh.stat().st_mode & 0o777) == 0o600
+    assert f"[127.0.0.1]:{board_host['port']}" in kh.read_text()
+    r = c.run("id -un")
+    assert r.ok and r.stdout.strip() == "root"
+    assert "BatchMode=yes" in r.argv and "StrictHostKeyChecking=yes" in r.argv
+    # stdin goes through (the probe travels this way)
+    r = c.run("cat", stdin=b"hello board\n")
+    assert r.stdout == "hello board\n"
+
+
+def test_changed_host_key_is_refused_then_forgotten(board_host, tmp_path):
+    kh = tmp_path / "kh"
+    other = tmp_path / "other"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
+    kh.write_text(f"[127.0.0.1]:{board_host['port']} {other.with_suffix('.pub').read_text()}")
+    c = _client(board_host, kh)
+    assert c.is_known()
+    with pytest.raises(HostKeyChanged) as e:
+        c.run("true")
+    assert "ssh-keygen -R" in str(e.value)
+    c.forget()
+    assert not c.is_known()
+    c.ensure_trusted(lambda keys: True)
+    assert c.run("true").ok
+
+
+def test_unknown_key_login_is_refused(board_host, tmp_path):
+    stranger = tmp_path / "stranger"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(stranger)], check=True)
+    c = _client(board_host, tmp_path / "kh", identity=stranger)
+    c.ensure_trusted(lambda keys: True)
+    r = c.run("true")
+    assert r.returncode == 255 and "Permission denied" in r.stderr
+
+
+@pytest.mark.parametrize("host", ["", "-oProxyCommand=touch /tmp/x", "a b"])
+def test_bad_host_is_one_line_error(host):
+    with pytest.raises(WizardError):
+        SshTarget(host)
+
+
+def test_missing_identity_is_one_line_error(tmp_path):
+    with pytest.raises(WizardError, match="does not exist"):
+        SshClient(SshTarget("127.0.0.1"), identity=str(tmp_path / "nope"), known_hosts=tmp_path / "kh")
+
+
+def test_nobody_listening_scan_fails_cleanly(tmp_path):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    c = SshClient(SshTarget("127.0.0.1", "root", port), known_hosts=tmp_path / "kh", connect_timeout=2,
+                  config_file="/dev/null")
+    with pytest.raises(WizardError, match="could not read the host key"):
+        c.ensure_trusted(lambda keys: True)

@@ -1,0 +1,1 @@
+from wrnvtmux import tmux  # noqa: F401  (fixture)

@@ -1,0 +1,31 @@
+"""Helpers for tests (importable as `wrnvtest`: pytest puts tests/ on sys.path)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def wizard_command() -> list:
+    """The installed `wrnv-wizard` next to the running Python (the real console script)."""
+    exe = Path(sys.executable).parent / "wrnv-wizard"
+    if exe.exists():
+        return [str(exe)]
+    found = shutil.which("wrnv-wizard")
+    if found:
+        return [found]
+    pytest.skip("wrnv-wizard is not installed in this environment (pip install .)")
+
+
+def run_cli(*args, env=None, cwd=None, timeout=60) -> subprocess.CompletedProcess:
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    return subprocess.run([*wizard_command(), *args], capture_output=True, text=True, env=full_env, cwd=cwd,
+                          timeout=timeout)

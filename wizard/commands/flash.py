@@ -1,0 +1,188 @@
+"""`wrnv-wizard flash IMAGE [--target DEV]`: write the SD-card image to a card, fast, then verify it.
+
+Without --target it asks (offered cards only, nothing pre-selected), shows the card's identity and asks you
+to type its name. --yes skips only that typed confirmation, never a safety check. Exit 0 when written (and
+verified), 1 on any refusal or failure (the message says the card's state), 130 when interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+HELP = "write the SD-card image to a card (picked safely), fast, and verify it"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("image", nargs="?", metavar="IMAGE",
+                   help="the .sdcard image (default: the one `wrnv-wizard image` made last)")
+    p.add_argument("--target", metavar="DEV", help="the card, e.g. /dev/sdb (or a file, for a VM)")
+    p.add_argument("--yes", action="store_true", help="skip typing the device name (no safety check is skipped)")
+    p.add_argument("--no-verify", action="store_true", help="do not read the card back after writing")
+    p.add_argument("--sparse", action="store_true",
+                   help="skip the image's holes even where the card cannot be erased to zeros (bmaptool's "
+                        "semantics; safe only if the holes' old contents do not matter)")
+    p.add_argument("--allow-non-removable", action="store_true",
+                   help="also allow loop devices and internal disks (never system, mounted or read-only ones)")
+    if not any("--project" in a.option_strings for a in p._actions):
+        p.add_argument("--project", metavar="DIR", default=argparse.SUPPRESS,
+                       help="project folder, to find the image made last")
+
+
+def run(args) -> int:
+    from ..errors import WizardError
+    from ..writer import WriteOptions, check_image, make_safe_to_remove, sigint_cancels
+
+    image = args.image or _last_image(args)
+    if not image:
+        raise WizardError("no image given and none made yet: run `wrnv-wizard image` first, or give the "
+                          ".sdcard path")
+    info = check_image(image)
+    opts = WriteOptions(verify=not args.no_verify, sparse=args.sparse,
+                        allow_non_removable=args.allow_non_removable)
+    target, identity, disk = _pick_target(args, info)
+    if disk is not None:
+        _confirm(disk, args.yes)
+    from .. import elevate
+
+    in_process = None
+    if disk is not None and not elevate.is_root():
+        elevate.authenticate()      # the password prompt, before any progress is drawn
+    tty = sys.stderr.isatty()
+    show = _progress_printer(tty)
+    try:
+        with sigint_cancels() as cancel:
+            result = elevate.write_card(info.path, target, identity=identity, options=opts, progress=show,
+                                        cancel=cancel, in_process=in_process)
+    finally:
+        if tty:
+            print(file=sys.stderr)
+    print(result.summary())
+    print(make_safe_to_remove(target))
+    return 0
+
+
+def _last_image(args):
+    try:
+        from ..session import Session
+
+        session = Session.open(getattr(args, "project", None), getattr(args, "profile", None))
+        path = session.step_state("image").data.get("path")
+    except Exception:  # noqa: BLE001 - no saved project: the caller says what to give instead
+        return None
+    return path
+
+
+def _disks():
+    try:
+        from .. import disks
+    except ImportError:
+        return None
+    return disks
+
+
+def _pick_target(args, info):
+    """(target path, confirmed identity, Disk or None for a file target)."""
+    from pathlib import Path
+
+    from ..errors import WizardError
+
+    disks = _disks()
+    if args.target:
+        p = Path(args.target)
+        if p.exists() and p.is_block_device():
+            if disks is None:
+                from ..writer import identity_of
+
+                return str(p), identity_of(p), _FallbackDisk(p, identity_of(p))
+            disk = disks.get(str(p), image=str(info.path), allow_non_removable=args.allow_non_removable)
+            if not disk.offered:
+                raise WizardError(f"refusing to write {disk.name}: {'; '.join(disk.reasons) or 'refused'}. "
+                                  "Nothing was written.")
+            return disk.path, dict(disk.identity()), disk
+        return str(p), None, None
+    if disks is None:
+        raise WizardError("cannot list disks here (wizard.disks missing): give --target /dev/sdX")
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise WizardError("no --target given and no terminal to ask in: give --target /dev/sdX (see "
+                          "`wrnv-wizard disks`)")
+    all_disks = disks.scan(image=str(info.path), allow_non_removable=args.allow_non_removable)
+    offered = [d for d in all_disks if d.offered]
+    if not offered:
+        refused = "; ".join(f"{d.name}: {', '.join(d.reasons)}" for d in all_disks if not d.offered)
+        raise WizardError("no card to write: insert the SD card (in a USB reader or the built-in slot) and try "
+                          f"again{' (refused: ' + refused + ')' if refused else ''}")
+    import humanize
+    import questionary
+
+    # The first entry is "cancel": questionary's pointer starts on it, so no card is ever pre-selected.
+    choices = [questionary.Choice("Cancel (write nothing)", value=None)]
+    for d in offered:
+        label = f"{d.name}  {humanize.naturalsize(d.size_bytes):>9}  {d.vendor} {d.model}  ({d.bus})"
+        if d.large:
+            label += "  [large drive]"
+        choices.append(questionary.Choice(label, value=d))
+    picked = questionary.select(f"Which card gets {info.path.name}? (everything on it is erased)",
+                                choices=choices).ask()
+    if picked is None:
+        raise WizardError("nothing picked: no card was written")
+    return picked.path, dict(picked.identity()), picked
+
+
+class _FallbackDisk:
+    """Enough of a Disk for the confirmation where wizard.disks is missing."""
+
+    def __init__(self, path, ident: dict):
+        import os
+
+        self.path, self.name = str(path), os.path.basename(os.path.realpath(str(path)))
+        self.size_bytes = ident.get("size_bytes", 0)
+        self.model, self.serial, self.vendor, self.bus = ident.get("model", ""), ident.get("serial", ""), "", ""
+        self.devnum = ident.get("devnum")
+        self.partitions = []
+        self.large = self.size_bytes > 128 * 1000 ** 3
+
+
+def _confirm(disk, yes: bool) -> None:
+    from ..errors import WizardError
+    from ..writer import identity_lines
+
+    print(f"About to erase and write {disk.name}:", file=sys.stderr)
+    for line in identity_lines(disk):
+        print("  " + line, file=sys.stderr)
+    interactive = sys.stdin.isatty()
+    if not yes:
+        if not interactive:
+            raise WizardError(f"confirm by typing the device name in a terminal, or add --yes: {disk.name} was "
+                              "not written")
+        import questionary
+
+        typed = questionary.text(f"Type {disk.name} to erase it (anything else cancels):").ask()
+        if (typed or "").strip() != disk.name:
+            raise WizardError(f"you typed {typed!r}, not {disk.name!r}: nothing was written")
+    if getattr(disk, "large", False):
+        if not interactive:
+            raise WizardError(f"{disk.name} is larger than 128 GB (an SD card rarely is): confirm in a terminal; "
+                              "nothing was written")
+        import questionary
+
+        ok = questionary.confirm(f"{disk.name} is a large drive ({disk.size_bytes / 1e9:.0f} GB). Are you sure it "
+                                 "is the card and not a backup disk?", default=False).ask()
+        if not ok:
+            raise WizardError(f"{disk.name} was not written")
+
+
+def _progress_printer(tty: bool):
+    import time
+
+    last = [0.0, ""]
+
+    def show(p) -> None:
+        now = time.monotonic()
+        if tty:
+            print("\r\033[K" + p.line(), end="", file=sys.stderr, flush=True)
+        elif now - last[0] > 5 or p.label != last[1]:
+            print(p.line(), file=sys.stderr, flush=True)
+            last[0], last[1] = now, p.label
+
+    return show

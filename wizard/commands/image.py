@@ -1,0 +1,140 @@
+"""`wrnv-wizard image --project DIR`: make the SD-card image from the build's tegraflash package.
+
+Unpacks the newest package sparse, runs dosdcard.sh (with BOARDID/FAB for the chosen carrier-board revision,
+or reading a Jetson Nano plugged in over USB in recovery mode), makes the .sdcard sparse again and prints its
+size and how much of it is data. Exit 0 when the image was made, 1 otherwise, 130 when interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+HELP = "make the SD-card image (.sdcard) from the build's tegraflash package"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    if not any("--project" in a.option_strings for a in p._actions):
+        # default SUPPRESS: never overwrite a --project given before the command name
+        p.add_argument("--project", metavar="DIR", default=argparse.SUPPRESS,
+                       help="project folder (default: ~/wrlinux-jetson)")
+    p.add_argument("--machine", metavar="NAME", help="Jetson machine (default: saved answer)")
+    p.add_argument("--image", dest="image_name", metavar="NAME", help="image target (default: saved answer)")
+    p.add_argument("--fab", metavar="REV",
+                   help="carrier board revision for dosdcard.sh (e.g. a02, b01; the revision->FAB mapping is "
+                        "unverified); without it a Jetson Nano must be plugged in in recovery mode")
+    p.add_argument("--recovery", action="store_true",
+                   help="read the board over USB (a Jetson in recovery mode must be plugged in; needs root)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def run(args) -> int:
+    from ..errors import UsageError, WizardError
+    from ..progress import Cancelled
+    from ..sdimage import UNVERIFIED_FAB, make_sdcard_image
+    from ..session import Session
+    from ..steps import Status
+    from ..writer import sigint_cancels
+
+    session = Session.open(getattr(args, "project", None), getattr(args, "profile", None))
+    profile, answers = session.profile, session.answers
+    machine = args.machine or answers.machine
+    image = args.image_name or answers.image
+    fab = args.fab if args.fab is not None else ("" if args.recovery else answers.fab)
+    if args.fab and args.recovery:
+        raise UsageError("give either --fab or --recovery, not both")
+    recovery = False
+    runner = None
+    if not fab:
+        recovery = _recovery_board_present(profile)
+        if not recovery:
+            revs = ", ".join(f"{f.id} ({f.title})" for f in profile.fabs)
+            raise WizardError("dosdcard.sh needs the board's identity: put the Jetson Nano in recovery mode and "
+                              f"plug it in over USB, or give --fab ({revs}; the revision->FAB mapping is "
+                              "unverified)")
+        runner = _elevated_runner()
+    tty = sys.stderr.isatty() and not args.json
+    show = _progress_printer(tty)
+    if fab and not args.json:
+        print(f"Board: BOARDID={profile.sdcard.get('boardid', '3448')} revision {fab}. {UNVERIFIED_FAB}",
+              file=sys.stderr)
+    session.mark("image", Status.RUNNING, "making the SD-card image")
+    try:
+        with sigint_cancels() as cancel:
+            result = make_sdcard_image(profile, session.project, machine, image, fab=fab, recovery_board=recovery,
+                                       progress=show, on_line=None if args.json else _line_printer(tty),
+                                       cancel=cancel, runner=runner)
+    except Cancelled as e:
+        session.mark("image", Status.FAILED, str(e))
+        err = WizardError(f"{e}; run `wrnv-wizard image` again")
+        err.exit_code = 130
+        raise err from None
+    except WizardError as e:
+        session.mark("image", Status.FAILED, str(e))
+        raise
+    finally:
+        if tty:
+            print(file=sys.stderr)
+    session.mark("image", Status.DONE, result.describe(), **result.to_json())
+    if args.json:
+        print(json.dumps({"ok": True, **result.to_json()}))
+    else:
+        print(f"SD-card image: {result.path}")
+        print(result.describe())
+        for note in result.notes:
+            print(f"note: {note}")
+        print(f"Next: wrnv-wizard flash {result.path}")
+    return 0
+
+
+def _recovery_board_present(profile) -> bool:
+    try:
+        from ..usb_recovery import find_recovery
+    except ImportError:
+        return False
+    try:
+        return bool(find_recovery(profile))
+    except Exception:  # noqa: BLE001 - detection is best effort; the error message says what to do
+        return False
+
+
+def _elevated_runner():
+    """dosdcard.sh reads the board over USB: that needs root, so it runs in the privileged helper."""
+    from .. import elevate
+    from ..sdimage import run_logged
+
+    if elevate.is_root():
+        return run_logged
+
+    def runner(argv, cwd, env, on_line, log_path, cancel):
+        elevate.authenticate()
+        args = ["dosdcard", "--dir", str(cwd)] + (["--log", str(log_path)] if log_path else [])
+        ev = elevate.run_helper(args, on_line=on_line, cancel=cancel)
+        return int(ev.get("rc", 1))
+
+    return runner
+
+
+def _progress_printer(tty: bool):
+    import time
+
+    last = [0.0, ""]
+
+    def show(p) -> None:
+        now = time.monotonic()
+        if tty:
+            print("\r\033[K" + p.line(), end="", file=sys.stderr, flush=True)
+        elif now - last[0] > 5 or p.label != last[1]:
+            print(p.line(), file=sys.stderr)
+            last[0], last[1] = now, p.label
+
+    return show
+
+
+def _line_printer(tty: bool):
+    def out(line: str) -> None:
+        prefix = "\r\033[K" if tty else ""
+        print(f"{prefix}  | {line}", file=sys.stderr)
+
+    return out

@@ -1,0 +1,67 @@
+"""`wrnv-wizard log-summary FILE`: what a bitbake console log says -- result, progress, failed tasks.
+
+Works on any knotty console log (the wizard's own build logs, a colleague's pasted log, CI output), so a
+failure can be diagnosed without the TUI. `--json` prints a stable document for scripts.
+"""
+
+from __future__ import annotations
+
+import json
+
+HELP = "summarize a bitbake console log: result, tasks done, warnings, errors, failed tasks and their logs"
+
+
+def add_arguments(p) -> None:
+    p.add_argument("file", metavar="FILE", help="a bitbake console log ('-' reads standard input)")
+    p.add_argument("--json", action="store_true",
+                   help='print {"result", "tasks_done", "tasks_total", "setscene_done", "setscene_total", '
+                        '"warnings", "errors", "failed_tasks"} as JSON')
+
+
+def run(args) -> int:
+    import sys
+    from pathlib import Path
+
+    from wizard.bitbake_log import BitbakeLogParser
+    from wizard.build_hints import hint_for_summary
+    from wizard.build_runner import tail_lines
+    from wizard.errors import WizardError
+
+    parser = BitbakeLogParser(keep_events=False)
+    if args.file == "-":
+        for chunk in iter(lambda: sys.stdin.buffer.read(1 << 20), b""):
+            parser.feed(chunk)
+    else:
+        path = Path(args.file).expanduser()
+        if not path.is_file():
+            raise WizardError(f"{path}: no such file; give the path of a bitbake console log")
+        try:
+            with open(path, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    parser.feed(chunk)
+        except OSError as e:
+            raise WizardError(f"{path}: cannot read it ({e.strerror}); check the path and its permissions") from e
+    parser.close()
+    s = parser.summary
+    if args.json:
+        print(json.dumps(s.to_json(), indent=2))
+        return 0
+    print(f"Result: {s.result}")
+    if s.tasks_total:
+        print(f"Tasks: {s.tasks_done} of {s.tasks_total}")
+    if s.setscene_total:
+        print(f"Setscene tasks (from the shared state cache): {s.setscene_done} of {s.setscene_total}")
+    if s.config:
+        print("Configuration: " + ", ".join(f"{k}={v}" for k, v in s.config.items()
+                                            if k in ("MACHINE", "DISTRO", "BB_VERSION")))
+    print(f"Warnings: {s.warnings_total}   Errors: {s.errors_total}")
+    for f in s.failed_tasks:
+        print(f"Failed: {f.recipe} {f.task}" + (f"\n  log: {f.log}" if f.log else ""))
+    for m in s.errors[:10]:
+        where = f"{m.recipe} {m.task}: " if m.task else ""
+        print(f"  ERROR (line {m.line}): {where}{m.text}")
+    tail = tail_lines(s.failed_tasks[0].log, 200) if s.failed_tasks and s.failed_tasks[0].log else []
+    hint = hint_for_summary(s, tail)
+    if hint is not None:
+        print(f"Hint: {hint.line()}")
+    return 0

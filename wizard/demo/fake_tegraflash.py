@@ -1,0 +1,141 @@
+"""A small but real tegraflash-like package for the demo and the tests.
+
+It holds what the SD-card step touches in the real one: `<image>.ext4` (a real ext4 made by mkfs.ext4 with a
+few files in it), `flash.xml.in`, `bsp_version`, `<machine>.cfg` and a `dosdcard.sh` that behaves like
+meta-tegra's at the tested commit from the outside: it needs BOARDID+FAB in its environment or a Jetson in
+recovery mode on USB, it needs `sgdisk` and a `python` command, and it writes a sparse `<image>.sdcard` with
+a GPT whose APP partition gets the ext4 copied in by `dd conv=notrunc` (fully allocated, as the real one does).
+None of NVIDIA's tools are involved; nothing touches a real disk.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import zipfile
+from pathlib import Path
+
+SDCARD_MIB = 128          # the real one is 15,840,000,000 bytes; the demo's is small
+EXT4_MIB = 96
+
+_FLASH_XML = """<?xml version="1.0"?>
+<!-- Stand-in flash layout (demo): the real one comes from the L4T BSP. -->
+<partition_layout version="01.00.0000">
+  <device type="sdcard" instance="0">
+    <partition name="TBC" type="data"><size>1048576</size></partition>
+    <partition name="RP1" type="data"><size>1048576</size></partition>
+    <partition name="EBT" type="data"><size>1048576</size></partition>
+    <partition name="DTB" type="data"><size>1048576</size></partition>
+    <partition name="APP" type="data"><filename>APPFILE</filename><size>FILL</size></partition>
+  </device>
+</partition_layout>
+"""
+
+# bash, like the real script: sgdisk for the GPT, dd conv=notrunc for every partition.
+_DOSDCARD = r"""#!/bin/bash
+# Stand-in for meta-tegra's dosdcard.sh (wrnv-wizard demo). Same inputs and outputs, no NVIDIA tools.
+set -e
+IMAGE_BASENAME="@IMAGE@"
+MACHINE="@MACHINE@"
+SDCARD_MIB=@SDCARD_MIB@
+here="$(cd "$(dirname "$0")" && pwd)"
+if [ -z "$BOARDID" ] && [ -z "$FAB" ]; then
+    echo "Board ID and FAB not set; querying the board over USB (recovery mode)..."
+    found=""
+    for d in /sys/bus/usb/devices/*; do
+        if [ -f "$d/idVendor" ] && [ "$(cat "$d/idVendor")" = "0955" ]; then found="$d"; fi
+    done
+    if [ -z "$found" ]; then
+        echo "ERROR: could not find a Jetson in recovery mode on USB (tegrarcm --uid failed)" >&2
+        echo "ERROR: set BOARDID and FAB, or connect the board in recovery mode" >&2
+        exit 1
+    fi
+    BOARDID=3448
+    FAB=300
+    echo "Board ID ($BOARDID) FAB ($FAB) read from EEPROM"
+fi
+command -v sgdisk >/dev/null 2>&1 || { echo "ERROR: sgdisk not found (install gdisk)" >&2; exit 1; }
+command -v python >/dev/null 2>&1 || { echo "./tegra210-flash-helper.sh: line 1: python: command not found" >&2; exit 127; }
+if [ "$FAB" -lt 300 ] 2>/dev/null; then dtbrev=a02; else dtbrev=b00; fi
+echo "Board ID($BOARDID) version($FAB) sku(0000) revision($dtbrev)"
+python -c "import sys; print('Signing with zero key (stand-in for tegraflash.py --cmd sign)')"
+printf 'NV3\n# R32 , REVISION: 3.1\nBOARDID=%s BOARDSKU=0000 FAB=%s\n%s\n' "$BOARDID" "$FAB" "$(date -u)" \
+    > "$here/${MACHINE}_bootblob_ver.txt"
+out="${1:-${IMAGE_BASENAME}.sdcard}"
+echo "Creating ${out} (${SDCARD_MIB} MiB, sparse)"
+rm -f "$out"
+dd if=/dev/zero of="$out" bs=1M count=0 seek="$SDCARD_MIB" status=none
+sgdisk --clear --mbrtogpt "$out" >/dev/null
+sgdisk -n 1:2048:4095 -c 1:TBC -t 1:8300 \
+       -n 2:4096:6143 -c 2:RP1 -t 2:8300 \
+       -n 3:6144:8191 -c 3:EBT -t 3:8300 \
+       -n 4:8192:10239 -c 4:DTB -t 4:8300 "$out" >/dev/null
+sgdisk --largest-new=5 -c 5:APP -t 5:8300 "$out" >/dev/null
+echo "Writing partition TBC"; dd if="$here/cboot.bin" of="$out" bs=512 seek=2048 conv=notrunc status=none
+echo "Writing partition RP1"; dd if="$here/${MACHINE}_bootblob_ver.txt" of="$out" bs=512 seek=4096 conv=notrunc status=none
+echo "Writing partition EBT"; dd if="$here/cboot.bin" of="$out" bs=512 seek=6144 conv=notrunc status=none
+echo "Writing partition DTB"; dd if="$here/tegra210-p3448-0000-p3449-0000-${dtbrev}.dtb" of="$out" bs=512 seek=8192 conv=notrunc status=none
+echo "Writing partition APP"; dd if="$here/${IMAGE_BASENAME}.ext4" of="$out" bs=1M seek=5 conv=notrunc status=none
+sgdisk --verify "$out" >/dev/null
+echo "Init SD card image ${out}... done"
+"""
+
+
+def _rootfs_tree(root: Path, machine: str, image: str) -> None:
+    """A few files, some of real size, so the ext4 has data blocks among its zeros."""
+    (root / "etc" / "nvidia-container-runtime" / "host-files-for-container.d").mkdir(parents=True)
+    (root / "usr" / "bin").mkdir(parents=True)
+    (root / "etc" / "hostname").write_text(f"{machine}\n")
+    (root / "etc" / "os-release").write_text(
+        'NAME="Wind River Linux (demo image)"\nVERSION_ID="10.19"\n'
+        f'IMAGE="{image}"\n')
+    (root / "etc" / "nvidia-container-runtime" / "host-files-for-container.d" / "l4t.csv").write_text(
+        "dev, /dev/nvhost-ctrl\ndev, /dev/nvmap\n")
+    rnd = random_bytes(3 << 20)
+    (root / "usr" / "bin" / "dockerd").write_bytes(rnd)
+    os.chmod(root / "usr" / "bin" / "dockerd", 0o755)
+
+
+def random_bytes(n: int) -> bytes:
+    return os.urandom(n)
+
+
+def make_ext4(path: Path, tree: Path, mib: int = EXT4_MIB) -> None:
+    """A real ext4 filesystem image holding `tree` (mkfs.ext4 -d, from e2fsprogs)."""
+    mkfs = shutil.which("mkfs.ext4") or "/sbin/mkfs.ext4"
+    with open(path, "wb") as f:
+        f.truncate(mib << 20)
+    subprocess.run([mkfs, "-q", "-F", "-L", "rootfs", "-d", str(tree), str(path)], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def make_tegraflash_zip(zip_path, machine: str, image: str, sdcard_mib: int = SDCARD_MIB,
+                        ext4_mib: int = EXT4_MIB) -> Path:
+    """Build the stand-in package at `zip_path` and return its path."""
+    zip_path = Path(zip_path)
+    zip_path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="fake-tegraflash-") as tmp:
+        t = Path(tmp)
+        tree = t / "rootfs"
+        _rootfs_tree(tree, machine, image)
+        stage = t / "pkg"
+        stage.mkdir()
+        make_ext4(stage / f"{image}.ext4", tree, ext4_mib)
+        (stage / "flash.xml.in").write_text(_FLASH_XML)
+        (stage / "bsp_version").write_text("BSP_BRANCH=32\nBSP_MAJOR=3\nBSP_MINOR=1\n")
+        (stage / f"{machine}.cfg").write_text("# BCT (stand-in)\n")
+        (stage / "cboot.bin").write_bytes(random_bytes(200 << 10))
+        for rev in ("a02", "b00"):
+            (stage / f"tegra210-p3448-0000-p3449-0000-{rev}.dtb").write_bytes(random_bytes(150 << 10))
+        script = (_DOSDCARD.replace("@IMAGE@", image).replace("@MACHINE@", machine)
+                  .replace("@SDCARD_MIB@", str(sdcard_mib)))
+        (stage / "dosdcard.sh").write_text(script)
+        os.chmod(stage / "dosdcard.sh", 0o755)
+        tmp_zip = zip_path.with_name(zip_path.name + ".part")
+        with zipfile.ZipFile(tmp_zip, "w", compression=zipfile.ZIP_DEFLATED) as z:
+            for f in sorted(stage.iterdir()):
+                z.write(f, f.name)      # keeps the unix mode in external_attr, as `zip -r` does
+        os.replace(tmp_zip, zip_path)
+    return zip_path

@@ -1,0 +1,287 @@
+"""The SD-card image: from the build's tegraflash package to a sparse `<image>.sdcard`.
+
+Why this is more than `unzip && sudo ./dosdcard.sh`:
+- zip loses sparseness: a plain unzip turns the 14 GiB (mostly empty) rootfs into 14 GiB of real disk, so
+  files are unpacked sparse (runs of zeros become holes), keeping their modes (dosdcard.sh must stay
+  executable).
+- dosdcard.sh needs the board's identity: either a Jetson Nano in USB recovery mode (it reads the EEPROM,
+  which needs root) or BOARDID/FAB in its environment (no USB, no root). The revision -> FAB mapping comes
+  from third parties and is unverified; the user is told so.
+- dosdcard.sh copies the rootfs with dd, so its .sdcard is almost fully allocated; it is made sparse again
+  and its real data size reported (and the writer then skips the zeros).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import threading
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+import humanize
+
+from .errors import WizardError
+from .paths import logs_dir, wizard_dir
+from .profile import Profile
+from .progress import Cancelled, Progress, ProgressFn, Throttle
+from .sparse import Usage, resparsify, sparse_copy, usage
+
+LineFn = Callable[[str], None]
+CancelFn = Callable[[], bool]
+
+UNVERIFIED_FAB = ("The carrier-board revision -> FAB numbers come from third-party notes and are unverified; "
+                  "if the board does not boot, make the image again with the board in recovery mode.")
+
+
+@dataclass
+class SdImage:
+    """What the step produced, for the summary and the flash step."""
+    path: Path
+    package: Path
+    apparent: int
+    allocated: int
+    expected_size: Optional[int] = None
+    notes: list = field(default_factory=list)
+
+    def describe(self) -> str:
+        n = humanize.naturalsize
+        return (f"{self.path.name}: {n(self.apparent)} image, {n(self.allocated)} of it data "
+                f"({100 * self.allocated / max(self.apparent, 1):.0f} %)")
+
+    def to_json(self) -> dict:
+        return {"path": str(self.path), "package": str(self.package), "apparent": self.apparent,
+                "allocated": self.allocated, "notes": list(self.notes)}
+
+
+# -- finding the package ---------------------------------------------------------------------------
+
+def deploy_dir(profile: Profile, project, machine: str) -> Path:
+    rel = profile.sdcard.get("deploy_dir", "{tmpdir}/deploy/images/{machine}").format(
+        tmpdir=profile.wrlinux.tmpdir, machine=machine)
+    return Path(project) / profile.wrlinux.build_dir / rel
+
+
+def find_package(profile: Profile, project, machine: str, image: str) -> Path:
+    """The newest `*.tegraflash.zip` for this machine and image (symlinks resolved: the build leaves a
+    stable-named link beside the timestamped file)."""
+    m = profile.machine(machine)
+    if not m.sdcard:
+        raise WizardError(f"{machine} does not boot from an SD card (it is flashed over USB with doflash.sh); "
+                          "the SD-card image is only for jetson-nano-qspi-sd")
+    folder = deploy_dir(profile, project, machine)
+    if not folder.is_dir():
+        raise WizardError(f"no build output in {folder}: run the build step first (`wrnv-wizard build`)")
+    pattern = profile.sdcard.get("tegraflash_glob", "{image}-{machine}*.tegraflash.zip").format(
+        image=image, machine=machine)
+    found = {p.resolve() for p in folder.glob(pattern) if p.exists()}
+    if not found:
+        found = {p.resolve() for p in folder.glob("*.tegraflash.zip") if p.exists()}
+    if not found:
+        raise WizardError(f"no {pattern} in {folder}: the build did not make the tegraflash package "
+                          "(is IMAGE_FSTYPES = \"tegraflash\" in local.conf?)")
+    return max(found, key=lambda p: (p.stat().st_mtime, p.name))
+
+
+# -- unpacking ---------------------------------------------------------------------------------------
+
+def unpack(zip_path, dest, progress: Optional[ProgressFn] = None, cancel: Optional[CancelFn] = None) -> Path:
+    """Unpack sparse, keeping modes. A fresh folder each time (a half-unpacked one is never reused)."""
+    zip_path, dest = Path(zip_path), Path(dest)
+    try:
+        zf = zipfile.ZipFile(zip_path)
+    except (zipfile.BadZipFile, OSError) as e:
+        raise WizardError(f"{zip_path} is not a readable zip ({e}): build the image again") from None
+    with zf:
+        infos = zf.infolist()
+        total = sum(i.file_size for i in infos)
+        if dest.exists():
+            shutil.rmtree(dest)
+        dest.mkdir(parents=True)
+        prog = Progress(0, total, label=f"Unpacking {zip_path.name}")
+        tick = Throttle(progress, 0.2)
+        base = 0
+        for info in infos:
+            target = (dest / info.filename).resolve()
+            if dest.resolve() not in target.parents and target != dest.resolve():
+                raise WizardError(f"{zip_path} has an unsafe path {info.filename!r}: refusing to unpack it")
+            mode = (info.external_attr >> 16) & 0o177777
+            if info.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if stat.S_ISLNK(mode):
+                target.symlink_to(zf.read(info).decode())
+                continue
+
+            def sub(p: Progress, base=base) -> None:
+                prog.done = base + p.done
+                tick(prog)
+
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                with zf.open(info) as src:
+                    sparse_copy(src, fd, info.file_size, progress=sub, cancel=cancel)
+            except OSError as e:
+                raise WizardError(f"unpacking {info.filename} failed: {e.strerror}"
+                                  + (" (disk full: free some space)" if e.errno == 28 else "")) from None
+            finally:
+                os.close(fd)
+            os.chmod(target, (mode & 0o7777) or 0o644)
+            base += info.file_size
+        prog.done = total
+        tick(prog, final=True)
+    return dest
+
+
+# -- dosdcard.sh -------------------------------------------------------------------------------------
+
+def missing_tools(profile: Profile) -> list:
+    """dosdcard.sh needs sgdisk and a `python` command (NVIDIA's tegraflash.py is run as `python`)."""
+    wanted = [t for t in profile.host.get("sdcard_tools", ["sgdisk", "python"]) if t != "python3"]
+    return [t for t in wanted if shutil.which(t) is None and not Path("/usr/sbin", t).exists()]
+
+
+def check_tools(profile: Profile) -> None:
+    missing = missing_tools(profile)
+    if missing:
+        pkgs = profile.host.get("packages_debian", {})
+        names = " ".join(sorted({pkgs.get(t, t) for t in missing}))
+        raise WizardError(f"dosdcard.sh needs {', '.join(missing)}, not found: install them "
+                          f"(Debian/Ubuntu: sudo apt install {names}) and run this step again")
+
+
+def board_env(profile: Profile, fab_id: str) -> dict:
+    """BOARDID/FAB for a chosen carrier-board revision (profile sdcard.fabs)."""
+    for f in profile.fabs:
+        if f.id == fab_id:
+            return {"BOARDID": str(profile.sdcard.get("boardid", "3448")), "FAB": f.fab}
+    known = ", ".join(f.id for f in profile.fabs)
+    raise WizardError(f"unknown board revision {fab_id!r}: choose one of {known}")
+
+
+def fab_unverified(profile: Profile, fab_id: str) -> bool:
+    return any(f.id == fab_id and not f.verified for f in profile.fabs)
+
+
+def run_logged(argv: list, cwd, env: dict, on_line: Optional[LineFn], log_path: Optional[Path],
+               cancel: Optional[CancelFn] = None) -> int:
+    """Run a command through wizard.procrun (live lines, the log file, process-group cancel) and return its
+    exit code; a cancel raises Cancelled."""
+    from . import procrun
+
+    token = procrun.CancelToken()
+    stop = threading.Event()
+
+    def bridge() -> None:
+        while not stop.wait(0.2):
+            if cancel is not None and cancel():
+                token.cancel()
+                return
+
+    t = threading.Thread(target=bridge, daemon=True)
+    t.start()
+    try:
+        procrun.run(argv, step="dosdcard", cwd=cwd, env=env, on_line=on_line, cancel=token,
+                    title=Path(argv[0]).name, log_path=log_path)
+        return 0
+    except procrun.CommandFailed as e:
+        return e.returncode
+    except Cancelled:
+        raise Cancelled("dosdcard.sh was stopped; no SD-card image was made") from None
+    finally:
+        stop.set()
+
+
+def dosdcard_env(board: Optional[dict]) -> dict:
+    env = dict(os.environ)
+    env.pop("BOARDID", None)
+    env.pop("FAB", None)
+    env.update(board or {})
+    env.setdefault("LANG", "C.UTF-8")
+    return env
+
+
+def find_sdcard(workdir: Path, image: str) -> Path:
+    wanted = workdir / f"{image}.sdcard"
+    if wanted.is_file():
+        return wanted
+    others = sorted(workdir.glob("*.sdcard"), key=lambda p: p.stat().st_mtime)
+    if others:
+        return others[-1]
+    raise WizardError(f"dosdcard.sh finished but made no {wanted.name} in {workdir}: see its log")
+
+
+def make_sdcard_image(profile: Profile, project, machine: str, image: str, fab: str = "",
+                      recovery_board: bool = False, progress: Optional[ProgressFn] = None,
+                      on_line: Optional[LineFn] = None, cancel: Optional[CancelFn] = None,
+                      runner: Optional[Callable] = None) -> SdImage:
+    """The whole step. `fab` (a profile sdcard.fabs id) sets BOARDID/FAB; otherwise `recovery_board`
+    must say a Jetson is plugged in in recovery mode. `runner(argv, cwd, env, on_line, log, cancel) -> rc`
+    runs dosdcard.sh (the elevated helper's runner when the board is read over USB)."""
+    project = Path(project)
+    notes: list = []
+    if fab:
+        board = board_env(profile, fab)
+        if fab_unverified(profile, fab):
+            notes.append(UNVERIFIED_FAB)
+    elif recovery_board:
+        board = None
+    else:
+        revs = ", ".join(f"{f.id} ({f.title})" for f in profile.fabs)
+        raise WizardError("dosdcard.sh needs the board's identity: plug the Jetson Nano in over USB in recovery "
+                          f"mode, or choose the carrier board revision (--fab: {revs}; unverified mapping)")
+    check_tools(profile)
+    package = find_package(profile, project, machine, image)
+    work = wizard_dir(project) / "sdcard" / package.name.replace(".tegraflash.zip", "")
+    work.parent.mkdir(parents=True, exist_ok=True)
+    unpack(package, work, progress=progress, cancel=cancel)
+    script = work / profile.sdcard.get("dosdcard", "dosdcard.sh")
+    if not script.is_file():
+        raise WizardError(f"{package.name} has no {script.name}: only SD-card machines get one "
+                          "(is MACHINE jetson-nano-qspi-sd?)")
+    log_path = logs_dir(project) / "dosdcard.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_path.write_text(f"# dosdcard.sh in {work} at {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+    run = runner or run_logged
+    rc = run(["./" + script.name], work, dosdcard_env(board), on_line, log_path, cancel)
+    if rc != 0:
+        tail = _log_tail(log_path)
+        raise WizardError(f"dosdcard.sh failed (exit {rc}){': ' + tail if tail else ''}; full log: {log_path}")
+    sdcard = find_sdcard(work, image)
+    expected = profile.sdcard.get("image_size_bytes")
+    size = sdcard.stat().st_size
+    if size % 512:
+        raise WizardError(f"{sdcard} is not a whole number of sectors ({size} bytes): dosdcard.sh went wrong; "
+                          f"see {log_path}")
+    if expected and size != expected:
+        notes.append(f"{sdcard.name} is {humanize.naturalsize(size)} (a real build for the Nano makes "
+                     f"{humanize.naturalsize(expected)})")
+    used: Usage = resparsify(sdcard, progress=progress, cancel=cancel, label="Making the image sparse")
+    return SdImage(path=sdcard, package=package, apparent=used.apparent, allocated=used.allocated,
+                   expected_size=expected, notes=notes)
+
+
+def _log_tail(log_path: Path) -> str:
+    try:
+        lines = [ln.strip() for ln in log_path.read_text(errors="replace").splitlines()
+                 if ln.strip() and not ln.startswith("#")]
+    except OSError:
+        return ""
+    errors = [ln for ln in lines if "error" in ln.lower()]
+    return (errors or lines or [""])[-1][:200]
+
+
+def existing_sdcard(project, image: str) -> Optional[Path]:
+    """The newest .sdcard made earlier, for `flash` without an image argument."""
+    root = wizard_dir(Path(project)) / "sdcard"
+    found = sorted(root.glob(f"*/{image}.sdcard"), key=lambda p: p.stat().st_mtime) if root.is_dir() else []
+    return found[-1] if found else None
+
+
+def usage_of(path) -> Usage:
+    return usage(path)
