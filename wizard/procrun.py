@@ -226,27 +226,28 @@ def _quiet_log_msg(cmd, call_args, pid=None) -> str:
 
 
 def _wait(proc, cancel: Optional[CancelToken], sh) -> int:
-    """Wait for the process, polling the cancel token; returns the exit code (negative: killed by a signal)."""
+    """Wait for the process, polling the cancel token; returns the exit code (negative: killed by a signal).
+    The final wait() without a timeout also waits until every output line has reached the callback."""
     deadline = None
-    while True:
-        try:
-            proc.wait(timeout=0.1)
-            return int(proc.exit_code)
-        except sh.TimeoutException:
-            pass
-        except sh.ErrorReturnCode as e:  # never str(e): it holds the full command line
-            return int(e.exit_code)
-        except KeyboardInterrupt:
-            # The command runs in its own session, so Ctrl-C reaches only us: stop it too.
-            _signal_group(proc, signal.SIGTERM)
-            raise
-        if cancel is not None and cancel.cancelled:
-            now = time.monotonic()
-            if deadline is None:
-                deadline = now + 5.0
-                _signal_group(proc, signal.SIGTERM)
-            elif now > deadline:
-                _signal_group(proc, signal.SIGKILL)
+    try:
+        while proc.is_alive():
+            if cancel is not None and cancel.cancelled:
+                now = time.monotonic()
+                if deadline is None:
+                    deadline = now + 5.0
+                    _signal_group(proc, signal.SIGTERM)
+                elif now > deadline:
+                    _signal_group(proc, signal.SIGKILL)
+            time.sleep(0.05)
+    except KeyboardInterrupt:
+        # The command runs in its own session, so Ctrl-C reaches only us: stop it too.
+        _signal_group(proc, signal.SIGTERM)
+        raise
+    try:
+        proc.wait()
+        return int(proc.exit_code)
+    except sh.ErrorReturnCode as e:  # never str(e): it holds the full command line
+        return int(e.exit_code)
 
 
 def _signal_group(proc, sig: int) -> None:

@@ -83,9 +83,14 @@ class AlignedBuffer:
         return runs
 
     def close(self) -> None:
-        del self._anchor
-        self.view.release()
-        self.mm.close()
+        try:
+            del self._anchor
+            self.view.release()
+            self.mm.close()
+        except (BufferError, AttributeError):
+            # A slice is still referenced (e.g. by a traceback being raised through us): the mapping is
+            # freed by the garbage collector once that goes; never mask the real error with this one.
+            pass
 
     def __enter__(self) -> "AlignedBuffer":
         return self

@@ -1,66 +1,20 @@
-"""Real loop devices, tmpfs mounts and disk images for the writer tests (root only).
-
-Everything a test attaches or mounts is detached/unmounted at teardown, even when the test fails.
-"""
+"""Fixtures of the flash area (root, loop devices); the helpers live in flashkit.py."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-REPO = Path(__file__).resolve().parents[2]
-MiB = 1 << 20
+from flashkit import Loops, _need_root  # noqa: E402
 
-
-def _need_root() -> None:
-    if os.geteuid() != 0:
-        pytest.skip("needs root (loop devices, mounts)")
-    for tool in ("losetup", "sgdisk", "mkfs.ext4"):
-        if shutil.which(tool) is None and not Path("/usr/sbin", tool).exists() and not Path("/sbin", tool).exists():
-            pytest.skip(f"needs {tool}")
-    if not Path("/dev/loop-control").exists():
-        pytest.skip("no loop device support here")
+import pytest  # noqa: E402
 
 
 @pytest.fixture
 def root():
     _need_root()
-
-
-class Loops:
-    def __init__(self):
-        self.devs: list = []
-        self.mounts: list = []
-
-    def attach(self, path, readonly: bool = False, partscan: bool = False, dev: str = "") -> str:
-        argv = ["losetup", "--show"]
-        argv += ["-r"] if readonly else []
-        argv += ["-P"] if partscan else []
-        argv += [dev] if dev else ["-f"]
-        out = subprocess.run(argv + [str(path)], check=True, capture_output=True, text=True).stdout.strip()
-        out = out or dev
-        if out not in self.devs:
-            self.devs.append(out)
-        return out
-
-    def detach(self, dev: str) -> None:
-        subprocess.run(["losetup", "-d", dev], check=False, capture_output=True)
-
-    def mount(self, what, where, *opts: str) -> None:
-        Path(where).mkdir(parents=True, exist_ok=True)
-        subprocess.run(["mount", *opts, str(what), str(where)], check=True, capture_output=True)
-        self.mounts.append(str(where))
-
-    def cleanup(self) -> None:
-        for m in reversed(self.mounts):
-            subprocess.run(["umount", "-l", m], check=False, capture_output=True)
-        for d in self.devs:
-            self.detach(d)
 
 
 @pytest.fixture
@@ -70,47 +24,3 @@ def loops(root):
         yield lp
     finally:
         lp.cleanup()
-
-
-def make_image(path, size: int, data: list, seed: int = 1) -> Path:
-    """A sparse GPT disk image of `size` bytes with random data at each (offset, length) of `data`."""
-    import random
-
-    path = Path(path)
-    with open(path, "wb") as f:
-        f.truncate(size)
-    subprocess.run(["sgdisk", "-o", "-n", "1:2048:0", str(path)], check=True, capture_output=True)
-    rnd = random.Random(seed)
-    with open(path, "r+b") as f:
-        for off, length in data:
-            f.seek(off)
-            f.write(rnd.randbytes(length))
-    return path
-
-
-def fill(path, size: int, byte: int = 0xA5) -> Path:
-    """A non-sparse file of `size` bytes of one non-zero value (an old card's leftovers)."""
-    block = bytes([byte]) * MiB
-    with open(path, "wb") as f:
-        for _ in range(size // MiB):
-            f.write(block)
-    return Path(path)
-
-
-def run_cli(*args, timeout: float = 60, **kw) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    return subprocess.run([sys.executable, "-m", "wizard.cli", *map(str, args)], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL, **kw)
-
-
-def assert_clean_failure(proc: subprocess.CompletedProcess, *words: str, code: int = 1) -> str:
-    """A fault: non-zero exit, one `error:` line, no traceback, the card's state said."""
-    err = proc.stderr
-    assert proc.returncode == code, (proc.returncode, proc.stdout, err)
-    assert "Traceback" not in err and "Traceback" not in proc.stdout, err
-    lines = [ln for ln in err.splitlines() if ln.startswith("wrnv-wizard: error:")]
-    assert len(lines) == 1, err
-    line = lines[0]
-    for w in words:
-        assert w.lower() in line.lower(), (w, line)
-    return line

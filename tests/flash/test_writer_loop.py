@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import MiB, REPO, assert_clean_failure, fill, make_image, run_cli
+from flashkit import MiB, REPO, assert_clean_failure, fill, make_image, run_cli
 
 from wizard.writer import WriteError, WriteOptions, check_image, write_image
 
@@ -51,7 +51,7 @@ def test_without_discard_zeros_are_written_and_sparse_mode_skips_holes(tmp_path,
     img = make_image(tmp_path / "a.sdcard", 32 * MiB, [(4 * MiB, MiB)])
     card = fill(tmp_path / "card", 32 * MiB)
     dev = loops.attach(card)
-    Path(f"/sys/block/{Path(dev).name}/queue/discard_max_bytes").write_text("0")   # a card without discard
+    loops.no_discard(dev)                              # a card without discard
     r = write_image(img, dev, options=WriteOptions(allow_non_removable=True))
     assert r.discard_zeroes is False and r.written == 32 * MiB
     assert _card_bytes(dev, 32 * MiB) == img.read_bytes()   # every zero was really written

@@ -1,0 +1,185 @@
+"""The demo sandbox: a folder holding stand-ins for the outside world, so the real steps run end to end.
+
+- `downloads/`: small stand-in files named like SDK Manager's, and `profile/demo.manifest.toml` computed
+  from them (verification, a checksum failure on demand and NoDLA staging all really run);
+- `server/`: real git repositories standing in for wrlinux-x (and the layers its setup.sh clones) and
+  meta-tegra, cloned through file:// URLs by the real project step;
+- `profile/`: the release profile with the demo manifest, and a stand-in bitbake that refuses nothing;
+- `card.img` (or a loop device over it when root): the virtual SD card the real writer writes and verifies;
+- `bin/`: a stand-in `docker` that answers like the Jetson image, for the board check on this machine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from ..manifest import load_manifest
+from ..paths import asset, profiles_dir
+from ..profile import DEFAULT_PROFILE
+from ..tomlio import load_toml
+from . import fake_repos
+
+CARD_BYTES = 512 * 1024 * 1024
+_DOCKER = """#!/bin/sh
+# Stand-in docker for wrnv-wizard's demo: answers like the Jetson image with the NVIDIA runtime.
+case "$1" in
+  info)
+    echo "Server Version: 19.03.2-ce"
+    echo " Runtimes: nvidia runc"
+    echo " Default Runtime: runc" ;;
+  run)
+    # The GPU probe arrives on stdin: run it for real on this machine.
+    exec python3 - ;;
+  version) echo "Docker version 19.03.2-ce (demo stand-in)" ;;
+  *) echo "docker (demo stand-in): $*" ;;
+esac
+"""
+
+
+@dataclass
+class Sandbox:
+    root: Path
+    profile_path: Path
+    downloads: Path
+    project: Path
+    wrlinux_url: str
+    meta_tegra_url: str
+    meta_tegra_commit: str
+    card: Path
+    card_device: str = ""            # /dev/loopN when root, else ""
+    bin_dir: Path = Path()
+    env: dict = field(default_factory=dict)
+    corrupted: str = ""
+
+    @property
+    def card_target(self) -> str:
+        return self.card_device or str(self.card)
+
+    def answers(self) -> dict:
+        return {"source": "base", "wrlinux_url": self.wrlinux_url, "meta_tegra_url": self.meta_tegra_url,
+                "meta_tegra_commit": self.meta_tegra_commit, "downloads_dir": str(self.downloads),
+                "project_dir": str(self.project), "fab": "b01", "board_host": "local"}
+
+    def banner(self) -> str:
+        return (f"DEMO — sandbox in {self.root}: stand-in downloads, repositories, bitbake and a virtual "
+                f"card ({self.card_target}); no real disk is touched.")
+
+    def close(self) -> None:
+        """Detach the loop device the sandbox attached (the files stay for a look afterwards)."""
+        if self.card_device:
+            subprocess.run(["losetup", "-d", self.card_device], capture_output=True)
+            self.card_device = ""
+
+
+def _demo_bytes(name: str, size: int) -> bytes:
+    rnd = random.Random(name)
+    return rnd.randbytes(size) if hasattr(rnd, "randbytes") else bytes(rnd.getrandbits(8) for _ in range(size))
+
+
+def make_downloads(root: Path, manifest_path: Path, corrupt: bool = False) -> tuple:
+    """Stand-in SDK Manager folder + a manifest whose sums match it. TensorRT files are left flat (as SDK
+    Manager saves them) so that staging into NoDLA runs for real. Returns (folder, manifest, corrupted)."""
+    downloads = root / "downloads"
+    downloads.mkdir(parents=True, exist_ok=True)
+    text = manifest_path.read_text(encoding="utf-8")
+    real = load_manifest(manifest_path)
+    corrupted = ""
+    for entry in real.files:
+        # One stand-in per file name: the NoDLA and DLA TensorRT variants share names (and here, contents).
+        size = 32 * 1024 + int(hashlib.md5(entry.name.encode()).hexdigest()[:6], 16) % (256 * 1024)
+        data = _demo_bytes(entry.name, size)
+        target = downloads / entry.name
+        if not target.exists():
+            target.write_bytes(data)
+        text = text.replace(entry.sha256, hashlib.sha256(data).hexdigest()).replace(
+            entry.md5, hashlib.md5(data).hexdigest())
+    if corrupt:
+        victim = next(e for e in real.files if "cudnn" in e.name and "dev" not in e.name and "doc" not in e.name)
+        with open(downloads / victim.name, "ab") as f:
+            f.write(b"\0")
+        corrupted = victim.name
+    out = root / "profile" / "demo.manifest.toml"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("# Demo manifest: the real one with sums of the sandbox's stand-in files.\n" + text)
+    return downloads, out, corrupted
+
+
+def make_profile(root: Path, manifest: Path) -> Path:
+    """The release profile with the demo manifest; everything else is the real release's facts."""
+    src = profiles_dir() / f"{DEFAULT_PROFILE}.toml"
+    text = src.read_text(encoding="utf-8")
+    text = text.replace('manifest = "jetpack-4.3-sdkm.manifest.toml"', f'manifest = "{manifest.name}"')
+    text = text.replace(f'id = "{DEFAULT_PROFILE}"', f'id = "{DEFAULT_PROFILE}-demo"', 1)
+    out = manifest.parent / f"{DEFAULT_PROFILE}-demo.toml"
+    out.write_text(text)
+    load_toml(out)  # fails loudly here, not in a step, if the rewrite broke it
+    return out
+
+
+def make_card(root: Path, size: int = CARD_BYTES) -> tuple:
+    """A sparse image file as the virtual card, behind a loop device when we are root."""
+    card = root / "card.img"
+    with open(card, "wb") as f:
+        f.truncate(size)
+    device = ""
+    if os.geteuid() == 0 and shutil.which("losetup"):
+        out = subprocess.run(["losetup", "--find", "--show", str(card)], capture_output=True, text=True)
+        if out.returncode == 0:
+            device = out.stdout.strip()
+    return card, device
+
+
+def make_bin(root: Path) -> Path:
+    bin_dir = root / "bin"
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    docker = bin_dir / "docker"
+    docker.write_text(_DOCKER)
+    docker.chmod(0o755)
+    return bin_dir
+
+
+def build(root: Path, speed: float = 1.0, faults: tuple = (), use_loop: Optional[bool] = None) -> Sandbox:
+    """Create (or reuse) a sandbox at `root`."""
+    root = Path(root).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    downloads, manifest, corrupted = make_downloads(root, profiles_dir() / "jetpack-4.3-sdkm.manifest.toml",
+                                                    corrupt="checksum" in faults)
+    profile_path = make_profile(root, manifest)
+    server = root / "server"
+    wrx = server / "wrlinux-x"
+    if not wrx.exists():
+        fake_repos.make_wrlinux_x_repo(wrx)
+    mt = server / "meta-tegra"
+    if not mt.exists():
+        commits = fake_repos.make_meta_tegra_repo(mt)
+        (server / "meta-tegra.tested").write_text(commits.tested)
+    tested = (server / "meta-tegra.tested").read_text().strip()
+    if use_loop is False:
+        card, device = make_card_file_only(root)
+    else:
+        card, device = make_card(root)
+    env = {"WRNV_FAKE_BITBAKE_SPEED": str(speed), "WRNV_FAKE_BITBAKE_ALLOW_ROOT": "1"}
+    if "build" in faults:
+        env["WRNV_FAKE_BITBAKE_FAIL"] = "tini:do_compile"
+    sb = Sandbox(root=root, profile_path=profile_path, downloads=downloads, project=root / "project",
+                 wrlinux_url=f"file://{wrx}", meta_tegra_url=f"file://{mt}", meta_tegra_commit=tested,
+                 card=card, card_device=device, bin_dir=make_bin(root), env=env, corrupted=corrupted)
+    return sb
+
+
+def make_card_file_only(root: Path) -> tuple:
+    card = root / "card.img"
+    with open(card, "wb") as f:
+        f.truncate(CARD_BYTES)
+    return card, ""
+
+
+def probe_path() -> Path:
+    return asset("probe", "gpu_probe.py")
