@@ -42,7 +42,10 @@ class WizardApp(App):
         # add_mode() refuses "_default"; registering it lets switch_mode() come back to the first step.
         self._modes["_default"] = lambda: self.step_screen(start)
         self._current = start
-        return self.step_screen(start)
+        screen = self.step_screen(start)
+        # Textual loads a screen's CSS_PATH when it pushes it; the default screen is not pushed.
+        self._load_screen_css(screen)
+        return screen
 
     def on_mount(self) -> None:
         self.session.on_change(self._status_changed)

@@ -36,7 +36,8 @@ class PrereqsScreen(StepScreen):
 
     @work(thread=True, exclusive=True)
     def rescan(self) -> None:
-        items = prereqs.detect(self.session.profile, self.session.answers.downloads)
+        a = self.session.answers
+        items = prereqs.detect(self.session.profile, a.downloads, machine=a.machine, packages=a.packages)
         self.app.call_from_thread(self._show, items)
 
     def _show(self, items: list) -> None:

@@ -57,10 +57,6 @@ class RunningTask:
     setscene: bool = False
     pn: str = ""               # recipe name taken from the .bb file name, used to match the notes
 
-    @property
-    def key(self) -> tuple:
-        return (self.pn or self.recipe, self.task)
-
 
 @dataclass
 class FailedTask:
@@ -205,6 +201,9 @@ class BitbakeLogParser:
         self._in_summary_failed = False
         self._base = {False: 0, True: 0}           # done count at the last "Running task" line, per kind
         self._decoder_tail = b""
+        self._active = {False: 0, True: 0}        # running tasks per kind (setscene or not)
+        self._by_pf: dict = {}                     # (PF, task) -> key in summary.running, once "Started" named it
+        self._files: dict = {}                     # taskstring file part -> (path, pn); recipes have many tasks
 
     # -- input -------------------------------------------------------------------------------------------
     def feed(self, chunk) -> list:
@@ -259,7 +258,7 @@ class BitbakeLogParser:
                     s.result = FAILED
                 events.append(Event("result", s.result))
         if s.result != RUNNING:
-            s.running.clear()
+            self._clear_running()
         return events
 
     def feed_all(self, text, exit_code: int | None = None) -> BuildSummary:
@@ -330,10 +329,17 @@ class BitbakeLogParser:
         s = self.summary
         kind, x, y, taskstring = m.group(1), int(m.group(2)), int(m.group(3)), m.group(4)
         setscene = kind == "setscene "
-        fn, task, pn = split_taskstring(taskstring)
-        running_same = sum(1 for t in s.running.values() if t.setscene == setscene)
+        fn, _, task = taskstring.rpartition(":")
+        known = self._files.get(fn)
+        if known is None or ", do_" in taskstring:
+            path, task, pn = split_taskstring(taskstring)
+            if len(self._files) > 50000:
+                self._files.clear()
+            self._files[fn] = (path, pn)
+        else:
+            path, pn = known
         # X = completed + active + failed + 1 (bitbake's own counters), so what is done is X - 1 - active.
-        base = max(x - 1 - running_same, 0)
+        base = max(x - 1 - self._active[setscene], 0)
         if kind == "noexec ":
             base += 1
         self._base[setscene] = base
@@ -345,17 +351,42 @@ class BitbakeLogParser:
             s.tasks_done = min(max(base, s.tasks_done), y)
         if kind != "noexec ":
             rt = RunningTask(recipe=pn, task=task, started=self.clock(), setscene=setscene, pn=pn)
-            s.running[rt.key] = rt
+            self._add_running(rt)
             events.append(Event("task_started", rt))
         events.append(Event("progress", (s.tasks_done, s.tasks_total, s.setscene_done, s.setscene_total)))
 
+    def _add_running(self, rt: RunningTask) -> None:
+        running = self.summary.running
+        key = (rt.pn, rt.task)
+        old = running.pop(key, None)
+        if old is not None:
+            self._active[old.setscene] -= 1
+        running[key] = rt
+        self._active[rt.setscene] += 1
+
+    def _pop_running(self, key) -> RunningTask | None:
+        rt = self.summary.running.pop(key, None)
+        if rt is not None:
+            self._active[rt.setscene] -= 1
+            self._by_pf.pop((rt.recipe, rt.task), None)
+        return rt
+
     def _find_running(self, pf: str, task: str) -> tuple | None:
-        best = None
-        for key, rt in self.summary.running.items():
-            if rt.task == task and (rt.recipe == pf or _pf_matches(pf, rt.pn)):
-                if best is None or len(rt.pn) > len(self.summary.running[best].pn):
-                    best = key
-        return best
+        """The running task a note names: PF is PN-PV-PR, so try PF's dash-prefixes, longest first."""
+        key = self._by_pf.get((pf, task))
+        if key is not None:
+            return key
+        running = self.summary.running
+        if (pf, task) in running:
+            return (pf, task)
+        i = len(pf)
+        while True:
+            i = pf.rfind("-", 0, i)
+            if i <= 0:
+                return None
+            key = (pf[:i], task)
+            if key in running:
+                return key
 
     def _task_note(self, pf: str, task: str, what: str, events: list) -> None:
         s = self.summary
@@ -363,12 +394,13 @@ class BitbakeLogParser:
         if what == "Started":
             if key is not None:
                 s.running[key].recipe = pf
+                self._by_pf[(pf, task)] = key
             else:   # a log that starts mid-build, or a note with no "Running task" line before it
                 rt = RunningTask(recipe=pf, task=task, started=self.clock(), setscene=task.endswith("_setscene"),
                                  pn=pf)
-                s.running[rt.key] = rt
+                self._add_running(rt)
             return
-        rt = s.running.pop(key) if key is not None else None
+        rt = self._pop_running(key) if key is not None else None
         setscene = rt.setscene if rt is not None else task.endswith("_setscene")
         if setscene:
             s.setscene_done = min(s.setscene_done + 1, s.setscene_total or s.setscene_done + 1)
@@ -401,7 +433,7 @@ class BitbakeLogParser:
     def _tasks_summary(self, m, events: list) -> None:
         s = self.summary
         s.attempted = int(m.group(1))
-        s.running.clear()
+        self._clear_running()
         if m.group(3) is None:
             if not s.interrupted and not s.error_count:
                 if s.tasks_total:
@@ -412,6 +444,11 @@ class BitbakeLogParser:
         else:
             self._set_result(CANCELLED if s.interrupted else FAILED, events)
         events.append(Event("progress", (s.tasks_done, s.tasks_total, s.setscene_done, s.setscene_total)))
+
+    def _clear_running(self) -> None:
+        self.summary.running.clear()
+        self._by_pf.clear()
+        self._active = {False: 0, True: 0}
 
     def _set_result(self, result: str, events: list) -> None:
         if self.summary.result != result:
@@ -570,7 +607,7 @@ class BitbakeLogParser:
         if m:
             x, y = int(m.group(1)), int(m.group(2))
             s.tasks_total = y
-            s.tasks_done = min(max(s.tasks_done, x - 1 - sum(1 for t in s.running.values() if not t.setscene)), y)
+            s.tasks_done = min(max(s.tasks_done, x - 1 - self._active[False]), y)
             return
         # unprefixed lines right after an error belong to it (raw task output, "... was skipped: ...")
         msg = self._last_msg

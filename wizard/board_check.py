@@ -15,7 +15,7 @@ import json
 import re
 import shlex
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Callable
 
 from .paths import asset
 from .profile import Profile
@@ -29,7 +29,7 @@ CHECKS = (
     ("reachable", "Board reachable on the network"),
     ("login", "Logged in as root over ssh"),
     ("docker", "Docker daemon running"),
-    ("daemon_json", "docker's daemon.json registers the nvidia runtime"),
+    ("daemon_json", "daemon.json registers the nvidia runtime"),
     ("runtime_config", "nvidia-container-runtime config present"),
     ("nvidia_runtime", "`docker info` lists the nvidia runtime"),
     ("csv_files", "CSV mount lists for the chosen packages"),
@@ -71,10 +71,10 @@ class BoardReport:
     def ok(self) -> bool:
         return bool(self.checks) and all(c.status == PASS for c in self.checks)
 
-    def check(self, name: str) -> Optional[Check]:
+    def check(self, name: str) -> Check | None:
         return next((c for c in self.checks if c.name == name), None)
 
-    def first_failure(self) -> Optional[Check]:
+    def first_failure(self) -> Check | None:
         return next((c for c in self.checks if c.status == FAIL), None)
 
     def to_json(self) -> dict:
@@ -150,8 +150,8 @@ class BoardChecker:
         self._daemon_json_ok = False
 
     # -- driving ---------------------------------------------------------------------------------
-    def run(self, on_check: Optional[Callable[[Check], None]] = None,
-            cancelled: Optional[Callable[[], bool]] = None) -> BoardReport:
+    def run(self, on_check: Callable[[Check], None] | None = None,
+            cancelled: Callable[[], bool] | None = None) -> BoardReport:
         """Every check in order. Host-key problems (unknown or changed) raise: they need the user first."""
         status: dict = {}
         for name, _title in CHECKS:
@@ -168,7 +168,7 @@ class BoardChecker:
                 on_check(check)
         return self.report
 
-    def _ssh(self, command: str, timeout: Optional[float] = None, stdin: Optional[bytes] = None) -> SshResult:
+    def _ssh(self, command: str, timeout: float | None = None, stdin: bytes | None = None) -> SshResult:
         return self.client.run(command, timeout=timeout or self.command_timeout, stdin=stdin)
 
     def _shown(self, r: SshResult) -> str:
@@ -361,7 +361,7 @@ class BoardChecker:
         return Check("gpu", FAIL, cmd, out, hint)
 
 
-def _last_json(text: str) -> Optional[dict]:
+def _last_json(text: str) -> dict | None:
     for line in reversed((text or "").splitlines()):
         line = line.strip()
         if line.startswith("{"):
@@ -372,3 +372,20 @@ def _last_json(text: str) -> Optional[dict]:
             if isinstance(doc, dict):
                 return doc
     return None
+
+
+def record_report(session, report: BoardReport) -> None:
+    """Save the outcome as the boot step's status and data (the summary reads it from there)."""
+    import time
+
+    from .steps import Status
+
+    first = report.first_failure()
+    if report.ok:
+        status, detail = Status.DONE, f"{report.host}: every check passed"
+    else:
+        status = Status.FAILED
+        detail = f"{report.host}: {(first.title if first else 'a check did not run')}" + (
+            f" -> {first.hint}" if first and first.hint else "")
+    session.mark("boot", status, detail, host=report.host, ok=report.ok, gpu=report.gpu, checked_at=time.time(),
+                 checks=[c.to_json() for c in report.checks])

@@ -15,7 +15,7 @@ import json
 import shutil
 import subprocess
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable
 
 from .profile import Profile
 
@@ -58,7 +58,7 @@ def parse_neighbours(text: str, prefixes) -> list:
     return out
 
 
-def neighbour_candidates(profile: Profile, argv: Optional[list] = None) -> list:
+def neighbour_candidates(profile: Profile, argv: list | None = None) -> list:
     """Read the neighbour table (argv is for tests: `ip -n NETNS -j neigh`)."""
     argv = argv or ["ip", "-j", "neigh"]
     if shutil.which(argv[0]) is None:
@@ -72,12 +72,13 @@ def neighbour_candidates(profile: Profile, argv: Optional[list] = None) -> list:
     return parse_neighbours(r.stdout, profile.board.get("mac_prefixes", []))
 
 
-def _serial_candidate(device, baud: int) -> Optional[Candidate]:
+def _serial_candidate(device, baud: int) -> Candidate | None:
     node = device.device_node
-    if not node or device.get("ID_BUS") != "usb":
+    props = device.properties
+    if not node or props.get("ID_BUS") != "usb":
         return None
-    model = (device.get("ID_MODEL_FROM_DATABASE") or device.get("ID_MODEL") or "USB serial adapter").replace("_", " ")
-    vid, pid = device.get("ID_VENDOR_ID", "?"), device.get("ID_MODEL_ID", "?")
+    model = (props.get("ID_MODEL_FROM_DATABASE") or props.get("ID_MODEL") or "USB serial adapter").replace("_", " ")
+    vid, pid = props.get("ID_VENDOR_ID", "?"), props.get("ID_MODEL_ID", "?")
     return Candidate("serial", "", f"{node}: {model} ({vid}:{pid})",
                      f"open it at {baud} 8N1 (`picocom -b {baud} {node}` or `screen {node} {baud}`), "
                      "press Enter, log in as root and run `ip -4 addr`: the address on eth0 is the board's")
@@ -106,19 +107,19 @@ def watch_serial(profile: Profile, on_added: Callable[[Candidate], None], contex
     monitor = pyudev.Monitor.from_netlink(ctx)
     monitor.filter_by("tty")
 
-    def handle(action, device):
-        if action == "add":
+    def handle(device):
+        if device.action == "add":
             c = _serial_candidate(device, baud)
             if c is not None:
                 on_added(c)
 
-    observer = pyudev.MonitorObserver(monitor, handle)
+    observer = pyudev.MonitorObserver(monitor, callback=handle)
     observer.daemon = True
     observer.start()
     return observer
 
 
-def candidates(profile: Profile, machine: str, neigh_argv: Optional[list] = None) -> list:
+def candidates(profile: Profile, machine: str, neigh_argv: list | None = None) -> list:
     """Every candidate, most useful first: neighbours with addresses, the mDNS name, serial consoles."""
     out = neighbour_candidates(profile, neigh_argv)
     out.append(mdns_candidate(profile, machine))

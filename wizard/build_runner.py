@@ -359,19 +359,15 @@ class BuildFollower:
 
 
 def has_managed_block(conf: Path) -> bool:
-    """Whether local.conf holds the wizard's managed block. Uses wizard.localconf's own check when that module
-    offers one; otherwise looks for the marker text every version of the block carries."""
+    """Whether local.conf holds the wizard's managed block (as the local.conf step writes it). A block that is
+    broken (a begin marker without its end) is an error that says how to repair it."""
     try:
-        from . import localconf  # noqa: F401  (written by the local.conf step)
-        check = getattr(localconf, "has_managed_block", None)
-    except ImportError:
-        check = None
-    if check is not None:
-        return bool(check(conf))
-    try:
-        return "wrnv-wizard" in conf.read_text(encoding="utf-8", errors="replace")
+        text = conf.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return False
+    from .localconf import find_block
+
+    return find_block(text, origin=str(conf)) is not None
 
 
 def free_bytes(path: Path) -> int | None:
@@ -385,12 +381,12 @@ def free_bytes(path: Path) -> int | None:
 
 
 
-def time_text(summary: BuildSummary, elapsed: float) -> str:
-    """`elapsed 1 hour 3 minutes, about 2 hours left` (humanized, the same words everywhere)."""
+def time_text(elapsed: float, eta: float | None = None) -> str:
+    """`elapsed 1 hour and 3 minutes, about 2 hours left` (humanized, the same words everywhere)."""
     import humanize
 
-    text = f"elapsed {humanize.precisedelta(int(elapsed), minimum_unit='seconds', format='%d')}"
-    eta = summary.eta(elapsed)
+    unit = "seconds" if elapsed < 3600 else "minutes"
+    text = f"elapsed {humanize.precisedelta(int(elapsed), minimum_unit=unit, format='%d')}"
     if eta is not None:
         text += f", about {humanize.naturaldelta(eta)} left"
     return text

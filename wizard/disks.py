@@ -16,15 +16,18 @@ VMs) but never what is in use, read-only, too small or holds the image.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import stat
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Optional, Union
+from typing import Iterable, Union
 
 from .errors import WizardError
+
+log = logging.getLogger(__name__)
 
 LARGE_BYTES = 128_000_000_000  # decimal, as drives are sold: above it the user confirms twice
 SYSTEM_MOUNTS = ("/", "/boot", "/boot/efi", "/home")
@@ -104,6 +107,17 @@ class Disk:
         extra = ", ".join(x for x in (self.bus, self.kind, f"serial {self.serial}" if self.serial else "") if x)
         return f"{self.path}  {self.size_text}  {self.title}  ({extra})"
 
+    def identity_lines(self) -> list:
+        """What the confirmation dialog shows, one fact per line."""
+        lines = [f"Device:      {self.path} ({self.devnum[0]}:{self.devnum[1]})",
+                 f"Model:       {self.title}",
+                 f"Serial:      {self.serial or '(none reported)'}",
+                 f"Connected:   {self.bus} ({self.kind_text})",
+                 f"Size:        {self.size_text} ({self.size_bytes:,} bytes)",
+                 f"Partitions:  {self.partitions_text()}"]
+        lines += [f"Note:        {n}" for n in self.notes]
+        return lines
+
     def partitions_text(self) -> str:
         if not self.partitions:
             return "no partitions"
@@ -171,7 +185,7 @@ def _mounts() -> list:
     return out
 
 
-def _block_devnum(path: str) -> Optional[tuple]:
+def _block_devnum(path: str) -> tuple | None:
     try:
         st = os.stat(path)
     except OSError:
@@ -181,7 +195,7 @@ def _block_devnum(path: str) -> Optional[tuple]:
     return (os.major(st.st_rdev), os.minor(st.st_rdev))
 
 
-def _mount_devnum(m: _Mount) -> Optional[tuple]:
+def _mount_devnum(m: _Mount) -> tuple | None:
     """The block device behind a mount. Btrfs and friends report an anonymous 0:N device number;
     then the mount source (/dev/...) names the device."""
     if m.devnum[0] != 0:
@@ -211,7 +225,7 @@ def _swaps() -> list:
     return out
 
 
-def _fs_devnum(st_dev: int) -> Optional[tuple]:
+def _fs_devnum(st_dev: int) -> tuple | None:
     """The block device of the filesystem with this st_dev (resolving btrfs' anonymous numbers)."""
     devnum = (os.major(st_dev), os.minor(st_dev))
     if devnum[0] != 0:
@@ -239,7 +253,7 @@ class _Tree:
             if dn != (0, 0):
                 self.by_devnum[dn] = d
 
-    def device(self, devnum: Optional[tuple]):
+    def device(self, devnum: tuple | None):
         if devnum is None:
             return None
         return self.by_devnum.get(tuple(devnum))
@@ -376,7 +390,7 @@ class _Image:
     disks: set  # physical disks under the filesystem that holds the file
 
 
-def _image_info(image, tree: _Tree) -> Optional[_Image]:
+def _image_info(image, tree: _Tree) -> _Image | None:
     if image is None:
         return None
     path = Path(image).expanduser()
@@ -553,7 +567,7 @@ def _listed(dev) -> bool:
     return True
 
 
-def _classify(dev, tree: _Tree, usage: _Usage, image: Optional[_Image], allow_non_removable: bool) -> Disk:
+def _classify(dev, tree: _Tree, usage: _Usage, image: _Image | None, allow_non_removable: bool) -> Disk:
     name = dev.sys_name
     size = _int_attr(dev, "size") * 512
     removable = _attr(dev, "removable") == "1"
@@ -618,8 +632,14 @@ def scan(image=None, context=None, allow_non_removable: bool = False) -> list:
     tree = _Tree(ctx)
     usage = _Usage(tree)
     img = _image_info(image, tree)
-    disks = [_classify(d, tree, usage, img, allow_non_removable)
-             for d in tree.devices if d.device_type == "disk" and _listed(d)]
+    disks = []
+    for dev in tree.devices:
+        try:
+            if dev.device_type == "disk" and _listed(dev):
+                disks.append(_classify(dev, tree, usage, img, allow_non_removable))
+        except (OSError, LookupError, tree._pyudev.DeviceError) as e:
+            # pulled while being read: the event that follows brings a fresh scan
+            log.debug("skipping %s: %s", dev.sys_name, e)
     return sorted(disks, key=lambda d: _natural(d.name))
 
 
@@ -677,8 +697,8 @@ def who_holds(disk: Union[Disk, str]) -> list:
         if dev is None:
             continue
         for chain in tree.chains(dev):
-            if chain[-1] == disk.name or chain[0] in names:
-                src = " on ".join(tree.label(n) for n in chain)
+            if chain[-1] == disk.name:
+                src = " on ".join(tree.label(n) for n in (chain[:-1] or chain))
                 text = f"{src} is mounted at {m.mountpoint}"
                 if text not in out:
                     out.append(text)
@@ -743,7 +763,7 @@ class DiskMonitor:
     within a second of any block device appearing, vanishing or changing (card in, card out)."""
 
     def __init__(self, callback, image=None, context=None, allow_non_removable: bool = False,
-                 poll_interval: Optional[float] = 0.5, on_error=None):
+                 poll_interval: float | None = 0.5, on_error=None):
         from .udev_watch import SubsystemWatcher
 
         self.callback = callback

@@ -200,3 +200,19 @@ def _user_writable_file(target) -> bool:
     if p.exists():
         return p.is_file() and os.access(p, os.W_OK)
     return not str(p).startswith("/dev/") and os.access(p.parent, os.W_OK)
+
+
+def dosdcard_runner():
+    """A runner for sdimage.make_sdcard_image when dosdcard.sh must read the board over USB (root): in
+    process as root, else through the helper. Call authenticate() first (in the terminal)."""
+    from .sdimage import run_logged
+
+    if is_root():
+        return run_logged
+
+    def runner(argv, cwd, env, on_line, log_path, cancel):
+        args = ["dosdcard", "--dir", str(cwd)] + (["--log", str(log_path)] if log_path else [])
+        ev = run_helper(args, on_line=on_line, cancel=cancel)
+        return int(ev.get("rc", 1))
+
+    return runner

@@ -124,7 +124,7 @@ def _dosdcard(args, cancel) -> int:
     env = dosdcard_env(None)
     env["PATH"] = os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
     try:
-        rc = run_logged(["./" + script.name], work, env, lambda line: _emit({"event": "line", "text": line}),
+        rc = run_logged([str(script.resolve())], work, env, lambda line: _emit({"event": "line", "text": line}),
                         Path(args.log) if args.log else None, cancel)
     finally:
         _give_back(work, Path(args.log) if args.log else None)

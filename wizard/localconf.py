@@ -106,7 +106,8 @@ def image_install(profile: Profile, packages: list) -> str:
 
 
 def downloads_url(folder) -> str:
-    return Path(folder).expanduser().absolute().as_uri()
+    # As the tutorial writes it: file:// + the plain path (bitbake does not undo %-escapes in file:// URLs).
+    return "file://" + str(Path(folder).expanduser().absolute())
 
 
 def team_lines(team: Optional[TeamSettings]) -> list:

@@ -48,7 +48,8 @@ def count_downloads(folder: Path) -> tuple:
     return n, size
 
 
-def detect(profile: Profile, downloads_dir: Path, env: Optional[dict] = None) -> list:
+def detect(profile: Profile, downloads_dir: Path, env: Optional[dict] = None, machine: Optional[str] = None,
+           packages: Optional[list] = None) -> list:
     import humanize
 
     account_url = profile.downloads.get("account_url", "")
@@ -71,10 +72,14 @@ def detect(profile: Profile, downloads_dir: Path, env: Optional[dict] = None) ->
                           f"Install it from {account_url}"))
     folder = Path(downloads_dir).expanduser()
     if folder.is_dir():
+        from .verify import count_present
+
         n, size = count_downloads(folder)
-        ok = n > 0
-        detail = (f"{folder}: {n} .deb files, {humanize.naturalsize(size)}" if ok
-                  else f"{folder} holds no .deb files yet")
+        present, needed = count_present(folder, profile, machine,
+                                        profile.default_packages if packages is None else packages)
+        ok = present == needed
+        detail = (f"{folder}: {present} of the {needed} files this build needs are there "
+                  f"({n} .deb files, {humanize.naturalsize(size)}); the next steps check their contents")
         items.append(Item(DOWNLOADS, f"JetPack {profile.jetpack} downloaded", ok, detail,
                           "In SDK Manager pick your Jetson, JetPack " + profile.jetpack
                           + ", and 'Download now. Install later.'"))

@@ -43,7 +43,7 @@ _HINTS = (
      "git needs your name and e-mail: run git config --global user.name \"Your Name\" and "
      "git config --global user.email you@example.com, then run this step again"),
     (re.compile(r"Authentication failed|could not read Username|could not read Password|"
-                r"terminal prompts disabled|HTTP Basic: Access denied|401 Unauthorized|403 Forbidden|"
+                r"terminal prompts disabled|HTTP Basic: Access denied|401 Unauthorized|403 Forbidden|returned error: 40[13]|"
                 r"Permission denied \(publickey", re.I),
      "the server asked for a login: check your Wind River (windshare) user name and password, or choose the "
      "public BASE source, then run this step again"),

@@ -318,6 +318,7 @@ def load_profile(name_or_path: Optional[str] = None) -> Profile:
     r.strings(localconf, "lines", "localconf")
     r.strings(localconf, "base_packages", "localconf")
     r.get(localconf, "cuda_binaries_native", str, "localconf")
+    r.strings(localconf, "base_csv", "localconf", (), nonempty=False)
     host = r.get(data, "host", dict, "")
     r.strings(host, "required_tools", "host")
     r.get(host, "min_disk_gb", int, "host")

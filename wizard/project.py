@@ -16,8 +16,14 @@ from . import gitops, procrun
 from .buildenv import build_dir, build_env_argv, build_env_vars
 from .errors import WizardError
 from .progress import Cancelled
-from .project_checks import (bblayers_paths, check_location, describe, is_set_up, missing_markers,
-                             refuse_unexpected)
+from .project_checks import (
+    bblayers_paths,
+    check_location,
+    describe,
+    is_set_up,
+    missing_markers,
+    refuse_unexpected,
+)
 from .steps import Status
 
 STEP_ID = "project"
@@ -44,7 +50,7 @@ class Credentials:
     password: str = field(repr=False)
 
     @classmethod
-    def from_env(cls) -> Optional["Credentials"]:
+    def from_env(cls) -> Optional[Credentials]:
         user = os.environ.get("WRNV_WINDSHARE_USER", "")
         password = os.environ.get("WRNV_WINDSHARE_PASSWORD", "")
         return cls(user, password) if user and password else None
@@ -128,10 +134,10 @@ class ProjectCreator:
     # -- running -------------------------------------------------------------------------------------------
     def run_all(self) -> list:
         """Run every sub-step in order; marks the session's "project" step running/done/failed."""
-        check_location(self.project, self.profile)
         self.session.mark(STEP_ID, Status.RUNNING, "creating the project")
         outcomes = []
         try:
+            check_location(self.project, self.profile)
             for sid in SUBSTEP_IDS:
                 outcomes.append(self.run_step(sid))
         except Cancelled:
@@ -281,7 +287,7 @@ class ProjectCreator:
             raise WizardError(f"{dest} is not a git clone: run the clone-meta-tegra sub-step first")
         want = mt.commit
         if gitops.head(dest) == want:
-            return Outcome("checkout-commit", ALREADY, f"meta-tegra already at the tested commit {gitops.short(want)}")
+            return Outcome("checkout-commit", ALREADY, f"meta-tegra already at {self._which_commit(want)}")
         changed = gitops.changed_files(dest)
         if changed:
             raise WizardError(f"{dest} has local changes ({', '.join(changed[:3])}"
@@ -306,8 +312,15 @@ class ProjectCreator:
             raise WizardError(f"after the checkout {dest} is at {got}, not {want}: see the log "
                               f"{procrun.log_path_for(self.project, STEP_ID + '-checkout-commit')}")
         self.session.step_state(STEP_ID).data["meta_tegra_head"] = got
-        return Outcome("checkout-commit", DONE, f"meta-tegra at {'the tested commit ' if want == mt.commit else ''}"
-                                                f"{gitops.short(got)}")
+        return Outcome("checkout-commit", DONE, f"meta-tegra at {self._which_commit(got)}")
+
+    def _which_commit(self, sha: str) -> str:
+        """Words for a commit: the profile's tested one, the one the user chose, or another."""
+        if sha == self.session.base_profile.meta_tegra.commit:
+            return f"the tested commit {gitops.short(sha)}"
+        if sha == self.profile.meta_tegra.commit:
+            return f"the chosen commit {gitops.short(sha)}"
+        return f"{gitops.short(sha)} (not the tested commit)"
 
     def _add_layers(self) -> Outcome:
         conf = build_dir(self.profile, self.project) / "conf" / "bblayers.conf"

@@ -81,7 +81,7 @@ def describe(path: Path) -> str:
     if not entries:
         return "nothing (an empty folder)"
     shown = ", ".join(entries[:4]) + (", ..." if len(entries) > 4 else "")
-    return f"{len(entries)} entries ({shown})"
+    return f"{len(entries)} {'entry' if len(entries) == 1 else 'entries'} ({shown})"
 
 
 _BBLAYERS_RE = re.compile(r'^\s*BBLAYERS\s*(\?\?=|\?=|\+=|=\+|:=|=)\s*"([^"]*)"', re.M | re.S)

@@ -224,6 +224,7 @@ def make_sdcard_image(profile: Profile, project, machine: str, image: str, fab: 
     must say a Jetson is plugged in in recovery mode. `runner(argv, cwd, env, on_line, log, cancel) -> rc`
     runs dosdcard.sh (the elevated helper's runner when the board is read over USB)."""
     project = Path(project)
+    progress = _after_warmup(progress)
     notes: list = []
     if fab:
         board = board_env(profile, fab)
@@ -248,7 +249,7 @@ def make_sdcard_image(profile: Profile, project, machine: str, image: str, fab: 
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log_path.write_text(f"# dosdcard.sh in {work} at {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
     run = runner or run_logged
-    rc = run(["./" + script.name], work, dosdcard_env(board), on_line, log_path, cancel)
+    rc = run([str(script)], work, dosdcard_env(board), on_line, log_path, cancel)
     if rc != 0:
         tail = _log_tail(log_path)
         raise WizardError(f"dosdcard.sh failed (exit {rc}){': ' + tail if tail else ''}; full log: {log_path}")
@@ -264,6 +265,20 @@ def make_sdcard_image(profile: Profile, project, machine: str, image: str, fab: 
     used: Usage = resparsify(sdcard, progress=progress, cancel=cancel, label="Making the image sparse")
     return SdImage(path=sdcard, package=package, apparent=used.apparent, allocated=used.allocated,
                    expected_size=expected, notes=notes)
+
+
+def _after_warmup(fn: Optional[ProgressFn], delay: float = 0.5) -> Optional[ProgressFn]:
+    """Drop updates during the first moments of a phase: a rate from a few milliseconds makes a wild ETA."""
+    if fn is None:
+        return None
+    first: dict = {}
+
+    def wrapped(p: Progress) -> None:
+        t0 = first.setdefault(p.label, time.monotonic())
+        if time.monotonic() - t0 >= delay or (p.total is not None and p.done >= p.total):
+            fn(p)
+
+    return wrapped
 
 
 def _log_tail(log_path: Path) -> str:

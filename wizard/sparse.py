@@ -92,7 +92,7 @@ class AlignedBuffer:
             # freed by the garbage collector once that goes; never mask the real error with this one.
             pass
 
-    def __enter__(self) -> "AlignedBuffer":
+    def __enter__(self) -> AlignedBuffer:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -26,7 +26,7 @@ import stat
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable
 
 from .atomic import atomic_write
 from .errors import WizardError
@@ -131,7 +131,7 @@ def _tool(name: str) -> str:
     return path
 
 
-def _run(argv: list, timeout: float, stdin: Optional[bytes] = None, env: Optional[dict] = None) -> SshResult:
+def _run(argv: list, timeout: float, stdin: bytes | None = None, env: dict | None = None) -> SshResult:
     """Run a program through `sh`: no tty, captured output, never raises for a non-zero exit."""
     import sh
 
@@ -172,8 +172,11 @@ class SshClient:
     known_hosts: Path = field(default_factory=default_known_hosts)
     connect_timeout: int = DEFAULT_CONNECT_TIMEOUT
     # None: honour the user's ~/.ssh/config (ProxyJump, keys). Tests pass "/dev/null".
-    config_file: Optional[str] = None
+    config_file: str | None = None
     password: str = ""
+    # One TCP connection and handshake for all the checks (ControlMaster): a Nano's handshake is slow.
+    multiplex: bool = True
+    _control_dir: str | None = field(default=None, repr=False)
 
     def __post_init__(self):
         self.known_hosts = Path(self.known_hosts)
@@ -254,14 +257,34 @@ class SshClient:
                  "-o", "LogLevel=ERROR"]
         if self.identity:
             opts += ["-i", self.identity, "-o", "IdentitiesOnly=yes"]
+        if self.multiplex:
+            if self._control_dir is None:
+                # A private folder of our own: the socket gives a logged-in channel to whoever can open it.
+                self._control_dir = tempfile.mkdtemp(prefix="wrnv-ssh-")
+            opts += ["-o", "ControlMaster=auto", "-o", f"ControlPath={self._control_dir}/%C",
+                     "-o", "ControlPersist=60"]
         return opts
+
+    def close(self) -> None:
+        """Stop the shared connection (if any) and remove its socket folder."""
+        if self._control_dir is None:
+            return
+        _run([_tool("ssh"), *self.options(), "-O", "exit", self.target.login], 10)
+        shutil.rmtree(self._control_dir, ignore_errors=True)
+        self._control_dir = None
+
+    def __enter__(self) -> SshClient:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def argv(self, command: str, tty: bool = False) -> list:
         batch = not self.password
         return [_tool("ssh"), *self.options(batch=batch), *(["-t"] if tty else ["-T"]), self.target.login,
                 "--", command]
 
-    def run(self, command: str, timeout: float = 60, stdin: Optional[bytes] = None) -> SshResult:
+    def run(self, command: str, timeout: float = 60, stdin: bytes | None = None) -> SshResult:
         """Run `command` (a remote shell line) on the board. The result's argv is what the user can paste."""
         with self._askpass_env() as env:
             result = _run(self.argv(command), timeout + self.connect_timeout, stdin=stdin, env=env)
@@ -285,9 +308,9 @@ class _AskPass:
 
     def __init__(self, password: str):
         self.password = password
-        self.folder: Optional[str] = None
+        self.folder: str | None = None
 
-    def __enter__(self) -> Optional[dict]:
+    def __enter__(self) -> dict | None:
         if not self.password:
             return None
         self.folder = tempfile.mkdtemp(prefix="wrnv-askpass-")

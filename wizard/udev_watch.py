@@ -18,17 +18,47 @@ import os
 import selectors
 import threading
 import time
-from typing import Callable, Hashable, Optional
+from typing import Callable, Hashable
 
 log = logging.getLogger(__name__)
+
+
+class _Run:
+    """One start()..stop() of a watcher: its thread, monitors, stop flag and wake-up pipe. Kept apart
+    so that a restart never shares a pipe or flag with a thread that is still winding down."""
+
+    def __init__(self, monitors: list):
+        self.monitors = monitors
+        self.stop = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.wake_r, self.wake_w = os.pipe()
+        self._lock = threading.Lock()
+
+    def wake(self) -> None:
+        with self._lock:  # never write to a closed (and maybe recycled) fd number
+            if self.wake_w >= 0:
+                try:
+                    os.write(self.wake_w, b"x")
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        with self._lock:
+            for fd in (self.wake_r, self.wake_w):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+            self.wake_r = self.wake_w = -1
+        self.monitors = []  # pyudev closes the sockets when they are collected
 
 
 class SubsystemWatcher:
     """Calls `on_change()` from a background thread: once right after start, then after each change."""
 
     def __init__(self, subsystem: str, on_change: Callable[[], None], context=None,
-                 fingerprint: Optional[Callable[[], Hashable]] = None, settle: float = 0.1,
-                 poll_interval: Optional[float] = 0.5, on_error: Optional[Callable[[BaseException], None]] = None,
+                 fingerprint: Callable[[], Hashable] | None = None, settle: float = 0.1,
+                 poll_interval: float | None = 0.5, on_error: Callable[[BaseException], None] | None = None,
                  name: str = "udev-watch"):
         self.subsystem = subsystem
         self.on_change = on_change
@@ -38,55 +68,43 @@ class SubsystemWatcher:
         self.poll_interval = poll_interval if fingerprint is not None else None
         self.on_error = on_error
         self.name = name
-        self._thread: Optional[threading.Thread] = None
-        self._stop = threading.Event()
-        self._wake_r = self._wake_w = -1
-        self._monitors: list = []
+        self._run_state: _Run | None = None
 
     # -- life cycle ------------------------------------------------------------------------------
     def start(self) -> None:
-        if self._thread is not None:
+        if self._run_state is not None:
             return
         import pyudev
 
         ctx = self.context or pyudev.Context()
-        self._monitors = []
+        monitors = []
         for source in ("udev", "kernel"):
             try:
                 mon = pyudev.Monitor.from_netlink(ctx, source=source)
                 mon.filter_by(self.subsystem)
                 mon.start()
-                self._monitors.append(mon)
+                monitors.append(mon)
             except Exception as e:  # no netlink here (sandbox): the sysfs poll still works
                 log.debug("no %s monitor for %s: %s", source, self.subsystem, e)
-        self._stop.clear()
-        self._wake_r, self._wake_w = os.pipe()
-        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
-        self._thread.start()
+        run = _Run(monitors)
+        run.thread = threading.Thread(target=self._run, args=(run,), name=self.name, daemon=True)
+        self._run_state = run
+        run.thread.start()
 
     def stop(self) -> None:
-        thread = self._thread
-        if thread is None:
+        """Stops the thread (waits for a callback in progress). Safe to call from the callback itself."""
+        run, self._run_state = self._run_state, None
+        if run is None:
             return
-        self._stop.set()
-        try:
-            os.write(self._wake_w, b"x")
-        except OSError:
-            pass
-        if thread is not threading.current_thread():
-            thread.join(timeout=5)
-        self._thread = None
-        for fd in (self._wake_r, self._wake_w):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        self._wake_r = self._wake_w = -1
-        self._monitors = []  # pyudev closes the sockets when they are collected
+        run.stop.set()
+        run.wake()
+        if run.thread is not threading.current_thread():
+            run.thread.join(timeout=5)
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        run = self._run_state
+        return run is not None and run.thread is not None and run.thread.is_alive()
 
     # -- the thread ------------------------------------------------------------------------------
     def _fp(self):
@@ -105,17 +123,17 @@ class SubsystemWatcher:
             else:
                 log.exception("watch callback failed")
 
-    def _run(self) -> None:
+    def _run(self, run: _Run) -> None:
         sel = selectors.DefaultSelector()
-        sel.register(self._wake_r, selectors.EVENT_READ, None)
-        for mon in self._monitors:
+        sel.register(run.wake_r, selectors.EVENT_READ, None)
+        for mon in run.monitors:
             sel.register(mon.fileno(), selectors.EVENT_READ, mon)
         last_fp = self._fp()
         self._notify()
-        due: Optional[float] = None          # when the settled burst is reported
+        due: float | None = None  # when the settled burst is reported
         next_poll = time.monotonic() + (self.poll_interval or 0)
         try:
-            while not self._stop.is_set():
+            while not run.stop.is_set():
                 now = time.monotonic()
                 waits = []
                 if due is not None:
@@ -135,12 +153,13 @@ class SubsystemWatcher:
                     fp = self._fp()
                     if fp != last_fp and due is None:
                         due = now
-                if due is not None and now >= due and not self._stop.is_set():
+                if due is not None and now >= due and not run.stop.is_set():
                     due = None
                     last_fp = self._fp()
                     self._notify()
         finally:
             sel.close()
+            run.close()
 
     @staticmethod
     def _drain(mon) -> None:

@@ -10,7 +10,7 @@ module (profile `usb_recovery`); several of those ids come from third parties, a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ class RecoveryMonitor:
     appearing or vanishing."""
 
     def __init__(self, profile, callback: Callable[[list], None], context=None,
-                 poll_interval: Optional[float] = 0.5, on_error=None):
+                 poll_interval: float | None = 0.5, on_error=None):
         from .udev_watch import SubsystemWatcher
 
         self.profile = profile

@@ -404,7 +404,8 @@ def _io_error(e: OSError, target: Target, state: _State, where: str) -> WriteErr
         return WriteError(f"no space left on the filesystem holding {target.path} while {where}: free some "
                           "space", state.text())
     if e.errno in (errno.EIO, errno.ENOSPC, errno.ENODEV, errno.ENXIO, errno.ENOMEDIUM):
-        return WriteError(f"{target.name} stopped answering while {where} ({e.strerror}): the card was "
+        # A block device out of space is a device failing, not a full filesystem: call it what it is.
+        return WriteError(f"{target.name} stopped answering while {where} (I/O error): the card was "
                           "pulled out or has failed", state.text())
     return WriteError(f"writing {target.path} failed while {where}: {e.strerror}", state.text())
 
@@ -488,14 +489,15 @@ def _discard(fd: int, target: Target, length: int, progress: Throttle, cancel: C
 
 def _reads_zero(target: Target, length: int, state: _State) -> bool:
     """Spot reads across the discarded range (first, last and spread blocks), past the page cache."""
-    spots = {0, max(0, (length - 65536) // 4096 * 4096)}
+    # 4 KiB reads: on a card, reads cost time too, and a spread of small ones tells more than a few big ones.
+    spots = {0, max(0, (length - BLOCK) // BLOCK * BLOCK)}
     rnd = random.Random(length)
-    spots |= {rnd.randrange(0, max(1, length // 4096)) * 4096 for _ in range(SPOT_READS)}
+    spots |= {rnd.randrange(0, max(1, length // BLOCK)) * BLOCK for _ in range(2 * SPOT_READS)}
     fd, _ = _open_verify(target)
     try:
-        with AlignedBuffer(65536) as buf:
+        with AlignedBuffer(BLOCK) as buf:
             for off in sorted(spots):
-                n = _pread(fd, buf.view[:min(65536, length - off)], off)
+                n = _pread(fd, buf.view[:min(BLOCK, length - off)], off)
                 if n and not buf.is_zero(0, n):
                     return False
     except OSError as e:
@@ -729,6 +731,8 @@ LARGE_BYTES = 128 * 1000 ** 3
 
 def identity_lines(disk) -> list:
     """What the user confirms, one fact a line: device, vendor/model, serial, bus, size, partitions."""
+    if hasattr(disk, "identity_lines"):
+        return list(disk.identity_lines())
     n = humanize.naturalsize
     vendor_model = " ".join(x for x in (getattr(disk, "vendor", ""), getattr(disk, "model", "")) if x) or "unknown"
     lines = [f"Device:  {disk.path}  ({_devnum_text(getattr(disk, 'devnum', None))})",

@@ -211,4 +211,5 @@ def client(board_host, tmp_path):
     c = SshClient(SshTarget("127.0.0.1", "root", board_host["port"]), identity=str(board_host["identity"]),
                   known_hosts=tmp_path / "known_hosts", connect_timeout=5, config_file="/dev/null")
     c.ensure_trusted(lambda keys: True)
-    return c
+    yield c
+    c.close()

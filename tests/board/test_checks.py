@@ -139,9 +139,9 @@ def test_unreachable_board_skips_the_rest(tmp_path, jetson):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    c = SshClient(SshTarget("127.0.0.1", "root", port), known_hosts=tmp_path / "kh", connect_timeout=2,
-                  config_file="/dev/null")
-    report = _run(c, jetson)
+    with SshClient(SshTarget("127.0.0.1", "root", port), known_hosts=tmp_path / "kh", connect_timeout=2,
+                   config_file="/dev/null") as c:
+        report = _run(c, jetson)
     st = _status(report)
     assert st["reachable"] == FAIL and all(v == SKIP for k, v in st.items() if k != "reachable")
     assert "debug UART (115200 8N1)" in report.check("reachable").hint
@@ -155,10 +155,10 @@ def test_refused_login_hint(board_host, tmp_path, jetson):
 
     stranger = tmp_path / "stranger"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(stranger)], check=True)
-    c = SshClient(SshTarget("127.0.0.1", "root", board_host["port"]), identity=str(stranger),
-                  known_hosts=tmp_path / "kh", connect_timeout=5, config_file="/dev/null")
-    c.ensure_trusted(lambda k: True)
-    login = _run(c, jetson).check("login")
+    with SshClient(SshTarget("127.0.0.1", "root", board_host["port"]), identity=str(stranger),
+                   known_hosts=tmp_path / "kh", connect_timeout=5, config_file="/dev/null") as c:
+        c.ensure_trusted(lambda k: True)
+        login = _run(c, jetson).check("login")
     assert login.status == FAIL and "refused the login as root" in login.hint and "ssh-copy-id" in login.hint
 
 

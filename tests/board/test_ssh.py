@@ -11,9 +11,10 @@ from wizard.ssh import HostKeyChanged, HostKeyUnknown, SshClient, SshTarget
 
 
 def _client(board_host, known_hosts, identity=None):
+    # Each test's own connection: no shared master between tests (multiplex off).
     return SshClient(SshTarget("127.0.0.1", "root", board_host["port"]),
                      identity=str(identity or board_host["identity"]), known_hosts=known_hosts,
-                     connect_timeout=5, config_file="/dev/null")
+                     connect_timeout=5, config_file="/dev/null", multiplex=False)
 
 
 def _fingerprint(board_host) -> str:

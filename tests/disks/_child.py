@@ -4,7 +4,7 @@ Started by conftest.run_testbed under umockdev-wrapper (LD_PRELOAD of libumockde
 job as JSON on stdin:
   fixtures: names in fixtures/ loaded before anything runs
   proc:     {"self/mountinfo": text, "swaps": text} replacing those /proc files
-  action:   "scan" | "cli" | "watch"
+  action:   "scan" | "cli" | "watch" | "find_recovery"
 """
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ def _watch(job: dict, tb: Testbed) -> dict:
                 tb.set_attribute(step["path"], step["attr"], step["value"])
                 if step.get("event"):
                     tb.uevent(step["path"], step["event"])
-            latency, summary = wait_for(step["expect"], t0)
+            latency, summary = wait_for(step["expect"], t0, step.get("timeout", 3.0))
             results.append({"step": f"{op} {step.get('fixture', step.get('path', ''))}", "latency": latency,
                             "summary": summary})
     finally:
@@ -145,6 +145,11 @@ def main() -> int:
         action = job["action"]
         if action == "scan":
             out = _scan(job)
+        elif action == "find_recovery":
+            from wizard.profile import load_profile
+            from wizard.usb_recovery import find_recovery
+
+            out = {"found": [dict(d.to_json(), text=d.describe()) for d in find_recovery(load_profile())]}
         elif action == "cli":
             out = _cli(job)
         elif action == "watch":

@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -72,11 +73,23 @@ class LoopKit:
         dev = self._run(*argv)
         self._undo.append(("losetup", "-d", dev))
         if partitioned:
-            for _ in range(50):  # the partition node appears asynchronously (devtmpfs / udev)
+            for _ in range(10):  # the kernel's partition scan; udev may create the node a moment later
                 if os.path.exists(dev + "p1"):
                     break
-                subprocess.run(["sleep", "0.05"])
+                time.sleep(0.02)
+            else:
+                # a kernel built without GPT support: tell it about the partition directly (BLKPG)
+                sectors = size_mb * 2048
+                self._run("addpart", dev, "1", "2048", str(sectors - 2048 - 34))
+            for _ in range(100):
+                if os.path.exists(dev + "p1"):
+                    break
+                time.sleep(0.02)
         return dev
+
+    def detach(self, dev: str) -> None:
+        self._run("losetup", "-d", dev)
+        self._undo.remove(("losetup", "-d", dev))
 
     def mkfs_mount(self, dev: str, label: str = "wrnvtest") -> Path:
         self._run("mkfs.ext4", "-q", "-F", "-L", label, dev)
@@ -109,7 +122,7 @@ def _mkswap_has_quiet() -> bool:
 def loops(tmp_path):
     if os.geteuid() != 0:
         pytest.skip("real loop devices need root")
-    for tool in ("losetup", "mkfs.ext4", "mount", "mkswap", "swapon", "sgdisk"):
+    for tool in ("losetup", "mkfs.ext4", "mount", "mkswap", "swapon", "sgdisk", "addpart"):
         if shutil.which(tool) is None:
             pytest.skip(f"{tool} not installed")
     if not os.path.exists("/dev/loop-control"):

@@ -186,7 +186,7 @@ def test_mounted_stick_and_swap_refused_even_when_allowed(busy):
 def test_who_holds(busy):
     held = busy["who_holds"]
     assert "sdg1 is mounted at /media/user/STICK" in held["sdg"]
-    assert "dm-0 (vg-root) on nvme0n1p3 on nvme0n1 is mounted at /" in held["nvme0n1"]
+    assert "dm-0 (vg-root) on nvme0n1p3 is mounted at /" in held["nvme0n1"]
     assert "nvme0n1p3 is used by dm-0 (vg-root)" in held["nvme0n1"]
     assert "/dev/sda2 is active swap" in held["sda"]
 

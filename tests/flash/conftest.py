@@ -7,9 +7,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from flashkit import Loops, _need_root  # noqa: E402
-
 import pytest  # noqa: E402
+from flashkit import Loops, _need_root  # noqa: E402
 
 
 @pytest.fixture

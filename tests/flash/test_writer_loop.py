@@ -11,10 +11,9 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
-from flashkit import MiB, REPO, assert_clean_failure, fill, make_image, run_cli
+from flashkit import REPO, MiB, assert_clean_failure, fill, make_image, run_cli
 
 from wizard.writer import WriteError, WriteOptions, check_image, write_image
 
@@ -127,8 +126,11 @@ def test_card_pulled_mid_write_io_error(tmp_path, loops):
 
 
 def test_ctrl_c_mid_write(tmp_path, loops):
-    img = make_image(tmp_path / "a.sdcard", 1024 * MiB, [(MiB, 1000 * MiB)])
-    dev = loops.attach(fill(tmp_path / "card", 1024 * MiB, 0))
+    img = make_image(tmp_path / "a.sdcard", 768 * MiB, [(MiB, 760 * MiB)])
+    card = tmp_path / "card"
+    with open(card, "wb") as f:
+        f.truncate(768 * MiB)
+    dev = loops.attach(card)
     env = dict(os.environ, PYTHONPATH=str(REPO))
     proc = subprocess.Popen([sys.executable, "-m", "wizard.cli", "flash", str(img), "--target", dev, "--yes",
                              "--allow-non-removable"], cwd=REPO, env=env, stderr=subprocess.PIPE, text=True,
@@ -140,7 +142,7 @@ def test_ctrl_c_mid_write(tmp_path, loops):
             proc.send_signal(signal.SIGINT)
             break
     t0 = time.monotonic()
-    rest, _ = proc.communicate(timeout=30)
+    _, rest = proc.communicate(timeout=30)
     assert time.monotonic() - t0 < 10            # never hangs on a dirty cache
     done = subprocess.CompletedProcess(proc.args, proc.returncode, "", "".join(err) + rest)
     assert_clean_failure(done, "stopped at your request", "partly written", code=130)

@@ -36,7 +36,8 @@ def progress_line(summary, started: float) -> str:
         parts.append(f"setscene {summary.setscene_done} of {summary.setscene_total}")
     if not parts:
         parts.append(summary.phase or "starting")
-    parts.append(time_text(summary, time.time() - started))
+    elapsed = time.time() - started
+    parts.append(time_text(elapsed, summary.eta(elapsed)))
     running = summary.running_tasks()
     if running:
         names = ", ".join(f"{t.recipe} {t.task}" for t in running[:3])

@@ -29,21 +29,28 @@ def add_arguments(p) -> None:
     p.add_argument("--timeout", type=int, default=8, help="ssh connect timeout in seconds (default 8)")
 
 
-def _packages(args, profile) -> list:
+def _session(args):
+    """The project's session when it already has saved state (then the result is recorded there)."""
+    if not args.project:
+        return None
+    from pathlib import Path
+
+    from wizard.session import Session
+    from wizard.state import State
+
+    if not State.file_for(Path(args.project).expanduser().resolve()).exists():
+        return None
+    return Session.open(args.project, args.profile)
+
+
+def _packages(args, profile, session) -> list:
     if args.packages is not None:
         chosen = [p.strip() for p in args.packages.split(",") if p.strip()]
         for p in chosen:
             profile.package(p)  # a one-line error naming the known ones
         return chosen
-    from wizard.state import State
-
-    if args.project:
-        from pathlib import Path
-
-        from wizard.session import Session
-
-        if State.file_for(Path(args.project).expanduser().resolve()).exists():
-            return list(Session.open(args.project, args.profile).answers.packages)
+    if session is not None:
+        return list(session.answers.packages)
     return list(profile.default_packages)
 
 
@@ -54,7 +61,8 @@ def run(args) -> int:
     from wizard.ssh import SshClient, SshTarget, default_known_hosts
 
     profile = load_profile(args.profile)
-    packages = _packages(args, profile)
+    session = _session(args)
+    packages = _packages(args, profile, session)
     if args.timeout < 1:
         raise UsageError("--timeout must be at least 1 second")
     target = SshTarget(args.host, args.user or profile.board.get("user", "root"), args.port)
@@ -84,9 +92,16 @@ def run(args) -> int:
     # Only once the board answers is there a key to ask about; an unreachable board is a failed check.
     from wizard.ssh import tcp_reachable
 
-    if tcp_reachable(target.host, target.port, timeout=args.timeout)[0]:
-        client.ensure_trusted(trust_first)
-    report = checker.run(on_check=show)
+    try:
+        if tcp_reachable(target.host, target.port, timeout=args.timeout)[0]:
+            client.ensure_trusted(trust_first)
+        report = checker.run(on_check=show)
+    finally:
+        client.close()
+    if session is not None:
+        from wizard.board_check import record_report
+
+        record_report(session, report)
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
     else:

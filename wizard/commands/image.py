@@ -102,18 +102,9 @@ def _recovery_board_present(profile) -> bool:
 def _elevated_runner():
     """dosdcard.sh reads the board over USB: that needs root, so it runs in the privileged helper."""
     from .. import elevate
-    from ..sdimage import run_logged
 
-    if elevate.is_root():
-        return run_logged
-
-    def runner(argv, cwd, env, on_line, log_path, cancel):
-        elevate.authenticate()
-        args = ["dosdcard", "--dir", str(cwd)] + (["--log", str(log_path)] if log_path else [])
-        ev = elevate.run_helper(args, on_line=on_line, cancel=cancel)
-        return int(ev.get("rc", 1))
-
-    return runner
+    elevate.authenticate()
+    return elevate.dosdcard_runner()
 
 
 def _progress_printer(tty: bool):

@@ -34,11 +34,13 @@ def run(args) -> int:
         changes["downloads_dir"] = str(Path(args.downloads).expanduser().absolute())
     if changes:
         session.update_answers(**changes)
+    block = block_for(session)
+    path = local_conf_path(session.profile, session.project)
+    if args.apply:
+        plan(path, block)       # a missing local.conf is the error to report, before any warning
     if not session.answers.downloads.is_dir():
         print(f"warning: the downloads folder {session.answers.downloads} does not exist (yet); the build reads "
               f"the NVIDIA files from there", file=sys.stderr)
-    block = block_for(session)
-    path = local_conf_path(session.profile, session.project)
     if args.print:
         if args.diff:
             p = plan(path, block)

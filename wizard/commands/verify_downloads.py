@@ -73,7 +73,7 @@ def _run(args) -> int:
     tty = sys.stderr.isatty() and not args.json
     staged = []
     if args.stage_nodla:
-        from ..nodla import stage   # imported only when used: it pulls in shutil (the CLI's start-up counts)
+        from ..nodla import stage  # imported only when used: it pulls in shutil (the CLI's start-up counts)
 
         staged = stage(folder, needed, progress=_printer(tty))
     report = verify(folder, needed, jobs=args.jobs, use_cache=not args.no_cache, progress=_printer(tty))

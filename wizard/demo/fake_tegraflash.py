@@ -67,12 +67,12 @@ out="${1:-${IMAGE_BASENAME}.sdcard}"
 echo "Creating ${out} (${SDCARD_MIB} MiB, sparse)"
 rm -f "$out"
 dd if=/dev/zero of="$out" bs=1M count=0 seek="$SDCARD_MIB" status=none
-sgdisk --clear --mbrtogpt "$out" >/dev/null
-sgdisk -n 1:2048:4095 -c 1:TBC -t 1:8300 \
+sgdisk --clear --mbrtogpt \
+       -n 1:2048:4095 -c 1:TBC -t 1:8300 \
        -n 2:4096:6143 -c 2:RP1 -t 2:8300 \
        -n 3:6144:8191 -c 3:EBT -t 3:8300 \
-       -n 4:8192:10239 -c 4:DTB -t 4:8300 "$out" >/dev/null
-sgdisk --largest-new=5 -c 5:APP -t 5:8300 "$out" >/dev/null
+       -n 4:8192:10239 -c 4:DTB -t 4:8300 \
+       --largest-new=5 -c 5:APP -t 5:8300 "$out" >/dev/null
 echo "Writing partition TBC"; dd if="$here/cboot.bin" of="$out" bs=512 seek=2048 conv=notrunc status=none
 echo "Writing partition RP1"; dd if="$here/${MACHINE}_bootblob_ver.txt" of="$out" bs=512 seek=4096 conv=notrunc status=none
 echo "Writing partition EBT"; dd if="$here/cboot.bin" of="$out" bs=512 seek=6144 conv=notrunc status=none

@@ -1,0 +1,136 @@
+"""Step 5: which Jetson, which Wind River source and distro, which image and NVIDIA packages, where the project
+goes; mirrors and the meta-tegra commit under "Advanced". Everything is saved as the session's answers."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import (
+    Button,
+    Collapsible,
+    DataTable,
+    Input,
+    Label,
+    RadioButton,
+    RadioSet,
+    SelectionList,
+    Static,
+)
+
+from wizard.errors import WizardError
+from wizard.paths import asset
+from wizard.steps import Status
+
+from .base import StepScreen
+
+# Answers whose change means the project (or only local.conf) must be looked at again.
+PROJECT_KEYS = ("source", "distro", "project_dir", "wrlinux_url", "meta_tegra_url", "meta_tegra_commit")
+LOCALCONF_KEYS = ("machine", "packages", "source_mirror_url", "sstate_mirror_url")
+
+
+class BoardScreen(StepScreen):
+    STEP_ID = "board"
+    CSS_PATH = str(asset("styles", "board.tcss"))
+
+    def compose_body(self) -> ComposeResult:
+        prof, a = self.session.base_profile, self.session.answers
+        with VerticalScroll(id="board-scroll"):
+            yield Label("Board (MACHINE)", classes="board-heading")
+            table = DataTable(id="board-machines", cursor_type="row", zebra_stripes=True)
+            table.add_columns("Machine", "SoC", "SD card", "Module")
+            for m in prof.machines:
+                table.add_row(m.name, m.soc, "yes" if m.sdcard else "no", m.module, key=m.name)
+            yield table
+            yield Label("Wind River source", classes="board-heading")
+            with RadioSet(id="board-source"):
+                for s in prof.wrlinux.sources:
+                    yield RadioButton(s.title, value=s.id == a.source, name=s.id)
+            yield Label("Distro", classes="board-heading")
+            with RadioSet(id="board-distro"):
+                for d in prof.distros:
+                    yield RadioButton(d.title, value=d.id == a.distro, name=d.id)
+            yield Label("Image target", classes="board-heading")
+            with RadioSet(id="board-image"):
+                for i in prof.images:
+                    yield RadioButton(i.title, value=i.id == a.image, name=i.id)
+            yield Label("NVIDIA packages (shared with the downloads step: it checks the files these need)",
+                        classes="board-heading")
+            yield SelectionList(*[(p.title, p.id, p.id in a.packages) for p in prof.packages], id="board-packages")
+            yield Label("Project folder", classes="board-heading")
+            yield Input(a.project_dir, id="board-project", placeholder="e.g. ~/wrlinux-jetson")
+            with Collapsible(title="Advanced: mirrors and the meta-tegra commit", id="board-advanced"):
+                yield Label(f"wrlinux-x URL (empty: {prof.source(a.source).url})")
+                yield Input(a.wrlinux_url, id="board-wrlinux-url")
+                yield Label(f"meta-tegra URL (empty: {prof.meta_tegra.url})")
+                yield Input(a.meta_tegra_url, id="board-meta-tegra-url")
+                yield Label(f"meta-tegra commit (empty: the tested {prof.meta_tegra.commit})")
+                yield Input(a.meta_tegra_commit, id="board-meta-tegra-commit")
+                yield Label("Team download mirror (SOURCE_MIRROR_URL, optional)")
+                yield Input(a.source_mirror_url, id="board-source-mirror")
+                yield Label("Team sstate mirror (SSTATE_MIRRORS, optional)")
+                yield Input(a.sstate_mirror_url, id="board-sstate-mirror")
+            with Horizontal(id="board-actions"):
+                yield Button("Use these choices", id="board-save", variant="primary", compact=True)
+                yield Static("", id="board-result")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        table = self.query_one("#board-machines", DataTable)
+        names = [m.name for m in self.session.base_profile.machines]
+        if self.session.answers.machine in names:
+            table.move_cursor(row=names.index(self.session.answers.machine))
+
+    # -- reading the widgets ---------------------------------------------------------------------------
+    def _radio(self, wid: str) -> str:
+        pressed = self.query_one(f"#{wid}", RadioSet).pressed_button
+        return pressed.name if pressed is not None else ""
+
+    def choices(self) -> dict:
+        table = self.query_one("#board-machines", DataTable)
+        machine = self.session.base_profile.machines[table.cursor_row].name
+        order = [p.id for p in self.session.base_profile.packages]
+        picked = set(self.query_one("#board-packages", SelectionList).selected)
+
+        def text(wid: str) -> str:
+            return self.query_one(f"#{wid}", Input).value.strip()
+
+        return {"machine": machine, "source": self._radio("board-source"), "distro": self._radio("board-distro"),
+                "image": self._radio("board-image"), "packages": [p for p in order if p in picked],
+                "project_dir": text("board-project"), "wrlinux_url": text("board-wrlinux-url"),
+                "meta_tegra_url": text("board-meta-tegra-url"), "meta_tegra_commit": text("board-meta-tegra-commit"),
+                "source_mirror_url": text("board-source-mirror"), "sstate_mirror_url": text("board-sstate-mirror")}
+
+    def save(self) -> bool:
+        """Validate and save; a problem shows as one line and nothing is saved."""
+        result = self.query_one("#board-result", Static)
+        new = self.choices()
+        old = self.session.answers.to_dict()
+        if not new["project_dir"]:
+            result.update("[red]Choose a project folder.[/]")
+            return False
+        try:
+            self.session.update_answers(**new)
+        except WizardError as e:
+            result.update(f"[red]{e}[/]")
+            return False
+        changed = [k for k in new if new[k] != old.get(k)]
+        for step_id, keys in (("project", PROJECT_KEYS), ("localconf", PROJECT_KEYS + LOCALCONF_KEYS)):
+            if any(k in keys for k in changed) and self.session.status(step_id).finished:
+                self.session.mark(step_id, Status.PENDING, "board choices changed: run this step again (it "
+                                                           "verifies what is already done)")
+        self.session.mark(self.STEP_ID, Status.DONE, f"{new['machine']}, {new['distro']}, {new['image']}")
+        result.update(f"[green]Saved:[/] {new['machine']} · {new['distro']} · {len(new['packages'])} packages")
+        self.refresh_nav()
+        return True
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "board-save":
+            event.stop()
+            self.save()
+            return
+        super().on_button_pressed(event)
+
+    def action_next(self) -> None:
+        # "Next" saves what is on screen first, so the user never loses a choice by moving on.
+        if self.save():
+            super().action_next()

@@ -1,0 +1,238 @@
+"""Step 11: find the booted board and check every link up to the GPU inside a container.
+
+Thin: candidates come from wizard.board_find, the checks from wizard.board_check, ssh from wizard.ssh.
+First contact with a board stops for the host-key modal; the seed's demo runs in the real terminal
+(the app is suspended while it runs).
+"""
+
+from __future__ import annotations
+
+import threading
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, Input, Static
+
+from wizard.board_check import BoardChecker, demo_command, record_report
+from wizard.errors import WizardError
+from wizard.paths import asset
+from wizard.ssh import HostKeyChanged, HostKeyUnknown, SshClient, SshTarget, default_known_hosts, tcp_reachable
+from wizard.steps import Status
+
+from .base import StepScreen
+from .boot_candidates import CandidateList
+from .boot_checks import ChecksView
+from .boot_hostkey import HostKeyScreen
+
+INTERNET_NOTE = ("The board needs internet for the seed's demo: `docker pull` of the demo image, and the demo "
+                 "downloads its data set (MNIST) on first run. The checks below only need this host to reach it.")
+
+
+class BootScreen(StepScreen):
+    STEP_ID = "boot"
+    CSS_PATH = str(asset("styles", "boot.tcss"))
+    BINDINGS = [Binding("f5", "check", "Check the board"), Binding("f6", "demo", "Run the demo")]
+
+    # Where trusted host keys go; tests point it at their own file.
+    known_hosts = None
+    # ssh client config (None: the user's ~/.ssh/config); tests use "/dev/null".
+    ssh_config = None
+
+    def __init__(self, session) -> None:
+        super().__init__(session)
+        self._observer = None
+        self._client = None
+
+    def compose_body(self) -> ComposeResult:
+        yield Static(INTERNET_NOTE, id="boot-note")
+        with Horizontal(id="boot-top"):
+            with Vertical(id="boot-find"):
+                yield Static("Where is the board? (nothing is scanned)", classes="boot-label")
+                yield CandidateList(id="boot-candidates")
+            with Vertical(id="boot-target"):
+                a = self.session.answers
+                yield Input(a.board_host, placeholder="board address, e.g. 192.168.1.42", id="boot-host")
+                with Horizontal(id="boot-login"):
+                    yield Input(a.board_user or "root", placeholder="user", id="boot-user")
+                    yield Input(str(a.board_port or 22), placeholder="port", id="boot-port", type="integer")
+                yield Input(a.board_identity, placeholder="private key file (optional)", id="boot-identity")
+                with Horizontal(id="boot-actions"):
+                    yield Button("Check the board", id="boot-check", variant="primary", compact=True)
+                    yield Button("Run the demo", id="boot-demo", compact=True, disabled=True)
+                    yield Button("Forget its old key", id="boot-forget", variant="warning", compact=True)
+        yield Static("", id="boot-result")
+        yield ChecksView(id="boot-checks")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one("#boot-forget", Button).display = False
+        self.find_candidates()
+        data = self.session.step_state(self.STEP_ID).data
+        if data.get("checks"):
+            self.query_one("#boot-result", Static).update(self.session.step_state(self.STEP_ID).detail)
+
+    def on_unmount(self) -> None:
+        if self._observer is not None:
+            self._observer.stop()
+        if self._client is not None:
+            self._client.close()
+
+    # -- finding -------------------------------------------------------------------------------------
+    @work(thread=True, group="find")
+    def find_candidates(self) -> None:
+        from wizard import board_find
+
+        found = board_find.candidates(self.session.profile, self.session.answers.machine)
+        self.app.call_from_thread(self.query_one(CandidateList).show, found)
+        try:
+            self._observer = board_find.watch_serial(
+                self.session.profile, lambda c: self.app.call_from_thread(self.query_one(CandidateList).add, c))
+        except Exception:  # no udev netlink here (containers): plugging in is simply not noticed
+            self._observer = None
+
+    def on_option_list_option_selected(self, event) -> None:
+        if isinstance(event.option_list, CandidateList):
+            event.stop()
+            c = event.option_list.candidate(event.option.id or "")
+            if c is None:
+                return
+            if c.address:
+                self.query_one("#boot-host", Input).value = c.address
+                self.notify(c.note, timeout=8)
+            else:
+                self.notify(c.note, title="Serial console", timeout=20)
+            return
+        super().on_option_list_option_selected(event)
+
+    # -- checking ------------------------------------------------------------------------------------
+    def _client_from_inputs(self) -> SshClient:
+        host = self.query_one("#boot-host", Input).value.strip()
+        user = self.query_one("#boot-user", Input).value.strip() or "root"
+        port_text = self.query_one("#boot-port", Input).value.strip() or "22"
+        identity = self.query_one("#boot-identity", Input).value.strip()
+        try:
+            port = int(port_text)
+        except ValueError:
+            raise WizardError(f"port {port_text!r} is not a number; ssh uses 22") from None
+        if not host:
+            raise WizardError("give the board's address (pick one on the left, or read it on the board with "
+                              "`ip -4 addr`)")
+        target = SshTarget(host, user, port)
+        client = SshClient(target, identity=identity, known_hosts=self.known_hosts or default_known_hosts(),
+                           config_file=self.ssh_config)
+        self.session.update_answers(board_host=host, board_user=user, board_port=port, board_identity=identity)
+        return client
+
+    def start_checks(self) -> None:
+        try:
+            client = self._client_from_inputs()
+        except WizardError as e:
+            self.notify(str(e), severity="error", timeout=10)
+            return
+        if self._client is not None:
+            self._client.close()
+        self._client = client
+        self.query_one("#boot-forget", Button).display = False
+        self.query_one("#boot-demo", Button).disabled = True
+        self.query_one(ChecksView).reset()
+        self.run_checks(client)
+
+    def _ask_trust(self, client: SshClient, keys) -> bool:
+        """From the worker thread: show the modal on the UI thread and wait for the answer."""
+        answer: list = []
+        done = threading.Event()
+
+        def show() -> None:
+            self.app.push_screen(HostKeyScreen(client.target.known_hosts_name, keys.fingerprints,
+                                               str(client.known_hosts)),
+                                 callback=lambda yes: (answer.append(bool(yes)), done.set()))
+
+        self.app.call_from_thread(show)
+        while not done.wait(0.2):
+            from textual.worker import get_current_worker
+
+            if get_current_worker().is_cancelled:
+                return False
+        return answer[0]
+
+    @work(thread=True, exclusive=True, group="check")
+    def run_checks(self, client: SshClient) -> None:
+        ui = self.app.call_from_thread
+        view = self.query_one(ChecksView)
+        ui(setattr, self, "busy", f"checking {client.target.login}")
+        self.session.mark(self.STEP_ID, Status.RUNNING, f"checking {client.target.login}")
+        try:
+            t = client.target
+            if tcp_reachable(t.host, t.port, timeout=client.connect_timeout)[0]:
+                client.ensure_trusted(lambda keys: self._ask_trust(client, keys))
+            checker = BoardChecker(client, self.session.profile, self.session.answers.packages)
+            ui(view.running, "reachable")
+            report = checker.run(on_check=lambda c: ui(view.show, c))
+        except HostKeyChanged as e:
+            self.session.mark(self.STEP_ID, Status.FAILED, str(e))
+            ui(self._finished, str(e), False, True)
+            return
+        except HostKeyUnknown:
+            msg = "The board's host key was not trusted, so nothing was checked. Check again to see it."
+            self.session.mark(self.STEP_ID, Status.PENDING, msg)
+            ui(self._finished, msg, False, False)
+            return
+        except WizardError as e:
+            self.session.mark(self.STEP_ID, Status.FAILED, str(e))
+            ui(self._finished, str(e), False, False)
+            return
+        finally:
+            ui(setattr, self, "busy", "")
+        record_report(self.session, report)
+        ui(self._finished, self.session.step_state(self.STEP_ID).detail, report.ok, False)
+
+    def _finished(self, message: str, ok: bool, key_changed: bool) -> None:
+        self.query_one("#boot-result", Static).update(message)
+        self.query_one("#boot-forget", Button).display = key_changed
+        self.query_one("#boot-demo", Button).disabled = not ok
+        self.refresh_nav()
+
+    # -- the demo, in the real terminal -------------------------------------------------------------------
+    def run_demo(self) -> None:
+        client = self._client
+        if client is None:
+            return
+        command = demo_command(self.session.profile)
+        with self.app.suspend():
+            print(f"\n$ ssh -t {client.target.login} {command}\n(the board needs internet; Ctrl+C stops it)\n",
+                  flush=True)
+            rc = client.interactive(command)
+            input(f"\nThe demo ended (exit {rc}). Press Enter to go back to the wizard. ")
+        self.notify(f"The demo ended with exit code {rc}.", severity="information" if rc == 0 else "warning")
+
+    def forget_key(self) -> None:
+        try:
+            client = self._client or self._client_from_inputs()
+        except WizardError as e:
+            self.notify(str(e), severity="error")
+            return
+        client.forget()
+        self.query_one("#boot-forget", Button).display = False
+        self.notify("The old key is forgotten: check again to see and trust the new one.")
+
+    def action_check(self) -> None:
+        if not self.busy:
+            self.start_checks()
+
+    def action_demo(self) -> None:
+        if not self.query_one("#boot-demo", Button).disabled:
+            self.run_demo()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.start_checks()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        actions = {"boot-check": self.start_checks, "boot-demo": self.run_demo, "boot-forget": self.forget_key}
+        if event.button.id in actions:
+            event.stop()
+            actions[event.button.id]()
+            return
+        super().on_button_pressed(event)

@@ -1,0 +1,50 @@
+"""The tasks bitbake runs right now, each with how long it has run (a long do_compile is normal, a stuck
+do_fetch is not: the durations tell them apart)."""
+
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+from textual.widgets import Static
+
+
+def short_duration(seconds: float) -> str:
+    s = int(max(seconds, 0))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+
+
+class RunningTasks(Static):
+    DEFAULT_CSS = """
+    RunningTasks { height: 12; }
+    """
+
+    _shown = ""
+
+    def show(self, running: list, now: float | None = None, limit: int = 16) -> None:
+        """`running`: (recipe, task, started, setscene) tuples, oldest first. Repaints only on change; the widget
+        has a fixed height, so a change never costs a layout pass of the whole screen."""
+        text = self.render_tasks(running, now, limit)
+        plain = text.plain
+        if plain == self._shown:
+            return
+        self.update(text, layout=False)
+        self._shown = plain
+
+    @staticmethod
+    def render_tasks(running: list, now: float | None = None, limit: int = 16) -> Text:
+        now = time.time() if now is None else now
+        if not running:
+            return Text("no task running", style="dim")
+        text = Text(no_wrap=True, overflow="ellipsis")
+        for recipe, task, started, setscene in running[:limit]:
+            text.append(f"{short_duration(now - started):>7} ", style="bold")
+            text.append(recipe)
+            text.append(f" {task}\n", style="dim" if setscene else "cyan")
+        if len(running) > limit:
+            text.append(f"        and {len(running) - limit} more\n", style="dim")
+        return text

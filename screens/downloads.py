@@ -1,0 +1,236 @@
+"""Step 4: Verify downloads — every SDK Manager file the build reads, present and intact, checked up front.
+
+Thin: the engine (wizard.manifest / verify / nodla) decides; this screen chooses the folder and packages,
+shows each file's status as it is found, the progress, and what to do.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, Checkbox, DataTable, Input, Label, ProgressBar, Static
+from textual.worker import get_current_worker
+
+from wizard.errors import WizardError
+from wizard.manifest import cross_check, expand_packages, layer_dir, load_manifest, select
+from wizard.paths import asset
+from wizard.progress import Cancelled
+from wizard.steps import Status
+from wizard.verify import show, verify
+
+from .base import StepScreen
+from .confirm import ConfirmScreen
+
+STYLE = {"ok": ("✔ ok", "green"), "missing": ("✖ missing", "red"), "size-mismatch": ("✖ bad size", "red"),
+         "checksum-mismatch": ("✖ bad checksum", "red"), "unreadable": ("✖ unreadable", "red"),
+         "checking": ("… checking", "cyan"), "pending": ("· waiting", "dim")}
+
+
+class _Stop:
+    """Cancellation the engine understands (`is_set`): the screen's own event or Textual cancelling the worker."""
+
+    def __init__(self, worker) -> None:
+        self.worker, self.event = worker, threading.Event()
+
+    def is_set(self) -> bool:
+        return self.event.is_set() or self.worker.is_cancelled
+
+
+class DownloadsScreen(StepScreen):
+    STEP_ID = "downloads"
+    CSS_PATH = str(asset("styles", "downloads.tcss"))
+
+    def __init__(self, session) -> None:
+        super().__init__(session)
+        self.report = None
+        self._rows: dict = {}
+
+    # -- layout ------------------------------------------------------------------------------------
+    def compose_body(self) -> ComposeResult:
+        with Horizontal(id="dl-folder-row"):
+            yield Label("SDK Manager folder:", id="dl-folder-label")
+            yield Input(self.session.answers.downloads_dir, id="dl-folder", compact=True)
+        with Horizontal(id="dl-packages"):
+            chosen = set(self.session.answers.packages)
+            for p in self.session.profile.packages:
+                yield Checkbox(p.title.split(" (")[0], p.id in chosen, id=f"dl-pkg-{p.id}", compact=True,
+                               tooltip=p.title)
+        with Horizontal(id="dl-actions"):
+            yield Button("Verify again", id="dl-verify", compact=True)
+            yield Button("Stage TensorRT into NoDLA", id="dl-stage", compact=True)
+        yield Static("", id="dl-overall")
+        with Vertical(id="dl-progress-box"):
+            yield ProgressBar(id="dl-bar", show_eta=False)
+            yield Static("", id="dl-progress")
+        yield DataTable(id="dl-table", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="dl-advice")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        table = self.query_one("#dl-table", DataTable)
+        table.add_column("Status", key="status", width=16)
+        table.add_column("File", key="file")
+        table.add_column("Detail", key="detail")
+        self.check()
+
+    # -- what is needed ------------------------------------------------------------------------------
+    def _needed(self) -> tuple:
+        """(needed files, notes): the profile's manifest, corrected by the cloned layer when there is one."""
+        profile = self.session.profile
+        manifest = load_manifest(profile.manifest_path())
+        notes = []
+        layer = layer_dir(profile, self.session.project)
+        machine = self.session.answers.machine or None
+        if layer is not None:
+            manifest, diffs = cross_check(manifest, layer, [profile.machine(machine).soc])
+            notes = [f"layer differs: {d}" for d in diffs]
+        return select(manifest, profile, machine, self.session.answers.packages), notes
+
+    # -- the work ------------------------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="downloads")
+    def check(self, stage_first: bool = False) -> None:
+        stop = _Stop(get_current_worker())
+        call = self.app.call_from_thread
+        call(setattr, self, "busy", "staging TensorRT" if stage_first else "checking the downloads")
+        self.session.mark(self.STEP_ID, Status.RUNNING)
+        folder = self.session.answers.downloads
+        try:
+            needed, notes = self._needed()
+            call(self._start_table, needed)
+            if stage_first:
+                from wizard.nodla import stage
+
+                staged = stage(folder, needed, progress=lambda p: call(self._progress, p), cancel=stop)
+                notes.append("staged: " + ", ".join(f"{s.rel.split('/')[-1]} {s.action}" for s in staged))
+            report = verify(folder, needed, progress=lambda p: call(self._progress, p),
+                            on_result=lambda r: call(self._row, r), cancel=stop)
+            report.notes[:0] = notes
+        except Cancelled:
+            self.session.mark(self.STEP_ID, Status.PENDING, "check stopped")
+            call(self._finished, None, "Stopped.")
+            return
+        except WizardError as e:
+            self.session.mark(self.STEP_ID, Status.FAILED, str(e))
+            call(self._finished, None, str(e))
+            return
+        finally:
+            call(setattr, self, "busy", "")
+        summary = report.summary()
+        bad = [r.rel for r in report.bad]
+        if report.ok:
+            self.session.mark(self.STEP_ID, Status.DONE, summary, bad_files=[], folder=show(report.folder))
+        else:
+            self.session.mark(self.STEP_ID, Status.FAILED, summary, bad_files=bad, folder=show(report.folder))
+        call(self._finished, report, "")
+
+    # -- drawing (main thread) -----------------------------------------------------------------------
+    def _start_table(self, needed: list) -> None:
+        table = self.query_one("#dl-table", DataTable)
+        table.clear()
+        self._rows = {}
+        for n in needed:
+            key = n.entry.rel
+            name = key + ("  (recommended)" if not n.required else "")
+            table.add_row(self._status_cell("pending"), name, "", key=key)
+            self._rows[key] = True
+        self.query_one("#dl-advice", Static).update("")
+        self.query_one("#dl-overall", Static).update(f"{len(needed)} files to check")
+        self.query_one("#dl-bar", ProgressBar).update(total=None, progress=0)
+
+    @staticmethod
+    def _status_cell(status: str) -> Text:
+        label, colour = STYLE.get(status, (status, "white"))
+        return Text(label, style=colour)
+
+    def _row(self, r) -> None:
+        if r.rel not in self._rows:
+            return
+        table = self.query_one("#dl-table", DataTable)
+        status = r.status if (r.good or r.needed.required or r.status in ("checking", "pending")) else "warning"
+        cell = self._status_cell(status) if status != "warning" else Text(f"! {r.status}", style="yellow")
+        table.update_cell(r.rel, "status", cell)
+        table.update_cell(r.rel, "detail", r.detail, update_width=True)
+
+    def _progress(self, p) -> None:
+        bar = self.query_one("#dl-bar", ProgressBar)
+        bar.update(total=p.total or None, progress=p.done)
+        self.query_one("#dl-progress", Static).update(p.line())
+
+    def _finished(self, report, error: str) -> None:
+        advice = self.query_one("#dl-advice", Static)
+        overall = self.query_one("#dl-overall", Static)
+        if report is None:
+            overall.update(Text(error, style="bold red"))
+            advice.update(Text(error, style="red"))
+        else:
+            overall.update(Text(report.summary(), style="bold green" if report.ok else "bold red"))
+            text = Text()
+            for line in report.advice():
+                text.append(f"• {line}\n", style="cyan")
+            for note in report.notes:
+                text.append(f"note: {note}\n", style="dim")
+            advice.update(text)
+            self.query_one("#dl-stage", Button).disabled = not any(r.needed.entry.staged for r in report.results)
+        self.refresh_nav()
+
+    # -- input ---------------------------------------------------------------------------------------
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id in ("dl-verify", "dl-stage"):
+            event.stop()
+            self._set_folder(self.query_one("#dl-folder", Input).value)
+            self.check(stage_first=event.button.id == "dl-stage")
+            return
+        super().on_button_pressed(event)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "dl-folder":
+            self._set_folder(event.value)
+            self.check()
+
+    def _set_folder(self, value: str) -> None:
+        value = value.strip()
+        if value and value != self.session.answers.downloads_dir:
+            self.session.update_answers(downloads_dir=value)
+
+    def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
+        pid = (event.checkbox.id or "").removeprefix("dl-pkg-")
+        profile = self.session.profile
+        chosen = set(self.session.answers.packages)
+        if event.value:
+            chosen.add(pid)
+        else:
+            # also drop what needs it (tensorrt needs cudnn), so the answers stay valid
+            chosen.discard(pid)
+            chosen = {p for p in chosen if pid not in expand_packages([p], profile)}
+        packages = expand_packages(sorted(chosen), profile)
+        if packages != self.session.answers.packages:
+            self.session.update_answers(packages=packages)
+        with self.prevent(Checkbox.Changed):
+            for p in profile.packages:
+                self.query_one(f"#dl-pkg-{p.id}", Checkbox).value = p.id in packages
+        self.check()
+
+    # -- moving on -----------------------------------------------------------------------------------
+    def can_advance(self) -> tuple:
+        ok, why = super().can_advance()
+        if not ok and self.session.status(self.STEP_ID) is Status.FAILED:
+            return False, f"{why} Fix the files listed, or continue anyway (the build will fail)."
+        return ok, why
+
+    def action_continue_anyway(self) -> None:
+        if not self.can_continue_anyway():
+            return
+        bad = self.session.step_state(self.STEP_ID).data.get("bad_files") or []
+        listed = "\n  ".join(bad[:8]) + (f"\n  … and {len(bad) - 8} more" if len(bad) > 8 else "")
+        question = ("The build reads these files about an hour in and will fail without them:\n  "
+                    f"{listed or '(not checked yet)'}\n\nContinue anyway?")
+
+        def answered(yes) -> None:
+            if yes:
+                StepScreen.action_continue_anyway(self)
+
+        self.app.push_screen(ConfirmScreen(question, yes="Continue anyway", no="Go back"), answered)

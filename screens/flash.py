@@ -1,0 +1,226 @@
+"""Step 10: write the card. Offered disks only (a toggle shows the others with the reason each is refused),
+kept live by the disk monitor; nothing pre-selected; a typed confirmation (and a second one for large
+drives); then the write with progress, the verify, and "safe to remove".
+
+The engine does everything that matters (wizard.disks, wizard.writer, wizard.elevate); this screen asks and
+draws. The sudo password, when needed, is asked in the real terminal with the app suspended.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.widgets import Button, Input, Static, Switch
+
+from wizard import elevate
+from wizard.errors import WizardError
+from wizard.paths import asset
+from wizard.sparse import usage
+from wizard.steps import Status
+from wizard.writer import WriteOptions, check_image, make_safe_to_remove
+
+from .base import StepScreen
+from .confirm import ConfirmScreen
+from .flash_confirm import TypedConfirmScreen
+from .flash_disks import DiskTable
+from .flash_progress import WorkProgress
+
+
+class FlashScreen(StepScreen):
+    STEP_ID = "flash"
+    DEFAULT_CSS = asset("styles", "flash.tcss").read_text(encoding="utf-8")
+    # Loop devices and fixed disks are refused; the test suite and the demo (which write loop devices or
+    # files they made) set this. It never lets a system, mounted or read-only disk through.
+    ALLOW_NON_REMOVABLE = False
+    BINDINGS = [Binding("ctrl+x", "stop", "Stop")]
+
+    def __init__(self, session) -> None:
+        super().__init__(session)
+        self._monitor = None
+        self._cancel = threading.Event()
+
+    # -- layout ----------------------------------------------------------------------------------
+    def compose_body(self) -> ComposeResult:
+        yield Static("Image to write:", classes="flash-label")
+        yield Input(self._saved_image(), placeholder="path of the .sdcard image", id="flash-image")
+        yield Static("", id="flash-image-info")
+        with Horizontal(id="flash-toggle"):
+            yield Switch(value=False, id="flash-show-all")
+            yield Static("Show every disk, with the reason it is not offered", classes="flash-switch-label")
+        yield DiskTable(id="flash-disks")
+        yield Static("", id="flash-hint")
+        yield WorkProgress(id="flash-progress")
+        with Horizontal(id="flash-actions"):
+            yield Button("Stop writing", id="flash-stop", variant="warning", disabled=True)
+        yield Static("", id="flash-result")
+
+    def _saved_image(self) -> str:
+        return str(self.session.step_state("image").data.get("path", "") or "")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self._describe_image()
+        self._start_monitor()
+
+    def on_unmount(self) -> None:
+        if self._monitor is not None:
+            self._monitor.stop()
+
+    # -- the image ---------------------------------------------------------------------------------
+    def _image(self) -> str:
+        return self.query_one("#flash-image", Input).value.strip()
+
+    def _describe_image(self) -> None:
+        info = self.query_one("#flash-image-info", Static)
+        path = self._image()
+        if not path:
+            info.update("No image yet: make it in the previous step, or type the path of a .sdcard file.")
+            return
+        try:
+            check_image(path)
+            u = usage(path)
+            import humanize
+
+            info.update(f"{humanize.naturalsize(u.apparent)} image, {humanize.naturalsize(u.allocated)} of it "
+                        "data: only the data is written, then read back.")
+        except WizardError as e:
+            info.update(f"[b]Cannot use it:[/b] {e}")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "flash-image":
+            self._describe_image()
+            self._start_monitor()
+
+    # -- the disks ---------------------------------------------------------------------------------
+    def _start_monitor(self) -> None:
+        from wizard.disks import DiskMonitor
+
+        if self._monitor is not None:
+            self._monitor.stop()
+        image = self._image() or None
+        if image and not Path(image).is_file():
+            image = None
+        self._monitor = DiskMonitor(self._disks_changed, image=image,
+                                    allow_non_removable=self.ALLOW_NON_REMOVABLE)
+        self._monitor.start()
+
+    def _disks_changed(self, disks: list) -> None:
+        try:
+            self.app.call_from_thread(self._show_disks, disks)
+        except RuntimeError:        # called on the UI thread itself, or the app is gone
+            pass
+
+    def _show_disks(self, disks: list) -> None:
+        table = self.query_one(DiskTable)
+        table.set_disks(disks)
+        offered = table.offered
+        hint = self.query_one("#flash-hint", Static)
+        if self.busy:
+            return
+        if not offered:
+            hint.update("No card to write yet: insert the SD card (a USB reader or the built-in slot). The list "
+                        "updates by itself.")
+        else:
+            hint.update(f"{len(offered)} card(s) offered. Move into the table and press Enter on the one to write "
+                        "(nothing is chosen for you).")
+
+    def on_switch_changed(self, event: Switch.Changed) -> None:
+        if event.switch.id == "flash-show-all":
+            self.query_one(DiskTable).set_show_all(event.value)
+
+    def on_disk_table_picked(self, message: DiskTable.Picked) -> None:
+        disk = message.disk
+        if self.busy:
+            self.notify(f"Busy: {self.busy}", severity="warning")
+            return
+        if not disk.offered:
+            self.notify(f"{disk.name} is not offered: {'; '.join(disk.reasons)}", severity="warning", timeout=8)
+            return
+        image = self._image()
+        try:
+            check_image(image)
+        except WizardError as e:
+            self.notify(str(e), severity="error", timeout=10)
+            return
+
+        def typed(ok: bool | None) -> None:
+            if not ok:
+                self.notify(f"Nothing was written to {disk.name}.")
+                return
+            if disk.large:
+                self.app.push_screen(ConfirmScreen(
+                    f"{disk.name} is a large drive ({disk.size_text}). SD cards rarely are.\n\nAre you sure it is "
+                    "the card and not a backup disk?", yes=f"Yes, erase {disk.name}"), second)
+            else:
+                self._begin(disk, image)
+
+        def second(ok: bool | None) -> None:
+            if ok:
+                self._begin(disk, image)
+            else:
+                self.notify(f"Nothing was written to {disk.name}.")
+
+        self.app.push_screen(TypedConfirmScreen(disk.name, disk.identity_lines(), Path(image).name), typed)
+
+    # -- the write -----------------------------------------------------------------------------------
+    def _begin(self, disk, image: str) -> None:
+        if not elevate.is_root():
+            try:
+                with self.app.suspend():
+                    print(f"\nWriting {disk.name} needs root: sudo asks for your password once.\n", flush=True)
+                    elevate.authenticate()
+            except WizardError as e:
+                self.notify(str(e), severity="error", timeout=10)
+                return
+        self._cancel.clear()
+        self.busy = f"writing {disk.name}"
+        self.query_one("#flash-stop", Button).disabled = False
+        self.query_one("#flash-result", Static).update("")
+        self.query_one("#flash-hint", Static).update(f"Writing {disk.name}: do not remove the card.")
+        self._write(disk, image)
+
+    @work(thread=True, exclusive=True, group="flash-write")
+    def _write(self, disk, image: str) -> None:
+        progress = self.query_one(WorkProgress)
+        self.session.mark(self.STEP_ID, Status.RUNNING, f"writing {disk.name}")
+        try:
+            result = elevate.write_card(image, disk.path, identity=disk.identity(),
+                                        options=WriteOptions(allow_non_removable=self.ALLOW_NON_REMOVABLE),
+                                        progress=lambda p: self.app.call_from_thread(progress.show, p),
+                                        cancel=self._cancel.is_set)
+        except WizardError as e:
+            self.session.mark(self.STEP_ID, Status.FAILED, str(e))
+            self.app.call_from_thread(self._finished, False, str(e))
+            return
+        safe = make_safe_to_remove(disk.path)
+        self.session.mark(self.STEP_ID, Status.DONE, result.summary(),
+                          **{**result.to_json(), "target": disk.path, "image": str(image)})
+        self.app.call_from_thread(self._finished, True, f"{result.summary()}.\n{safe}")
+
+    def _finished(self, ok: bool, text: str) -> None:
+        self.busy = ""
+        self.query_one("#flash-stop", Button).disabled = True
+        res = self.query_one("#flash-result", Static)
+        res.set_class(ok, "ok")
+        res.set_class(not ok, "failed")
+        res.update(("Done: " if ok else "Failed: ") + text)
+        self.query_one("#flash-hint", Static).update("")
+        self.notify(text if ok else text, severity="information" if ok else "error", timeout=10)
+        self.refresh_nav()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "flash-stop":
+            event.stop()
+            self.action_stop()
+            return
+        super().on_button_pressed(event)
+
+    def action_stop(self) -> None:
+        if self.busy:
+            self._cancel.set()
+            self.notify("Stopping at the next block: the card will be left partly written.", severity="warning")

@@ -1,0 +1,54 @@
+"""The confirmation before a card is erased: its identity, and its name typed by hand. Cancel is focused
+and the erase button stays disabled until the typed name matches."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Static
+
+
+class TypedConfirmScreen(ModalScreen[bool]):
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    DEFAULT_CSS = """
+    TypedConfirmScreen { align: center middle; }
+    #typed-box { width: 84; height: auto; border: thick $error; background: $surface; padding: 1 2; }
+    #typed-title { text-style: bold; color: $error; margin-bottom: 1; }
+    #typed-identity { margin-bottom: 1; }
+    #typed-buttons { height: auto; margin-top: 1; }
+    #typed-buttons Button { margin-right: 2; }
+    """
+
+    def __init__(self, name: str, identity_lines: list, image_name: str) -> None:
+        super().__init__()
+        self.device_name, self.identity_lines, self.image_name = name, identity_lines, image_name
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="typed-box"):
+            yield Static(f"Erase {self.device_name} and write {self.image_name}?", id="typed-title")
+            yield Static("\n".join(self.identity_lines), id="typed-identity")
+            yield Static(f"Everything on it is lost. Type [b]{self.device_name}[/b] to confirm:")
+            yield Input(placeholder="type the device name here", id="typed-input")
+            with Horizontal(id="typed-buttons"):
+                yield Button("Cancel", id="typed-cancel", variant="primary")
+                yield Button(f"Erase {self.device_name} and write", id="typed-ok", variant="error", disabled=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#typed-cancel", Button).focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self.query_one("#typed-ok", Button).disabled = event.value.strip() != self.device_name
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.value.strip() == self.device_name:
+            self.dismiss(True)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(event.button.id == "typed-ok" and
+                     self.query_one("#typed-input", Input).value.strip() == self.device_name)
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)

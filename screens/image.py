@@ -1,0 +1,190 @@
+"""Step 9: the SD-card image. Finds the build's newest tegraflash package, asks how dosdcard.sh learns the
+board (a Jetson Nano in recovery mode, detected live, with the pin diagram; or the carrier-board revision,
+said plainly to be an unverified mapping), then unpacks, runs dosdcard.sh and makes the .sdcard sparse.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.widgets import Button, RadioButton, RadioSet, Static
+
+from wizard import elevate
+from wizard.errors import WizardError
+from wizard.paths import asset
+from wizard.progress import Cancelled
+from wizard.sdimage import UNVERIFIED_FAB, find_package, make_sdcard_image
+from wizard.steps import Status
+
+from .base import StepScreen
+from .flash_progress import WorkProgress
+from .log_view import LogView
+
+
+class ImageScreen(StepScreen):
+    STEP_ID = "image"
+    DEFAULT_CSS = asset("styles", "image.tcss").read_text(encoding="utf-8")
+    BINDINGS = [Binding("ctrl+r", "start", "Make image"), Binding("ctrl+x", "stop", "Stop")]
+
+    def __init__(self, session) -> None:
+        super().__init__(session)
+        self._cancel = threading.Event()
+        self._boards: list = []
+        self._monitor = None
+
+    def compose_body(self) -> ComposeResult:
+        prof = self.session.profile
+        yield Static("", id="image-package")
+        yield Static("How dosdcard.sh learns which board the image is for:", classes="image-title")
+        saved = self.session.answers.fab
+        buttons = [RadioButton("A Jetson Nano plugged in over USB in recovery mode (reads the board; needs root)",
+                               id="src-recovery", value=False)]
+        boardid = prof.sdcard.get("boardid", "3448")
+        for f in prof.fabs:
+            mark = "" if f.verified else "  [unverified mapping]"
+            buttons.append(RadioButton(f"{f.title}: BOARDID {boardid}, FAB {f.fab}{mark}", id=f"fab-{f.id}",
+                                       value=(f.id == saved)))
+        yield RadioSet(*buttons, id="image-source")
+        yield Static(UNVERIFIED_FAB, id="image-unverified")
+        yield Static("", id="image-board")
+        yield Static(asset("diagrams", "jetson-nano-recovery.txt").read_text(encoding="utf-8"), id="image-diagram")
+        with Horizontal(id="image-actions"):
+            yield Button("Make the SD-card image", id="image-start", variant="primary")
+            yield Button("Stop", id="image-stop", variant="warning", disabled=True)
+        yield WorkProgress(id="image-progress")
+        yield LogView(id="image-log")
+        yield Static("", id="image-result")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one("#image-diagram").display = False
+        self._show_package()
+        data = self.session.step_state(self.STEP_ID).data
+        if data.get("path"):
+            self.query_one("#image-result", Static).update(f"Made earlier: {data['path']}")
+        try:
+            from wizard.usb_recovery import RecoveryMonitor
+
+            self._monitor = RecoveryMonitor(self.session.profile, self._boards_changed)
+            self._monitor.start()
+        except Exception as e:  # noqa: BLE001 - no udev here: the revision choice still works
+            self.query_one("#image-board", Static).update(f"Cannot watch USB here ({e}).")
+
+    def on_unmount(self) -> None:
+        if self._monitor is not None:
+            self._monitor.stop()
+
+    def _show_package(self) -> None:
+        a = self.session.answers
+        w = self.query_one("#image-package", Static)
+        try:
+            pkg = find_package(self.session.profile, self.session.project, a.machine, a.image)
+            w.update(f"Package: {pkg.name}")
+        except WizardError as e:
+            w.update(f"[b]No package yet:[/b] {e}")
+
+    # -- the board ----------------------------------------------------------------------------------
+    def _boards_changed(self, boards: list) -> None:
+        try:
+            self.app.call_from_thread(self._show_boards, boards)
+        except RuntimeError:
+            pass
+
+    def _show_boards(self, boards: list) -> None:
+        self._boards = boards
+        text = ("Detected: " + "; ".join(b.describe() for b in boards)) if boards else \
+            "No Jetson in recovery mode on USB (the list updates by itself)."
+        self.query_one("#image-board", Static).update(text)
+
+    def _choice(self) -> str:
+        pressed = self.query_one(RadioSet).pressed_button
+        return pressed.id if pressed is not None and pressed.id else ""
+
+    def on_radio_set_changed(self, event: RadioSet.Changed) -> None:
+        choice = self._choice()
+        self.query_one("#image-diagram").display = choice == "src-recovery"
+        if choice.startswith("fab-"):
+            try:
+                self.session.update_answers(fab=choice[len("fab-"):])
+            except WizardError as e:
+                self.notify(str(e), severity="error")
+
+    # -- the work ------------------------------------------------------------------------------------
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "image-start":
+            event.stop()
+            self.action_start()
+            return
+        if event.button.id == "image-stop":
+            event.stop()
+            self.action_stop()
+            return
+        super().on_button_pressed(event)
+
+    def action_start(self) -> None:
+        if self.busy:
+            return
+        choice = self._choice()
+        if not choice:
+            self.notify("Choose how dosdcard.sh learns the board first.", severity="warning")
+            return
+        fab, runner = "", None
+        if choice == "src-recovery":
+            if not self._boards:
+                self.notify("No Jetson in recovery mode is plugged in: see the diagram.", severity="warning")
+                return
+            try:
+                if not elevate.is_root():
+                    with self.app.suspend():
+                        print("\ndosdcard.sh reads the board over USB, which needs root: sudo asks once.\n",
+                              flush=True)
+                        elevate.authenticate()
+                runner = elevate.dosdcard_runner()
+            except WizardError as e:
+                self.notify(str(e), severity="error", timeout=10)
+                return
+        else:
+            fab = choice[len("fab-"):]
+        self._cancel.clear()
+        self.busy = "making the SD-card image"
+        self.query_one("#image-start", Button).disabled = True
+        self.query_one("#image-stop", Button).disabled = False
+        self.query_one(LogView).reset()
+        self._make(fab, runner)
+
+    def action_stop(self) -> None:
+        if self.busy:
+            self._cancel.set()
+
+    @work(thread=True, exclusive=True, group="image")
+    def _make(self, fab: str, runner) -> None:
+        a = self.session.answers
+        log = self.query_one(LogView)
+        prog = self.query_one(WorkProgress)
+        self.session.mark(self.STEP_ID, Status.RUNNING, "making the SD-card image")
+        try:
+            res = make_sdcard_image(self.session.profile, self.session.project, a.machine, a.image, fab=fab,
+                                    recovery_board=not fab, on_line=log.feed.push_line,
+                                    progress=lambda p: self.app.call_from_thread(prog.show, p),
+                                    cancel=self._cancel.is_set, runner=runner)
+        except (WizardError, Cancelled) as e:
+            self.session.mark(self.STEP_ID, Status.FAILED, str(e))
+            self.app.call_from_thread(self._finished, False, str(e))
+            return
+        self.session.mark(self.STEP_ID, Status.DONE, res.describe(), **res.to_json())
+        text = f"{res.path}\n{res.describe()}" + "".join(f"\nNote: {n}" for n in res.notes)
+        self.app.call_from_thread(self._finished, True, text)
+
+    def _finished(self, ok: bool, text: str) -> None:
+        self.busy = ""
+        self.query_one("#image-start", Button).disabled = False
+        self.query_one("#image-stop", Button).disabled = True
+        res = self.query_one("#image-result", Static)
+        res.set_class(ok, "ok")
+        res.set_class(not ok, "failed")
+        res.update(("Made: " if ok else "Failed: ") + text)
+        self.refresh_nav()

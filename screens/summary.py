@@ -1,0 +1,93 @@
+"""Step 12: the summary (wizard.summary) on screen, with a Markdown export and the next steps."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Button, DataTable, Input, Static
+
+from wizard.errors import WizardError
+from wizard.paths import asset
+from wizard.summary import EXPORT_NAME, build_summary, export_markdown
+
+from .base import StepScreen
+
+STATUS_STYLE = {"done": "green", "skipped": "yellow", "failed": "bold red", "running": "cyan", "not done": "dim"}
+
+
+class SummaryScreen(StepScreen):
+    STEP_ID = "summary"
+    CSS_PATH = str(asset("styles", "summary.tcss"))
+    COMPLETE_ON_NEXT = True
+
+    def compose_body(self) -> ComposeResult:
+        with VerticalScroll(id="summary-scroll"):
+            yield Static("", id="summary-facts")
+            yield DataTable(id="summary-steps", cursor_type="row", zebra_stripes=True)
+            yield Static("", id="summary-total")
+            yield Static("", id="summary-board")
+            yield Static("", id="summary-next")
+        with Horizontal(id="summary-export"):
+            yield Input(str(self.session.project / EXPORT_NAME), id="summary-path")
+            yield Button("Export as Markdown", id="summary-export-button", variant="primary")
+
+    def on_mount(self) -> None:
+        table = self.query_one("#summary-steps", DataTable)
+        table.add_column("Step", key="step")
+        table.add_column("Status", key="status")
+        table.add_column("Took", key="took")
+        table.add_column("Detail", key="detail")
+        super().on_mount()
+        self.fill()
+
+    def on_screen_resume(self) -> None:
+        super().on_screen_resume()
+        self.fill()
+
+    def fill(self) -> None:
+        s = build_summary(self.session)
+        facts = Text()
+        for label, value in s.facts:
+            facts.append(f"{label}: ", style="bold")
+            facts.append(f"{value}\n")
+        self.query_one("#summary-facts", Static).update(facts)
+        table = self.query_one("#summary-steps", DataTable)
+        table.clear()
+        for r in s.steps:
+            table.add_row(r.title, Text(r.status, style=STATUS_STYLE.get(r.status, "")), r.took, r.detail, key=r.id)
+        self.query_one("#summary-total", Static).update(f"Total time in steps: {s.total}")
+        board = Text("The SD card\n", style="bold underline")
+        for k, v in s.card or [("card", "not written with the wizard")]:
+            board.append(f"  {k}: {v}\n")
+        board.append("The board\n", style="bold underline")
+        for k, v in s.board or [("board", "not checked yet")]:
+            board.append(f"  {k}: {v}\n")
+        for c in s.board_checks:
+            if c.get("status") != "pass":
+                board.append(f"  ✖ {c.get('name')}: {c.get('hint') or c.get('status')}\n", style="yellow")
+        self.query_one("#summary-board", Static).update(board)
+        nxt = Text("Next steps\n", style="bold underline")
+        for i, step in enumerate(s.next_steps, 1):
+            nxt.append(f"{i}. {step}\n")
+        self.query_one("#summary-next", Static).update(nxt)
+
+    def export(self) -> None:
+        path = self.query_one("#summary-path", Input).value.strip()
+        try:
+            written = export_markdown(self.session, path or None)
+        except (OSError, WizardError) as e:
+            self.notify(f"Could not write the summary: {e}; choose another file.", severity="error", timeout=10)
+            return
+        self.notify(f"Summary written to {written}", timeout=8)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.export()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "summary-export-button":
+            event.stop()
+            self.export()
+            return
+        super().on_button_pressed(event)

@@ -1,0 +1,66 @@
+"""The summary from a saved session, and its Markdown export (atomic, re-readable)."""
+
+from __future__ import annotations
+
+import os
+
+from wizard.board_check import PASS, BoardReport, Check, record_report
+from wizard.steps import Status
+from wizard.summary import build_summary, export_markdown, to_markdown, took
+
+
+def _journey(session):
+    st = session.state.steps
+    session.mark("welcome", Status.DONE)
+    session.mark("build", Status.DONE, "bitbake wrlinux-image-glibc-std succeeded")
+    st["build"].started, st["build"].finished = 1000.0, 1000.0 + 2 * 3600 + 13 * 60
+    session.mark("flash", Status.DONE, "card written and verified", device="/dev/sdx", bytes_written=15840000000,
+                 verified=True)
+    session.save()
+
+
+def test_took():
+    assert took(None) == "-" and took(42.4) == "42 s"
+    assert took(185) == "3 minutes and 5 seconds"
+    assert took(2 * 3600 + 13 * 60 + 7) == "2 hours and 13 minutes"
+
+
+def test_summary_rows_times_card_and_board(session):
+    _journey(session)
+    report = BoardReport("root@192.0.2.7", [Check("reachable", PASS), Check("gpu", PASS, "cmd", "out")],
+                         gpu={"devices": [{"name": "NVIDIA Tegra X1", "total_memory_mib": 3964,
+                                           "compute_capability": "5.3"}]})
+    record_report(session, report)
+    assert session.status("boot") is Status.DONE
+    s = build_summary(session)
+    rows = {r.id: r for r in s.steps}
+    assert rows["build"].took == "2 hours and 13 minutes" and rows["build"].status == "done"
+    assert rows["image"].status == "not done" and rows["image"].took == "-"
+    assert ("device", "/dev/sdx") in s.card and ("verified", "True") in s.card
+    assert ("GPU in a container", "NVIDIA Tegra X1, 3964 MiB, compute 5.3") in s.board
+    assert ("Board", "jetson-nano-qspi-sd (Jetson Nano developer kit (P3448-0000, QSPI boot flash + SD card))") \
+        in s.facts
+    assert not any("check-board" in n for n in s.next_steps)
+
+
+def test_failed_board_suggests_check_board(session):
+    record_report(session, BoardReport("root@192.0.2.7", [Check("reachable", "fail", hint="power it | on")]))
+    s = build_summary(session)
+    assert session.status("boot") is Status.FAILED and "power it | on" in session.step_state("boot").detail
+    assert "check-board" in s.next_steps[0]
+    md = to_markdown(s)
+    assert "| reachable | fail | power it \\| on |" in md
+
+
+def test_export_markdown_atomic(session, tmp_path):
+    _journey(session)
+    path = export_markdown(session)
+    assert path == session.project / "wrnv-wizard-summary.md"
+    text = path.read_text()
+    assert text.startswith("# wrnv-wizard summary: Wind River Linux LTS 19")
+    assert "| Build | done | 2 hours and 13 minutes | bitbake wrlinux-image-glibc-std succeeded |" in text
+    assert "- **device:** /dev/sdx" in text and "Not checked yet." in text
+    # Rewriting replaces the file in one step: no temp files left beside it.
+    other = export_markdown(session, tmp_path / "out" / "s.md")
+    assert other.read_text().count("## Steps") == 1
+    assert [n for n in os.listdir(session.project) if n.startswith(".wrnv-wizard-summary")] == []

@@ -1,0 +1,109 @@
+"""Pilot tests: the SD-image screen on a real (small) tegraflash package, and the Flash screen writing a real
+loop device through the typed confirmation."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from flashkit import MiB, fill, make_image
+
+from screens.app import WizardApp
+from screens.flash import FlashScreen
+from screens.flash_confirm import TypedConfirmScreen
+from wizard.steps import Status
+
+SIZE = (130, 50)
+
+
+async def _wait_for(pilot, cond, timeout=30.0):
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not cond():
+        if loop.time() > end:
+            raise AssertionError("timed out waiting in the UI")
+        await pilot.pause(0.05)
+
+
+@pytest.fixture
+def writable_loops(monkeypatch):
+    monkeypatch.setattr(FlashScreen, "ALLOW_NON_REMOVABLE", True)
+
+
+async def test_flash_screen_writes_after_the_typed_confirmation(session, tmp_path, loops, writable_loops):
+    img = make_image(tmp_path / "x.sdcard", 32 * MiB, [(MiB, 3 * MiB)])
+    card = fill(tmp_path / "card", 64 * MiB)
+    dev = loops.attach(card)
+    name = dev.rsplit("/", 1)[-1]
+    session.mark("image", Status.DONE, "made", path=str(img))
+    app = WizardApp(session, start_at="flash")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        table = screen.query_one("#flash-disks")
+        await _wait_for(pilot, lambda: dev in table._rows)
+        assert table.show_cursor is False                     # nothing pre-selected
+        assert session.status("flash") is Status.PENDING
+        table.focus()
+        await pilot.pause()
+        table.move_cursor(row=table.get_row_index(dev))
+        await pilot.press("enter")
+        await _wait_for(pilot, lambda: isinstance(app.screen, TypedConfirmScreen))
+        modal = app.screen
+        assert modal.focused.id == "typed-cancel"
+        assert any(dev in line for line in modal.identity_lines)
+        modal.query_one("#typed-input").value = name + "x"
+        await pilot.pause()
+        assert modal.query_one("#typed-ok").disabled
+        modal.query_one("#typed-input").value = name
+        await pilot.pause()
+        assert not modal.query_one("#typed-ok").disabled
+        await pilot.click("#typed-ok")
+        await _wait_for(pilot, lambda: session.status("flash") in (Status.DONE, Status.FAILED) and not screen.busy)
+        assert session.status("flash") is Status.DONE, session.step_state("flash").detail
+        assert "safe to remove" in str(screen.query_one("#flash-result").render())
+    with open(dev, "rb") as f:
+        assert f.read(32 * MiB) == img.read_bytes()
+
+
+async def test_flash_screen_cancel_writes_nothing(session, tmp_path, loops, writable_loops):
+    img = make_image(tmp_path / "x.sdcard", 16 * MiB, [(MiB, MiB)])
+    dev = loops.attach(fill(tmp_path / "card", 32 * MiB))
+    session.mark("image", Status.DONE, "made", path=str(img))
+    app = WizardApp(session, start_at="flash")
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.screen.query_one("#flash-disks")
+        await _wait_for(pilot, lambda: dev in table._rows)
+        table.focus()
+        table.move_cursor(row=table.get_row_index(dev))
+        await pilot.press("enter")
+        await _wait_for(pilot, lambda: isinstance(app.screen, TypedConfirmScreen))
+        await pilot.press("enter")                             # Cancel has the focus
+        await _wait_for(pilot, lambda: not isinstance(app.screen, TypedConfirmScreen))
+        assert session.status("flash") is Status.PENDING
+    with open(dev, "rb") as f:
+        assert f.read(MiB) == b"\xa5" * MiB
+
+
+async def test_image_screen_makes_the_image_with_a_board_revision(session, root):
+    from wizard.demo.fake_tegraflash import make_tegraflash_zip
+    from wizard.sdimage import deploy_dir
+
+    a = session.answers
+    make_tegraflash_zip(deploy_dir(session.profile, session.project, a.machine)
+                        / f"{a.image}-{a.machine}-20260101000000.tegraflash.zip", a.machine, a.image)
+    app = WizardApp(session, start_at="image")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        assert "tegraflash.zip" in str(screen.query_one("#image-package").render())
+        assert "unverified" in str(screen.query_one("#image-unverified").render())
+        await pilot.click("#image-start")                      # nothing chosen yet: refused
+        await pilot.pause()
+        assert session.status("image") is Status.PENDING
+        screen.query_one("#fab-b01").value = True
+        await pilot.pause()
+        assert session.answers.fab == "b01"
+        await pilot.press("ctrl+r")
+        await _wait_for(pilot, lambda: session.status("image") in (Status.DONE, Status.FAILED) and not screen.busy)
+        assert session.status("image") is Status.DONE, session.step_state("image").detail
+        assert session.step_state("image").data["path"].endswith(".sdcard")
+        assert "of it data" in str(screen.query_one("#image-result").render())

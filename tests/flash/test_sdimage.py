@@ -1,0 +1,158 @@
+"""The SD-card image step on a real (small) tegraflash-like package: sparse unzip with modes, dosdcard.sh
+with BOARDID/FAB, the .sdcard made sparse again; and the sparse-file helpers underneath."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+from flashkit import MiB, run_cli
+
+from wizard.demo.fake_tegraflash import make_tegraflash_zip
+from wizard.errors import WizardError
+from wizard.profile import load_profile
+from wizard.sdimage import deploy_dir, find_package, make_sdcard_image, unpack
+from wizard.sparse import data_extents, resparsify, sparse_copy, usage
+
+MACHINE, IMAGE = "jetson-nano-qspi-sd", "wrlinux-image-glibc-std"
+
+
+def _need_tools():
+    for t in ("mkfs.ext4", "sgdisk"):
+        if shutil.which(t) is None and not Path("/usr/sbin", t).exists() and not Path("/sbin", t).exists():
+            pytest.skip(f"needs {t}")
+
+
+@pytest.fixture
+def built(project):
+    """A project whose build left a tegraflash package (the stand-in's, built by the real tools)."""
+    _need_tools()
+    prof = load_profile()
+    z = deploy_dir(prof, project, MACHINE) / f"{IMAGE}-{MACHINE}-20260101000000.tegraflash.zip"
+    make_tegraflash_zip(z, MACHINE, IMAGE)
+    return prof, project, z
+
+
+def test_resparsify_keeps_content_and_frees_zero_blocks(tmp_path):
+    f = tmp_path / "x"
+    data = os.urandom(64 << 10)
+    with open(f, "wb") as out:
+        out.write(b"\0" * (8 * MiB))            # fully allocated zeros, as dd writes them
+        out.write(data)
+        out.write(b"\0" * (8 * MiB) + b"tail")
+    before = f.read_bytes()
+    assert usage(f).allocated >= 16 * MiB
+    u = resparsify(f)
+    assert f.read_bytes() == before
+    assert u.allocated < 1 * MiB and u.apparent == len(before)
+    fd = os.open(f, os.O_RDONLY)
+    try:
+        ext = data_extents(fd)
+    finally:
+        os.close(fd)
+    assert ext[0][0] == 8 * MiB and ext[-1][1] == len(before)
+
+
+def test_sparse_copy_makes_holes_from_a_stream(tmp_path):
+    import io
+
+    payload = b"\0" * (5 * MiB) + b"x" * 4096 + b"\0" * (3 * MiB) + b"end"
+    out = tmp_path / "o"
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        written = sparse_copy(io.BytesIO(payload), fd, len(payload))
+    finally:
+        os.close(fd)
+    assert out.read_bytes() == payload
+    assert written == 4096 + 3
+    assert usage(out).allocated <= 64 << 10
+
+
+def test_unpack_is_sparse_and_keeps_modes(built, tmp_path):
+    prof, project, z = built
+    seen = []
+    dest = unpack(z, tmp_path / "u", progress=seen.append)
+    script = dest / "dosdcard.sh"
+    assert os.access(script, os.X_OK)
+    ext4 = dest / f"{IMAGE}.ext4"
+    with zipfile.ZipFile(z) as zf:
+        assert ext4.read_bytes() == zf.read(f"{IMAGE}.ext4")
+    u = usage(ext4)
+    assert u.allocated < u.apparent / 4          # a plain unzip would allocate all of it
+    assert seen and seen[-1].done == seen[-1].total
+
+
+def test_newest_package_is_picked(built):
+    prof, project, z = built
+    older = z.with_name(f"{IMAGE}-{MACHINE}-20250101000000.tegraflash.zip")
+    shutil.copy(z, older)
+    past = time.time() - 3600
+    os.utime(older, (past, past))
+    link = z.with_name(f"{IMAGE}-{MACHINE}.tegraflash.zip")
+    link.symlink_to(z.name)
+    assert find_package(prof, project, MACHINE, IMAGE) == z.resolve()
+
+
+def test_make_image_with_board_revision(built):
+    prof, project, z = built
+    lines = []
+    res = make_sdcard_image(prof, project, MACHINE, IMAGE, fab="b01", on_line=lines.append)
+    assert res.path.name == f"{IMAGE}.sdcard"
+    assert any("version(300)" in ln for ln in lines)          # FAB for b01 reached dosdcard.sh
+    assert any("unverified" in n for n in res.notes)
+    assert res.allocated < res.apparent / 4                    # sparse again after dd filled it
+    table = subprocess.run(["sgdisk", "-p", str(res.path)], capture_output=True, text=True, check=True).stdout
+    assert "APP" in table
+    ext4 = res.path.parent / f"{IMAGE}.ext4"
+    with open(res.path, "rb") as f:
+        f.seek(5 * MiB)                                        # APP starts at sector 10240
+        assert f.read(2 * MiB) == ext4.read_bytes()[:2 * MiB]
+
+
+def test_no_revision_and_no_board_is_a_clear_error(built):
+    prof, project, _ = built
+    with pytest.raises(WizardError, match="recovery mode"):
+        make_sdcard_image(prof, project, MACHINE, IMAGE)
+
+
+def test_missing_python_command_is_checked_first(built, tmp_path, monkeypatch):
+    prof, project, _ = built
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    sgdisk = shutil.which("sgdisk") or "/usr/sbin/sgdisk"
+    (bindir / "sgdisk").symlink_to(sgdisk)
+    monkeypatch.setenv("PATH", str(bindir))
+    monkeypatch.setattr("wizard.sdimage.Path", _NoSbinPath)
+    with pytest.raises(WizardError, match="python") as e:
+        make_sdcard_image(prof, project, MACHINE, IMAGE, fab="a02")
+    assert "python-is-python3" in str(e.value)
+
+
+class _NoSbinPath(type(Path())):
+    """Path, but /usr/sbin/<tool> does not exist (so PATH alone decides)."""
+
+    def exists(self, *a, **k):  # noqa: D401
+        return False if str(self).startswith("/usr/sbin/") else super().exists(*a, **k)
+
+
+def test_dosdcard_failure_names_the_error(built, monkeypatch):
+    prof, project, z = built
+    # A package whose dosdcard.sh fails like the real one without a board: its error line is shown.
+    monkeypatch.delenv("BOARDID", raising=False)
+    with pytest.raises(WizardError) as e:
+        make_sdcard_image(prof, project, MACHINE, IMAGE, recovery_board=True)
+    assert "recovery mode" in str(e.value) and "dosdcard.log" in str(e.value)
+
+
+def test_image_command_end_to_end(built):
+    _, project, _ = built
+    proc = run_cli("image", "--project", project, "--fab", "b01", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert ".sdcard" in proc.stdout and "unverified" in (proc.stdout + proc.stderr)
+    proc = run_cli("image", "--project", project, "--fab", "zz")
+    assert proc.returncode == 1 and "unknown board revision" in proc.stderr and "Traceback" not in proc.stderr
