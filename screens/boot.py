@@ -12,7 +12,7 @@ import threading
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Input, Static
 
 from wizard.board_check import BoardChecker, demo_command, record_report
@@ -26,8 +26,8 @@ from .boot_candidates import CandidateList
 from .boot_checks import ChecksView
 from .boot_hostkey import HostKeyScreen
 
-INTERNET_NOTE = ("The board needs internet for the seed's demo: `docker pull` of the demo image, and the demo "
-                 "downloads its data set (MNIST) on first run. The checks below only need this host to reach it.")
+INTERNET_NOTE = ("The seed's demo needs internet on the board (docker pull, and it downloads MNIST on first "
+                 "run); the checks only need this host to reach the board.")
 
 
 class BootScreen(StepScreen):
@@ -46,24 +46,29 @@ class BootScreen(StepScreen):
         self._client = None
 
     def compose_body(self) -> ComposeResult:
-        yield Static(INTERNET_NOTE, id="boot-note")
-        with Horizontal(id="boot-top"):
-            with Vertical(id="boot-find"):
-                yield Static("Where is the board? (nothing is scanned)", classes="boot-label")
-                yield CandidateList(id="boot-candidates")
-            with Vertical(id="boot-target"):
-                a = self.session.answers
-                yield Input(a.board_host, placeholder="board address, e.g. 192.168.1.42", id="boot-host")
-                with Horizontal(id="boot-login"):
-                    yield Input(a.board_user or "root", placeholder="user", id="boot-user")
-                    yield Input(str(a.board_port or 22), placeholder="port", id="boot-port", type="integer")
-                yield Input(a.board_identity, placeholder="private key file (optional)", id="boot-identity")
-                with Horizontal(id="boot-actions"):
-                    yield Button("Check the board", id="boot-check", variant="primary", compact=True)
-                    yield Button("Run the demo", id="boot-demo", compact=True, disabled=True)
-                    yield Button("Forget its old key", id="boot-forget", variant="warning", compact=True)
-        yield Static("", id="boot-result")
-        yield ChecksView(id="boot-checks")
+        a = self.session.answers
+        # One scroll for the whole body: on an 80x24 terminal the checks sit below the fold, not off-screen.
+        with VerticalScroll(id="boot-scroll"):
+            yield Static(INTERNET_NOTE, id="boot-note")
+            with Horizontal(id="boot-top"):
+                with Vertical(id="boot-find"):
+                    yield Static("Where is the board? (nothing is scanned)", classes="boot-label")
+                    yield CandidateList(id="boot-candidates", compact=True)
+                with Vertical(id="boot-target"):
+                    yield Input(a.board_host, placeholder="board address, e.g. 192.168.1.42", id="boot-host",
+                                compact=True)
+                    with Horizontal(id="boot-login"):
+                        yield Input(a.board_user or "root", placeholder="user", id="boot-user", compact=True)
+                        yield Input(str(a.board_port or 22), placeholder="port", id="boot-port", type="integer",
+                                    compact=True)
+                    yield Input(a.board_identity, placeholder="private key file (optional)", id="boot-identity",
+                                compact=True)
+                    with Horizontal(id="boot-actions"):
+                        yield Button("Check the board", id="boot-check", variant="primary", compact=True)
+                        yield Button("Run the demo", id="boot-demo", compact=True, disabled=True)
+                        yield Button("Forget its old key", id="boot-forget", variant="warning", compact=True)
+            yield Static("", id="boot-result")
+            yield ChecksView(id="boot-checks")
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -137,6 +142,7 @@ class BootScreen(StepScreen):
         self.query_one("#boot-forget", Button).display = False
         self.query_one("#boot-demo", Button).disabled = True
         self.query_one(ChecksView).reset()
+        self.query_one("#boot-scroll", VerticalScroll).scroll_to_widget(self.query_one("#boot-result"))
         self.run_checks(client)
 
     def _ask_trust(self, client: SshClient, keys) -> bool:

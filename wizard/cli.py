@@ -41,6 +41,7 @@ def build_parser(only: Optional[str] = None) -> argparse.ArgumentParser:
     p.add_argument("--demo", action="store_true", help="run the whole journey in a sandbox; touches no real disk")
     p.add_argument("--demo-dir", metavar="DIR", help="where the demo sandbox lives (default: a temporary folder)")
     p.add_argument("--demo-speed", type=float, default=1.0, metavar="X", help="demo build pace (default 1.0)")
+    p.add_argument("--demo-fault", metavar="LIST", help="with --demo: checksum and/or build, to see failures")
     p.add_argument("--auto", action="store_true", help="with --demo: advance through the steps by itself")
     p.add_argument("--exit-at-end", action="store_true", help="quit once the summary is shown (exit 0 if all ok)")
     # --project/--profile work before or after the subcommand (SUPPRESS keeps the global value).

@@ -21,6 +21,8 @@ class Session:
         self.answers = Answers.from_dict(self.state.answers, base=Answers.defaults(profile), origin=str(self.state.path))
         self.answers.project_dir = str(project)
         self._listeners: list = []
+        # A line shown on every screen (the demo says it is a demo); empty for real runs.
+        self.banner = ""
 
     @classmethod
     def open(cls, project=None, profile: Optional[str] = None) -> "Session":
@@ -90,3 +92,10 @@ class Session:
         for sid in STEP_IDS[STEP_IDS.index(step_id):]:
             self.state.steps[sid] = StepState()
         self.save()
+
+    def reload(self) -> None:
+        """Re-read the saved state after a headless command (another Session) changed it."""
+        fresh = State.load(self.project)
+        fresh.profile = self.base_profile.id
+        self.state = fresh
+        self.answers = Answers.from_dict(fresh.answers, base=self.answers, origin=str(fresh.path))

@@ -44,7 +44,8 @@ BLKSSZGET = 0x1268
 BLKDISCARD = 0x1277
 BLKGETSIZE64 = 0x80081272
 
-DISCARD_PIECE = 256 << 20     # discard in pieces so progress and cancel stay responsive
+FIRST_PIECE = 64 << 20        # discarded and checked for zeros before the copy starts
+DISCARD_PIECE = 64 << 20      # the rest: in pieces, overlapping the copy
 MERGE_GAP = 64 << 10          # write short zero gaps between data: fewer, larger writes suit SD cards
 FLUSH_EVERY = 8 << 20         # buffered mode: flush this often so Ctrl-C never waits on a huge dirty cache
 DIRECT_SYNC_EVERY = 64 << 20  # O_DIRECT mode: only the device's own cache needs flushing
@@ -452,47 +453,86 @@ def _merge(runs: list, gap: int) -> list:
     return out
 
 
-def _discard(fd: int, target: Target, length: int, progress: Throttle, cancel: CancelFn,
-             state: _State) -> bool:
-    """Discard [0, length) and check that it reads back as zeros. Returns whether skipping zeros is safe."""
+class _Discarder:
+    """Discards [start, end) piece by piece on a thread while the copy runs, so erasing and writing overlap.
+    A write waits until the discard has passed it: a discard landing after a write would erase the data."""
+
+    def __init__(self, fd: int, start: int, end: int):
+        self.fd, self.pos, self.end = fd, start, end
+        self.error: Optional[OSError] = None
+        self._stop = False
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="wrnv-discard")
+        self._thread.start()
+
+    def _run(self) -> None:
+        pos = self.pos
+        while pos < self.end and not self._stop:
+            n = min(DISCARD_PIECE, self.end - pos)
+            try:
+                fcntl.ioctl(self.fd, BLKDISCARD, struct.pack("QQ", pos, n))
+            except OSError as e:
+                with self._cond:
+                    self.error = e
+                    self._cond.notify_all()
+                return
+            pos += n
+            with self._cond:
+                self.pos = pos
+                self._cond.notify_all()
+
+    def wait_until(self, offset: int, cancel: CancelFn) -> None:
+        """Block until [.., offset) is discarded (or cancel); re-raises a failed discard."""
+        with self._cond:
+            while self.pos < min(offset, self.end) and self.error is None and not cancel():
+                self._cond.wait(0.1)
+            if self.error is not None:
+                raise self.error
+
+    def finish(self) -> None:
+        self._thread.join()
+        if self.error is not None:
+            raise self.error
+
+    def stop(self) -> None:
+        self._stop = True
+        self._thread.join()
+
+
+def _begin_discard(fd: int, target: Target, length: int, progress: Throttle, state: _State) -> tuple:
+    """Discard the start of [0, length) and check it reads back as zeros; the rest is discarded by a
+    _Discarder while the copy runs. Returns (whether skipping zeros is safe, the discarder or None)."""
     if not target.is_block:
         # A file: dropping its blocks is truncation; what is past the end reads as zeros by definition.
         os.ftruncate(fd, 0)
         os.ftruncate(fd, max(length, target.size))
         state.phase = "erased"
-        return True
+        return True, None
     try:
         ssz = struct.unpack("i", fcntl.ioctl(fd, BLKSSZGET, b"\0" * 4))[0] or 512
     except OSError:
         ssz = 512
-    length = -(-length // ssz) * ssz
-    length = min(length, target.size)
-    prog = Progress(0, length, label="Erasing (discard)")
-    pos = 0
-    while pos < length:
-        if cancel():
-            raise WriteCancelled("stopped while erasing", state.text())
-        n = min(DISCARD_PIECE, length - pos)
-        try:
-            fcntl.ioctl(fd, BLKDISCARD, struct.pack("QQ", pos, n))
-        except OSError as e:
-            if e.errno in (errno.EOPNOTSUPP, errno.ENOTTY, errno.EINVAL) and pos == 0:
-                return False    # no discard here: zeros will be written
-            raise _io_error(e, target, state, "erasing") from None
-        state.phase = "erased"
-        pos += n
-        prog.done = pos
-        progress(prog)
-    progress(prog, final=True)
-    return _reads_zero(target, length, state)
+    length = min(-(-length // ssz) * ssz, target.size)
+    first = min(FIRST_PIECE, length)
+    try:
+        fcntl.ioctl(fd, BLKDISCARD, struct.pack("QQ", 0, first))
+    except OSError as e:
+        if e.errno in (errno.EOPNOTSUPP, errno.ENOTTY, errno.EINVAL):
+            return False, None      # no discard here: zeros will be written
+        raise _io_error(e, target, state, "erasing") from None
+    state.phase = "erased"
+    progress(Progress(first, first, label="Erasing (discard)"), final=True)
+    if not _reads_zero(target, first, state):
+        return False, None          # discard does not zero on this card: write everything
+    return True, (_Discarder(fd, first, length) if first < length else None)
 
 
 def _reads_zero(target: Target, length: int, state: _State) -> bool:
-    """Spot reads across the discarded range (first, last and spread blocks), past the page cache."""
-    # 4 KiB reads: on a card, reads cost time too, and a spread of small ones tells more than a few big ones.
+    """Spot reads across a discarded range (first, last and spread 4 KiB blocks), past the page cache.
+    Small reads: on a card, reads cost time too, and a spread of small ones tells more than a few big ones."""
     spots = {0, max(0, (length - BLOCK) // BLOCK * BLOCK)}
     rnd = random.Random(length)
-    spots |= {rnd.randrange(0, max(1, length // BLOCK)) * BLOCK for _ in range(2 * SPOT_READS)}
+    spots |= {rnd.randrange(0, max(1, length // BLOCK)) * BLOCK for _ in range(SPOT_READS // 4)}
     fd, _ = _open_verify(target)
     try:
         with AlignedBuffer(BLOCK) as buf:
@@ -538,13 +578,21 @@ def write_image(image, target, identity: Optional[dict] = None, options: Optiona
         _revalidate_fd(fd, tgt, info, state)
         if cancel():
             raise WriteCancelled("stopped before writing", state.text())
-        zero_ok = _discard(fd, tgt, info.size, tick, cancel, state)
-        result.discard_zeroes = zero_ok
-        written = _write_all(fd, direct, info, tgt, zero_ok, opts, tick, cancel, state, result)
+        zero_ok, discarder = _begin_discard(fd, tgt, info.size, tick, state)
+        try:
+            written = _write_all(fd, direct, info, tgt, zero_ok, discarder, opts, tick, cancel, state, result)
+        finally:
+            if discarder is not None:
+                discarder.stop()
         try:
             os.fsync(fd)
         except OSError as e:
             raise _io_error(e, tgt, state, "flushing the last blocks") from None
+        if zero_ok and not _skipped_read_zero(tgt, info.size, written, state):
+            # The start read back as zeros but somewhere else does not: write the zeros after all.
+            zero_ok = False
+            written = _fill_gaps(fd, direct, info.size, written, tgt, state, result)
+        result.discard_zeroes = zero_ok
         state.phase = "written"
         result.seconds = time.monotonic() - t0
         if opts.verify:
@@ -567,8 +615,9 @@ def write_image(image, target, identity: Optional[dict] = None, options: Optiona
     return result
 
 
-def _write_all(fd: int, direct: bool, info: ImageInfo, tgt: Target, zero_ok: bool, opts: WriteOptions,
-               tick: Throttle, cancel: CancelFn, state: _State, result: WriteResult) -> list:
+def _write_all(fd: int, direct: bool, info: ImageInfo, tgt: Target, zero_ok: bool,
+               discarder: Optional[_Discarder], opts: WriteOptions, tick: Throttle, cancel: CancelFn,
+               state: _State, result: WriteResult) -> list:
     """The copy. Returns the written (start, end) ranges, for the verify."""
     skip_holes = zero_ok or opts.sparse
     extents = info.extents if skip_holes else [(0, info.size)]
@@ -590,6 +639,10 @@ def _write_all(fd: int, direct: bool, info: ImageInfo, tgt: Target, zero_ok: boo
                 runs = _merge(buf.nonzero_runs(n), MERGE_GAP) if zero_ok else [(0, n)]
                 for s, e in runs:
                     try:
+                        if discarder is not None:
+                            discarder.wait_until(off + e, cancel)
+                        if cancel():
+                            raise WriteCancelled("stopped at your request", state.text())
                         _pwrite(fd, buf.view[s:e], off + s, direct)
                     except OSError as err:
                         raise _io_error(err, tgt, state, f"writing at {humanize.naturalsize(off + s)}") from None
@@ -610,6 +663,11 @@ def _write_all(fd: int, direct: bool, info: ImageInfo, tgt: Target, zero_ok: boo
                 prog.done = off + n
                 last_end = off + n
                 tick(prog)
+            if discarder is not None:
+                try:
+                    discarder.finish()
+                except OSError as err:
+                    raise _io_error(err, tgt, state, "erasing") from None
             prog.done = max(last_end, info.size)
             tick(prog, final=True)
     finally:
@@ -666,9 +724,8 @@ def _first_difference(a: memoryview, b: memoryview) -> int:
     return n
 
 
-def _spot_check_skipped(dev_fd: int, size: int, written: list, buf: AlignedBuffer, tgt: Target,
-                        state: _State) -> int:
-    """Read a sample of the skipped blocks (the gaps between written ranges) and check they are zeros."""
+def _gap_samples(size: int, written: list, count: int, seed: int = 0) -> list:
+    """Offsets of `count` 4 KiB blocks picked at random (reproducibly) in the gaps between written ranges."""
     gaps: list = []
     cursor = 0
     for s, e in written + [(size, size)]:
@@ -677,20 +734,73 @@ def _spot_check_skipped(dev_fd: int, size: int, written: list, buf: AlignedBuffe
         cursor = e
     total = sum(e - s for s, e in gaps)
     if not total:
-        return 0
-    rnd = random.Random(size)
-    checked = 0
-    for _ in range(SPOT_READS):
+        return []
+    rnd = random.Random(size + seed)
+    out = []
+    for _ in range(count):
         pick = rnd.randrange(total)
         for s, e in gaps:
             if pick < e - s:
                 off = (s + pick) // BLOCK * BLOCK
-                off = max(s - s % BLOCK, min(off, e - BLOCK))
+                out.append(max(-(-s // BLOCK) * BLOCK, min(off, e - BLOCK)))
                 break
             pick -= e - s
+    return sorted(set(out))
+
+
+def _skipped_read_zero(tgt: Target, size: int, written: list, state: _State) -> bool:
+    """After the copy: do the skipped blocks (spread over the whole card, not just the checked start) read
+    as zeros?"""
+    offsets = _gap_samples(size, written, SPOT_READS)
+    if not offsets:
+        return True
+    fd, _ = _open_verify(tgt)
+    try:
+        with AlignedBuffer(BLOCK) as buf:
+            for off in offsets:
+                n = _pread(fd, buf.view[:BLOCK], off)
+                if n and not buf.is_zero(0, n):
+                    return False
+    except OSError as e:
+        raise _io_error(e, tgt, state, "checking skipped blocks") from None
+    finally:
+        os.close(fd)
+    return True
+
+
+def _fill_gaps(fd: int, direct: bool, size: int, written: list, tgt: Target, state: _State,
+               result: WriteResult) -> list:
+    """Write zeros into every gap the copy skipped; returns the written ranges, now the whole image."""
+    cursor = 0
+    with AlignedBuffer() as zeros:
+        for s, e in written + [(size, size)]:
+            pos = cursor
+            while pos < s:
+                n = min(CHUNK, s - pos)
+                try:
+                    _pwrite(fd, zeros.view[:n], pos, direct)
+                except OSError as err:
+                    raise _io_error(err, tgt, state, "writing zeros") from None
+                result.written += n
+                pos += n
+            cursor = max(cursor, e)
+    try:
+        os.fsync(fd)
+    except OSError as err:
+        raise _io_error(err, tgt, state, "flushing") from None
+    result.skipped = max(0, size - result.written)
+    return [(0, size)]
+
+
+def _spot_check_skipped(dev_fd: int, size: int, written: list, buf: AlignedBuffer, tgt: Target,
+                        state: _State) -> int:
+    """In the verify: a sample of the skipped blocks must still read as zeros."""
+    checked = 0
+    for off in _gap_samples(size, written, SPOT_READS, seed=1):     # other blocks than the first check
         n = _pread(dev_fd, buf.view[:BLOCK], off)
         if n and not buf.is_zero(0, n):
-            raise WriteError(f"verify failed: a block {tgt.name} should hold as zeros (at byte {off}) does not",
+            raise WriteError(f"verify failed: a block of {tgt.name} that should read as zeros (at byte {off}) "
+                             "does not",
                              f"{tgt.noun().capitalize()} was written but does not hold the image: it may be "
                              "failing. Write it again; if this repeats, use another card.")
         checked += 1

@@ -111,15 +111,32 @@ def make_downloads(root: Path, manifest_path: Path, corrupt: bool = False) -> tu
     return downloads, out, corrupted
 
 
+# What the sandbox's stand-ins need from the host, instead of what the real setup.sh and bitbake need.
+DEMO_HOST = {
+    "python2_min": "",
+    "required_tools": ["bash", "git", "python3", "sed", "dd"],
+    "sdcard_tools": ["sgdisk", "mkfs.ext4"],
+    "min_disk_gb": 1,
+    "recommended_disk_gb": 2,
+    "min_ram_gb": 1,
+    "locale": "",
+    "bitbake_refuses_root": False,
+    "disk_basis": "the demo sandbox needs about 1 GB",
+}
+
+
 def make_profile(root: Path, manifest: Path) -> Path:
-    """The release profile with the demo manifest; everything else is the real release's facts."""
-    src = profiles_dir() / f"{DEFAULT_PROFILE}.toml"
-    text = src.read_text(encoding="utf-8")
-    text = text.replace('manifest = "jetpack-4.3-sdkm.manifest.toml"', f'manifest = "{manifest.name}"')
-    text = text.replace(f'id = "{DEFAULT_PROFILE}"', f'id = "{DEFAULT_PROFILE}-demo"', 1)
+    """The release profile with the demo manifest and the stand-ins' host needs; the rest is the real
+    release's facts."""
+    import tomli_w
+
+    data = load_toml(profiles_dir() / f"{DEFAULT_PROFILE}.toml")
+    data["id"] = f"{DEFAULT_PROFILE}-demo"
+    data["title"] = data["title"] + " (demo sandbox)"
+    data["downloads"]["manifest"] = manifest.name
+    data["host"].update(DEMO_HOST)
     out = manifest.parent / f"{DEFAULT_PROFILE}-demo.toml"
-    out.write_text(text)
-    load_toml(out)  # fails loudly here, not in a step, if the rewrite broke it
+    out.write_text("# Demo profile, written by wrnv-wizard --demo.\n" + tomli_w.dumps(data))
     return out
 
 

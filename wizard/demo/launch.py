@@ -1,0 +1,62 @@
+"""`wrnv-wizard --demo`: build the sandbox, point the session at it, run the real wizard (TUI or plain)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from ..errors import UsageError
+from . import sandbox
+
+
+def _ensure_git_identity(root: Path) -> None:
+    """setup.sh commits the project; a host without a git identity gets a demo one (this process only)."""
+    have = subprocess.run(["git", "config", "--get", "user.email"], capture_output=True, text=True).stdout.strip()
+    if have:
+        return
+    cfg = root / "gitconfig"
+    cfg.write_text("[user]\n\tname = wrnv demo\n\temail = demo@wrnv.invalid\n")
+    os.environ["GIT_CONFIG_GLOBAL"] = str(cfg)
+
+
+def prepare(args):
+    """Build the sandbox and a session on it; the caller closes the sandbox."""
+    from ..session import Session
+
+    root = Path(args.demo_dir).expanduser() if args.demo_dir else Path(tempfile.mkdtemp(prefix="wrnv-demo-"))
+    if args.demo_speed <= 0:
+        raise UsageError("--demo-speed must be above 0 (1 is the default pace)")
+    faults = tuple(f for f in (args.demo_fault or "").split(",") if f)
+    unknown = set(faults) - {"checksum", "build"}
+    if unknown:
+        raise UsageError(f"--demo-fault: unknown {', '.join(sorted(unknown))}; use checksum and/or build")
+    print(f"wrnv-wizard demo: building the sandbox in {root} ...", file=sys.stderr)
+    sb = sandbox.build(root, speed=args.demo_speed, faults=faults)
+    os.environ.update(sb.env)
+    os.environ["PATH"] = f"{sb.bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
+    _ensure_git_identity(root)
+    session = Session.open(sb.project, str(sb.profile_path))
+    session.update_answers(**sb.answers())
+    session.banner = sb.banner()
+    return sb, session
+
+
+def run_demo(args, run_tui) -> int:
+    if args.answers and not args.plain:
+        raise UsageError("--answers needs --plain")
+    sb, session = prepare(args)
+    try:
+        if args.plain:
+            from ..plain import run_plain
+
+            print(sb.banner())
+            return run_plain(args, session=session, given=set(sb.answers()),
+                             extra_args={"flash": ["--target", sb.card_target, "--allow-non-removable"]})
+        if run_tui is None:
+            raise UsageError("the full-screen demo is started by the wrnv-wizard command; here use --plain")
+        return int(run_tui(session, auto=args.auto, exit_at_end=args.exit_at_end, card=sb.card_target) or 0)
+    finally:
+        sb.close()

@@ -1,0 +1,231 @@
+"""`wrnv-wizard --plain`: the same steps as a linear dialogue with plain progress lines, for SSH sessions,
+dumb terminals and screen readers. Questions go through questionary; each step then runs the same headless
+command a user could type (`wrnv-wizard setup ...`), so the plain mode and the CLI cannot drift apart.
+
+With --answers FILE nothing is asked except the typed confirmation before a card is written.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from typing import Callable, Optional
+
+from .errors import WizardError
+from .paths import asset
+from .steps import STEPS, Status
+
+
+class Stop(Exception):
+    """The user cancelled a question (Ctrl-C / Ctrl-D)."""
+
+
+class PlainRun:
+    def __init__(self, session, ask: bool = True, given: Optional[set] = None,
+                 extra_args: Optional[dict] = None, out: Callable[[str], None] = print):
+        self.session = session
+        self.ask = ask                           # False with --answers: defaults for anything unanswered
+        self.given = set(given or ())            # answers that came from a file or the demo: never asked
+        self.extra = extra_args or {}            # per-command extra flags (the demo's card, ...)
+        self.out = out
+
+    # -- driving -----------------------------------------------------------------------------------
+    def run(self) -> int:
+        start = [s.id for s in STEPS].index(self.session.first_unfinished())
+        failed = []
+        for n, spec in enumerate(STEPS[start:], start=start + 1):
+            self.out(f"\n== Step {n} of {len(STEPS)}: {spec.title} ==")
+            self.out(spec.summary)
+            try:
+                ok = getattr(self, f"step_{spec.id}")()
+            except Stop:
+                self.out("\nStopped. Run the same command again to go on from this step.")
+                return 130
+            self.session.reload()
+            status = self.session.status(spec.id)
+            if ok and not status.finished:
+                self.session.mark(spec.id, Status.DONE)
+            elif not ok:
+                if status is not Status.FAILED:
+                    self.session.mark(spec.id, Status.FAILED, "see the lines above")
+                if not (spec.continue_anyway and self._continue_anyway(spec)):
+                    self.out(f"\nStep {n} failed; fix what it says, then run the same command again.")
+                    return 1
+                failed.append(spec.title)
+                self.session.mark(spec.id, Status.SKIPPED, "continued anyway")
+        if failed:
+            self.out(f"\nFinished, but continued past: {', '.join(failed)}.")
+            return 1
+        self.out("\nAll steps done.")
+        return 0
+
+    def _continue_anyway(self, spec) -> bool:
+        if not self.ask:
+            self.out(f"WARNING: {spec.title} did not pass; continuing (non-interactive run).")
+            return True
+        return self._confirm(f"{spec.title} did not pass. Continue anyway?", default=False)
+
+    def command(self, name: str, *args: str) -> int:
+        from .cli import main as cli_main
+
+        argv = [name, "--project", str(self.session.project), "--profile", str(self.session.base_profile.path),
+                *args, *self.extra.get(name, [])]
+        self.out("$ wrnv-wizard " + " ".join(argv))
+        sys.stdout.flush()
+        return cli_main(argv)
+
+    # -- questions ---------------------------------------------------------------------------------
+    def _need(self, key: str) -> bool:
+        return self.ask and key not in self.given
+
+    def _answer(self, question):
+        value = question.ask()
+        if value is None:
+            raise Stop()
+        return value
+
+    def _confirm(self, text: str, default: bool = True) -> bool:
+        import questionary
+
+        return bool(self._answer(questionary.confirm(text, default=default)))
+
+    def _select(self, key: str, text: str, choices: list) -> None:
+        """choices: (value, title). Sets the answer unless it was given."""
+        if not self._need(key):
+            return
+        import questionary
+
+        current = getattr(self.session.answers, key)
+        opts = [questionary.Choice(title, value=value) for value, title in choices]
+        value = self._answer(questionary.select(text, choices=opts, default=next(
+            (c for c in opts if c.value == current), None)))
+        self.session.update_answers(**{key: value})
+
+    def _text(self, key: str, text: str, path: bool = False) -> None:
+        if not self._need(key):
+            return
+        import questionary
+
+        current = str(getattr(self.session.answers, key))
+        q = questionary.path(text, default=current) if path else questionary.text(text, default=current)
+        self.session.update_answers(**{key: self._answer(q).strip()})
+
+    # -- steps -------------------------------------------------------------------------------------
+    def step_welcome(self) -> bool:
+        text = asset("text", "welcome.txt").read_text(encoding="utf-8")
+        self.out(re.sub(r"\[/?[^\]]*\]", "", text).rstrip())
+        if self.ask:
+            return self._confirm("Start?")
+        return True
+
+    def step_prereqs(self) -> bool:
+        from . import prereqs
+
+        a = self.session.answers
+        self._text("downloads_dir", "SDK Manager downloads folder:", path=True)
+        items = prereqs.detect(self.session.profile, a.downloads, machine=a.machine, packages=a.packages)
+        confirmed = set()
+        for item in items:
+            mark = {True: "found", False: "NOT FOUND", None: "cannot be detected"}[item.detected]
+            self.out(f"- {item.title}: {mark}. {item.detail}")
+            if item.help and not item.detected:
+                self.out(f"  {item.help}")
+            if not item.detected:
+                if self.ask and self._confirm(f"Is this done: {item.title}?", default=False):
+                    confirmed.add(item.id)
+                elif not self.ask:
+                    self.out("  (not confirmed: the answers file cannot confirm it; the next steps check what "
+                             "they can)")
+        self.session.step_state("prereqs").data["confirmed"] = sorted(confirmed)
+        return prereqs.satisfied(items, confirmed)
+
+    def step_host(self) -> bool:
+        return self.command("doctor") == 0
+
+    def step_downloads(self) -> bool:
+        prof = self.session.profile
+        self._text("downloads_dir", "SDK Manager downloads folder:", path=True)
+        if self._need("packages"):
+            import questionary
+
+            chosen = self._answer(questionary.checkbox(
+                "Optional NVIDIA packages (also installed in the image):",
+                choices=[questionary.Choice(p.title, value=p.id, checked=p.id in self.session.answers.packages)
+                         for p in prof.packages]))
+            self.session.update_answers(packages=_with_requirements(prof, chosen))
+        a = self.session.answers
+        return self.command("verify-downloads", str(a.downloads), "--packages", ",".join(a.packages) or "none",
+                            "--machine", a.machine, "--stage-nodla") == 0
+
+    def step_board(self) -> bool:
+        prof = self.session.base_profile
+        self._select("machine", "Jetson board (machine):",
+                     [(m.name, f"{m.name} — {m.module}{'' if m.sdcard else ' (no SD-card image)'}")
+                      for m in prof.machines])
+        self._select("source", "Wind River Linux source:", [(s.id, s.title) for s in prof.wrlinux.sources])
+        self._select("distro", "Distro:", [(d.id, d.title) for d in prof.distros])
+        self._select("image", "Image to build:", [(i.id, i.title) for i in prof.images])
+        self._text("project_dir", "Project folder:", path=True)
+        a = self.session.answers
+        self.out(f"Board {a.machine}, source {a.source}, distro {a.distro}, image {a.image}, "
+                 f"packages {', '.join(a.packages) or 'none'}, project {a.project}")
+        return True
+
+    def step_project(self) -> bool:
+        return self.command("setup") == 0
+
+    def step_localconf(self) -> bool:
+        return self.command("localconf", "--apply", "--diff") == 0
+
+    def step_build(self) -> bool:
+        return self.command("build") == 0
+
+    def step_image(self) -> bool:
+        prof = self.session.base_profile
+        if prof.fabs:
+            self._select("fab", "Jetson Nano carrier board revision (the revision-to-FAB mapping is unverified):",
+                         [(f.id, f"{f.title} (FAB {f.fab})") for f in prof.fabs])
+        fab = self.session.answers.fab
+        return self.command("image", *(["--fab", fab] if fab else [])) == 0
+
+    def step_flash(self) -> bool:
+        # The typed confirmation inside `flash` is always asked; no answer skips it.
+        return self.command("flash") == 0
+
+    def step_boot(self) -> bool:
+        self._text("board_host", "Board address (IP or host name):")
+        a = self.session.answers
+        if not a.board_host:
+            raise WizardError("no board address: give one (board_host in the answers file)")
+        return self.command("check-board", a.board_host, "--user", a.board_user, "--port", str(a.board_port),
+                            *(["--identity", a.board_identity] if a.board_identity else [])) == 0
+
+    def step_summary(self) -> bool:
+        from .summary import summary_markdown
+
+        self.out(summary_markdown(self.session))
+        return True
+
+
+def _with_requirements(profile, chosen: list) -> list:
+    out = list(chosen)
+    for pid in chosen:
+        for req in profile.package(pid).requires:
+            if req not in out:
+                out.append(req)
+    order = [p.id for p in profile.packages]
+    return sorted(out, key=order.index)
+
+
+def run_plain(args, session=None, given: Optional[set] = None, extra_args: Optional[dict] = None) -> int:
+    from .answers_file import load_answers
+    from .session import Session
+
+    session = session or Session.open(args.project, args.profile)
+    given = set(given or ())
+    if args.answers:
+        answers = load_answers(Path(args.answers), session.base_profile, session.answers)
+        given |= {k for k, v in answers.to_dict().items() if v != getattr(session.answers, k)}
+        session.update_answers(**answers.to_dict())
+    return PlainRun(session, ask=not args.answers, given=given, extra_args=extra_args).run()
