@@ -49,6 +49,12 @@ class WizardApp(App):
 
     def on_mount(self) -> None:
         self.session.on_change(self._status_changed)
+        if self.options.get("auto"):
+            from .autopilot import Autopilot
+
+            pilot = Autopilot(self, pause=self.options.get("pause", 0.8), exit_at_end=self.options.get("exit_at_end"),
+                              card=self.options.get("card", ""))
+            self.run_worker(pilot.run(), name="autopilot", group="autopilot")
         recovered = getattr(self.session.state, "recovered_from", "")
         if recovered:
             self.notify(recovered, severity="warning", timeout=15)

@@ -9,16 +9,26 @@ from __future__ import annotations
 
 import threading
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Input, Static
+from textual.worker import get_current_worker
 
-from wizard.board_check import BoardChecker, demo_command, record_report
+from wizard.board_check import BoardChecker, Check, demo_command, record_report
 from wizard.errors import WizardError
 from wizard.paths import asset
-from wizard.ssh import HostKeyChanged, HostKeyUnknown, SshClient, SshTarget, default_known_hosts, tcp_reachable
+from wizard.progress import Cancelled
+from wizard.ssh import (
+    HostKeyChanged,
+    HostKeyUnknown,
+    SshClient,
+    SshTarget,
+    default_known_hosts,
+    tcp_reachable,
+)
 from wizard.steps import Status
 
 from .base import StepScreen
@@ -26,8 +36,7 @@ from .boot_candidates import CandidateList
 from .boot_checks import ChecksView
 from .boot_hostkey import HostKeyScreen
 
-INTERNET_NOTE = ("The seed's demo needs internet on the board (docker pull, and it downloads MNIST on first "
-                 "run); the checks only need this host to reach the board.")
+INTERNET_NOTE = "The seed's demo needs internet on the board (docker pull, MNIST); the checks need only ssh."
 
 
 class BootScreen(StepScreen):
@@ -50,23 +59,25 @@ class BootScreen(StepScreen):
         # One scroll for the whole body: on an 80x24 terminal the checks sit below the fold, not off-screen.
         with VerticalScroll(id="boot-scroll"):
             yield Static(INTERNET_NOTE, id="boot-note")
-            with Horizontal(id="boot-top"):
-                with Vertical(id="boot-find"):
-                    yield Static("Where is the board? (nothing is scanned)", classes="boot-label")
-                    yield CandidateList(id="boot-candidates", compact=True)
-                with Vertical(id="boot-target"):
-                    yield Input(a.board_host, placeholder="board address, e.g. 192.168.1.42", id="boot-host",
+            with Vertical(id="boot-target"):
+                yield Input(a.board_host, placeholder="board address, e.g. 192.168.1.42", id="boot-host",
+                            compact=True)
+                with Horizontal(id="boot-login"):
+                    yield Input(a.board_user or "root", placeholder="user", id="boot-user", compact=True)
+                    yield Input(str(a.board_port or 22), placeholder="port", id="boot-port", type="integer",
                                 compact=True)
-                    with Horizontal(id="boot-login"):
-                        yield Input(a.board_user or "root", placeholder="user", id="boot-user", compact=True)
-                        yield Input(str(a.board_port or 22), placeholder="port", id="boot-port", type="integer",
-                                    compact=True)
-                    yield Input(a.board_identity, placeholder="private key file (optional)", id="boot-identity",
+                    # Never saved: kept only for this screen's ssh runs (SSH_ASKPASS).
+                    yield Input("", placeholder="password (optional)", id="boot-password", password=True,
                                 compact=True)
-                    with Horizontal(id="boot-actions"):
-                        yield Button("Check the board", id="boot-check", variant="primary", compact=True)
-                        yield Button("Run the demo", id="boot-demo", compact=True, disabled=True)
-                        yield Button("Forget its old key", id="boot-forget", variant="warning", compact=True)
+                yield Input(a.board_identity, placeholder="private key file (optional)", id="boot-identity",
+                            compact=True)
+                with Horizontal(id="boot-actions"):
+                    yield Button("Check the board", id="boot-check", variant="primary", compact=True)
+                    yield Button("Run the demo", id="boot-demo", compact=True, disabled=True)
+                    yield Button("Forget its old key", id="boot-forget", variant="warning", compact=True)
+            yield Static("Where is the board? Pick one to fill the address (nothing is scanned):",
+                         classes="boot-label")
+            yield CandidateList(id="boot-candidates", compact=True)
             yield Static("", id="boot-result")
             yield ChecksView(id="boot-checks")
 
@@ -74,9 +85,19 @@ class BootScreen(StepScreen):
         super().on_mount()
         self.query_one("#boot-forget", Button).display = False
         self.find_candidates()
+        # Coming back (or resuming tomorrow): show the last check's evidence, not an empty table.
         data = self.session.step_state(self.STEP_ID).data
         if data.get("checks"):
-            self.query_one("#boot-result", Static).update(self.session.step_state(self.STEP_ID).detail)
+            self.query_one("#boot-result", Static).update(Text(self.session.step_state(self.STEP_ID).detail))
+            view = self.query_one(ChecksView)
+            self.call_after_refresh(self._show_saved, view, data)
+
+    def _show_saved(self, view: ChecksView, data: dict) -> None:
+        known = {"name", "status", "command", "output", "hint"}
+        for d in data.get("checks") or []:
+            if isinstance(d, dict) and d.get("name"):
+                view.show(Check(**{k: str(v) for k, v in d.items() if k in known}))
+        self.query_one("#boot-demo", Button).disabled = not data.get("ok")
 
     def on_unmount(self) -> None:
         if self._observer is not None:
@@ -105,9 +126,9 @@ class BootScreen(StepScreen):
                 return
             if c.address:
                 self.query_one("#boot-host", Input).value = c.address
-                self.notify(c.note, timeout=8)
+                self.notify(c.note, timeout=8, markup=False)
             else:
-                self.notify(c.note, title="Serial console", timeout=20)
+                self.notify(c.note, title="Serial console", timeout=20, markup=False)
             return
         super().on_option_list_option_selected(event)
 
@@ -126,7 +147,7 @@ class BootScreen(StepScreen):
                               "`ip -4 addr`)")
         target = SshTarget(host, user, port)
         client = SshClient(target, identity=identity, known_hosts=self.known_hosts or default_known_hosts(),
-                           config_file=self.ssh_config)
+                           config_file=self.ssh_config, password=self.query_one("#boot-password", Input).value)
         self.session.update_answers(board_host=host, board_user=user, board_port=port, board_identity=identity)
         return client
 
@@ -134,7 +155,7 @@ class BootScreen(StepScreen):
         try:
             client = self._client_from_inputs()
         except WizardError as e:
-            self.notify(str(e), severity="error", timeout=10)
+            self.notify(str(e), severity="error", timeout=10, markup=False)
             return
         if self._client is not None:
             self._client.close()
@@ -142,7 +163,6 @@ class BootScreen(StepScreen):
         self.query_one("#boot-forget", Button).display = False
         self.query_one("#boot-demo", Button).disabled = True
         self.query_one(ChecksView).reset()
-        self.query_one("#boot-scroll", VerticalScroll).scroll_to_widget(self.query_one("#boot-result"))
         self.run_checks(client)
 
     def _ask_trust(self, client: SshClient, keys) -> bool:
@@ -157,8 +177,6 @@ class BootScreen(StepScreen):
 
         self.app.call_from_thread(show)
         while not done.wait(0.2):
-            from textual.worker import get_current_worker
-
             if get_current_worker().is_cancelled:
                 return False
         return answer[0]
@@ -168,6 +186,8 @@ class BootScreen(StepScreen):
         ui = self.app.call_from_thread
         view = self.query_one(ChecksView)
         ui(setattr, self, "busy", f"checking {client.target.login}")
+        ui(lambda: self.query_one("#boot-scroll", VerticalScroll).scroll_to_widget(
+            self.query_one("#boot-result"), top=True, animate=False))
         self.session.mark(self.STEP_ID, Status.RUNNING, f"checking {client.target.login}")
         try:
             t = client.target
@@ -175,7 +195,11 @@ class BootScreen(StepScreen):
                 client.ensure_trusted(lambda keys: self._ask_trust(client, keys))
             checker = BoardChecker(client, self.session.profile, self.session.answers.packages)
             ui(view.running, "reachable")
-            report = checker.run(on_check=lambda c: ui(view.show, c))
+            worker = get_current_worker()
+            report = checker.run(on_check=lambda c: ui(view.show, c), cancelled=lambda: worker.is_cancelled)
+        except Cancelled:
+            self.session.mark(self.STEP_ID, Status.PENDING, "check stopped")
+            return
         except HostKeyChanged as e:
             self.session.mark(self.STEP_ID, Status.FAILED, str(e))
             ui(self._finished, str(e), False, True)
@@ -195,19 +219,26 @@ class BootScreen(StepScreen):
         ui(self._finished, self.session.step_state(self.STEP_ID).detail, report.ok, False)
 
     def _finished(self, message: str, ok: bool, key_changed: bool) -> None:
-        self.query_one("#boot-result", Static).update(message)
+        result = self.query_one("#boot-result", Static)
+        result.update(Text(message))
+        self.query_one("#boot-scroll", VerticalScroll).scroll_to_widget(result, top=True, animate=False)
         self.query_one("#boot-forget", Button).display = key_changed
         self.query_one("#boot-demo", Button).disabled = not ok
         self.refresh_nav()
 
     # -- the demo, in the real terminal -------------------------------------------------------------------
     def run_demo(self) -> None:
+        if self._client is None:
+            try:
+                self._client = self._client_from_inputs()
+            except WizardError as e:
+                self.notify(str(e), severity="error", markup=False)
+                return
         client = self._client
-        if client is None:
-            return
         command = demo_command(self.session.profile)
         with self.app.suspend():
-            print(f"\n$ ssh -t {client.target.login} {command}\n(the board needs internet; Ctrl+C stops it)\n",
+            port = f" -p {client.target.port}" if client.target.port != 22 else ""
+            print(f"\n$ ssh -t{port} {client.target.login} {command}\n(the board needs internet; Ctrl+C stops it)\n",
                   flush=True)
             rc = client.interactive(command)
             input(f"\nThe demo ended (exit {rc}). Press Enter to go back to the wizard. ")
@@ -217,7 +248,7 @@ class BootScreen(StepScreen):
         try:
             client = self._client or self._client_from_inputs()
         except WizardError as e:
-            self.notify(str(e), severity="error")
+            self.notify(str(e), severity="error", markup=False)
             return
         client.forget()
         self.query_one("#boot-forget", Button).display = False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
@@ -18,19 +19,24 @@ class CandidateList(OptionList):
     def show(self, candidates: list) -> None:
         self.candidates = list(candidates)
         self.clear_options()
-        self.add_options([Option(f"[{KIND_LABEL.get(c.kind, c.kind)}] {c.title}", id=f"cand-{i}")
-                          for i, c in enumerate(self.candidates)])
+        self.add_options([Option(_prompt(c), id=f"cand-{i}") for i, c in enumerate(self.candidates)])
 
     def add(self, candidate) -> None:
         if any(c.title == candidate.title for c in self.candidates):
             return
         self.candidates.append(candidate)
         i = len(self.candidates) - 1
-        self.add_option(Option(f"[{KIND_LABEL.get(candidate.kind, candidate.kind)}] {candidate.title}",
-                               id=f"cand-{i}"))
+        self.add_option(Option(_prompt(candidate), id=f"cand-{i}"))
 
     def candidate(self, option_id: str):
         try:
             return self.candidates[int(option_id.rsplit("-", 1)[1])]
         except (ValueError, IndexError):
             return None
+
+
+def _prompt(c) -> Text:
+    # Text, not a str: "[LAN]" and addresses like [fe80::1] must not be read as markup.
+    text = Text(f"{KIND_LABEL.get(c.kind, c.kind):>4} ", style="bold cyan")
+    text.append(c.title)
+    return text

@@ -25,8 +25,9 @@ class ChecksView(Vertical):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_column("Check", key="check", width=44)
-        table.add_column("Status", key="status", width=6)
+        # Status first: on a narrow terminal the verdict must not be the column that scrolls away.
+        table.add_column("", key="status", width=4)
+        table.add_column("Check", key="check")
         table.add_column("What to do", key="hint")
         self.reset()
 
@@ -35,7 +36,7 @@ class ChecksView(Vertical):
         table = self.query_one(DataTable)
         table.clear()
         for name, title in CHECKS:
-            table.add_row(title, "", "", key=name)
+            table.add_row("", Text(title), "", key=name)
         self.query_one("#checks-evidence", Static).update("")
 
     def running(self, name: str) -> None:
@@ -65,7 +66,7 @@ class ChecksView(Vertical):
         word, style = STYLE.get(status, (status, ""))
         table = self.query_one(DataTable)
         table.update_cell(name, "status", Text(word, style=style))
-        table.update_cell(name, "hint", hint, update_width=False)
+        table.update_cell(name, "hint", Text(hint), update_width=False)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.row_key is not None and event.row_key.value:

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -21,12 +22,13 @@ class HostKeyScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="hostkey-box"):
-            yield Static(f"First contact with {self.host_name}", id="hostkey-title")
+            # Text, not markup: "[192.168.1.5]:2222" is a host name here, not a style.
+            yield Static(Text(f"First contact with {self.host_name}"), id="hostkey-title")
             yield Static("The board offered these host keys:", classes="hostkey-text")
-            yield Static("\n".join(self.fingerprints) or "(no key)", id="hostkey-fingerprints")
-            yield Static("To be sure it is your board, compare one with the board's console (debug UART):\n"
-                         "  ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub\n"
-                         f"Trusted keys are kept in {self.known_hosts}.", classes="hostkey-text")
+            yield Static(Text("\n".join(self.fingerprints) or "(no key)"), id="hostkey-fingerprints")
+            yield Static(Text("To be sure it is your board, compare one with the board's console (debug UART):\n"
+                              "  ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub\n"
+                              f"Trusted keys are kept in {self.known_hosts}."), classes="hostkey-text")
             with Horizontal(id="hostkey-buttons"):
                 yield Button("Don't trust", id="hostkey-no", variant="primary")
                 yield Button("Trust this board", id="hostkey-yes", variant="warning")

@@ -81,6 +81,7 @@ class BuildScreen(StepScreen):
         self._snap = Snapshot()
         self._shown: Snapshot | None = None
         self._drawn: dict = {}
+        self._generation = 0
         self._stop_sent = False
         self._finished_result = ""
         self.log_view = LogView(max_lines=5000, id="build-log")
@@ -137,6 +138,7 @@ class BuildScreen(StepScreen):
     def _begin_follow(self, run: BuildRun, record: bool) -> None:
         self._stop_sent = False
         self._finished_result = ""
+        self._generation += 1     # a previous reader still winding down must not write into the new panes
         self._snap = Snapshot()
         self._shown = None
         self._drawn = {}
@@ -144,7 +146,7 @@ class BuildScreen(StepScreen):
         self.problems.reset()
         self.query_one("#build-failure").display = False
         self.query_one("#build-bar").display = True
-        self.query_one("#build-log-title", Static).update(f"Log (last lines; the full log is {run.log.name}, ctrl+l)")
+        self.query_one("#build-log-title", Static).update("Log (the last lines; full log: ctrl+l)")
         live = record and not run.ended()
         self._set_status(f"Building {run.target} (pid {run.pid})…" if live else f"Reading the log of {run.target}…")
         self._buttons(running=live, has_run=True)
@@ -172,11 +174,12 @@ class BuildScreen(StepScreen):
     @work(thread=True, exclusive=True, group="build-follow")
     def follow(self, run: BuildRun, record: bool) -> None:
         worker = get_current_worker()
+        generation = self._generation
         follower = BuildFollower(self.runner, run, record=record)
         self.follower = follower
         log_feed, problem_feed = self.log_view.feed, self.problems.feed
         last = 0.0
-        while not worker.is_cancelled:
+        while not worker.is_cancelled and generation == self._generation:
             text, events = follower.poll(max_bytes=1 << 20)
             if text:
                 log_feed.push(text)
@@ -200,9 +203,12 @@ class BuildScreen(StepScreen):
             if s.result != "succeeded":
                 failed_log = s.failed_tasks[0].log if s.failed_tasks else ""
                 tail = tail_lines(failed_log, 200) if failed_log else []
-                hint = hint_for_summary(s, tail)
-            if not worker.is_cancelled:
-                self.app.call_from_thread(self._finished, run, s, tail, hint)
+                hint = hint_for_summary(s, tail, self.session.profile)
+            if not worker.is_cancelled and generation == self._generation:
+                try:
+                    self.app.call_from_thread(self._finished, run, s, tail, hint)
+                except RuntimeError:
+                    pass   # the app closed meanwhile; the result is saved in the state already
 
     def _elapsed(self, run: BuildRun) -> float:
         st = self.session.step_state(self.STEP_ID)
@@ -240,8 +246,8 @@ class BuildScreen(StepScreen):
         else:
             text.append(snap.phase or "Starting bitbake (parsing recipes)…", style="bold")
         if snap.setscene_total:
-            text.append(f"  ·  from the shared state cache: {snap.setscene_done} of {snap.setscene_total}",
-                        style="dim")
+            text.append(f"  ·  setscene (from the shared state cache) {snap.setscene_done} of "
+                        f"{snap.setscene_total}", style="dim")
         if self.build_run is not None:
             elapsed = self._elapsed(self.build_run)
             words = time_text(elapsed, snap.eta)
@@ -265,6 +271,8 @@ class BuildScreen(StepScreen):
     def _finished(self, run: BuildRun, summary, tail: list, hint) -> None:
         self._finished_result = summary.result
         self._buttons(running=False, has_run=True)
+        if summary.result == "succeeded":
+            self.query_one("#build-start", Button).label = "Build again"
         words = {"succeeded": "Build succeeded.", "failed": "Build failed.",
                  "cancelled": "Build stopped.", "running": "Build ended."}
         self._set_status(f"{words.get(summary.result, 'Build ended.')} Full log: {run.log.name} (ctrl+l)")

@@ -20,7 +20,7 @@ def short_duration(seconds: float) -> str:
 
 class RunningTasks(Static):
     DEFAULT_CSS = """
-    RunningTasks { height: 12; }
+    RunningTasks { height: 12; text-wrap: nowrap; text-overflow: ellipsis; }
     """
 
     _shown = ""
@@ -42,9 +42,10 @@ class RunningTasks(Static):
             return Text("no task running", style="dim")
         text = Text(no_wrap=True, overflow="ellipsis")
         for recipe, task, started, setscene in running[:limit]:
-            text.append(f"{short_duration(now - started):>7} ", style="bold")
-            text.append(recipe)
-            text.append(f" {task}\n", style="dim" if setscene else "cyan")
+            # duration and task first: on a narrow pane the version is what gets cut
+            text.append(f"{short_duration(now - started):>6} ", style="bold")
+            text.append(f"{task[3:] if task.startswith('do_') else task} ", style="dim" if setscene else "cyan")
+            text.append(f"{recipe}\n")
         if len(running) > limit:
             text.append(f"        and {len(running) - limit} more\n", style="dim")
         return text

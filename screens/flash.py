@@ -31,6 +31,20 @@ from .flash_disks import DiskTable
 from .flash_progress import WorkProgress
 
 
+class FileTarget:
+    """A regular file as the target (a VM's disk image): no disk identity to re-check, nothing to erase."""
+
+    large = False
+    offered = True
+
+    def __init__(self, path: str) -> None:
+        self.path = str(Path(path).expanduser().absolute())
+        self.name = Path(self.path).name
+
+    def identity(self):
+        return None
+
+
 class FlashScreen(StepScreen):
     STEP_ID = "flash"
     DEFAULT_CSS = asset("styles", "flash.tcss").read_text(encoding="utf-8")
@@ -44,6 +58,11 @@ class FlashScreen(StepScreen):
         self._monitor = None
         self._cancel = threading.Event()
 
+    @property
+    def allow_non_removable(self) -> bool:
+        """The class default, or the app's option (`wrnv-wizard --allow-non-removable`, the demo's card)."""
+        return bool(getattr(self.app, "options", {}).get("allow_non_removable", self.ALLOW_NON_REMOVABLE))
+
     # -- layout ----------------------------------------------------------------------------------
     def compose_body(self) -> ComposeResult:
         yield Static("Image to write:", classes="flash-label")
@@ -53,6 +72,9 @@ class FlashScreen(StepScreen):
             yield Switch(value=False, id="flash-show-all")
             yield Static("Show every disk, with the reason it is not offered", classes="flash-switch-label")
         yield DiskTable(id="flash-disks")
+        with Horizontal(id="flash-file-row"):
+            yield Input(placeholder="…or write to a file (a VM's disk image): path", id="flash-file", compact=True)
+            yield Button("Write to file", id="flash-to-file", compact=True)
         yield Static("", id="flash-hint")
         yield WorkProgress(id="flash-progress")
         with Horizontal(id="flash-actions"):
@@ -106,7 +128,7 @@ class FlashScreen(StepScreen):
         if image and not Path(image).is_file():
             image = None
         self._monitor = DiskMonitor(self._disks_changed, image=image,
-                                    allow_non_removable=self.ALLOW_NON_REMOVABLE)
+                                    allow_non_removable=self.allow_non_removable)
         self._monitor.start()
 
     def _disks_changed(self, disks: list) -> None:
@@ -169,7 +191,7 @@ class FlashScreen(StepScreen):
 
     # -- the write -----------------------------------------------------------------------------------
     def _begin(self, disk, image: str) -> None:
-        if not elevate.is_root():
+        if not elevate.is_root() and not isinstance(disk, FileTarget):
             try:
                 with self.app.suspend():
                     print(f"\nWriting {disk.name} needs root: sudo asks for your password once.\n", flush=True)
@@ -190,7 +212,7 @@ class FlashScreen(StepScreen):
         self.session.mark(self.STEP_ID, Status.RUNNING, f"writing {disk.name}")
         try:
             result = elevate.write_card(image, disk.path, identity=disk.identity(),
-                                        options=WriteOptions(allow_non_removable=self.ALLOW_NON_REMOVABLE),
+                                        options=WriteOptions(allow_non_removable=self.allow_non_removable),
                                         progress=lambda p: self.app.call_from_thread(progress.show, p),
                                         cancel=self._cancel.is_set)
         except WizardError as e:
@@ -213,7 +235,36 @@ class FlashScreen(StepScreen):
         self.notify(text if ok else text, severity="information" if ok else "error", timeout=10)
         self.refresh_nav()
 
+    def pick_file(self, path: str) -> None:
+        """A regular file as the target: confirmed once if it already holds something."""
+        if not path.strip():
+            self.notify("Type the path of the file to write.", severity="warning")
+            return
+        if self.busy:
+            self.notify(f"Busy: {self.busy}", severity="warning")
+            return
+        target, image = FileTarget(path), self._image()
+        try:
+            check_image(image)
+        except WizardError as e:
+            self.notify(str(e), severity="error", timeout=10)
+            return
+        p = Path(target.path)
+        if p.exists() and not p.is_file():
+            self.notify(f"{p} is not a regular file: pick a card in the table for a device.", severity="error")
+            return
+        if p.is_file() and p.stat().st_size > 0:
+            self.app.push_screen(
+                ConfirmScreen(f"{p} exists ({p.stat().st_size} bytes). Overwrite it with the image?",
+                              yes="Overwrite"), lambda ok: ok and self._begin(target, image))
+        else:
+            self._begin(target, image)
+
     def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "flash-to-file":
+            event.stop()
+            self.pick_file(self.query_one("#flash-file", Input).value)
+            return
         if event.button.id == "flash-stop":
             event.stop()
             self.action_stop()

@@ -9,6 +9,7 @@ from textual.widgets import Button, DataTable, Input, Static
 
 from wizard.errors import WizardError
 from wizard.paths import asset
+from wizard.steps import Status
 from wizard.summary import EXPORT_NAME, build_summary, export_markdown
 
 from .base import StepScreen
@@ -23,9 +24,9 @@ class SummaryScreen(StepScreen):
 
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(id="summary-scroll"):
-            yield Static("", id="summary-facts")
             yield DataTable(id="summary-steps", cursor_type="row", zebra_stripes=True)
             yield Static("", id="summary-total")
+            yield Static("", id="summary-facts")
             yield Static("", id="summary-board")
             yield Static("", id="summary-next")
         with Horizontal(id="summary-export"):
@@ -38,6 +39,9 @@ class SummaryScreen(StepScreen):
         table.add_column("Status", key="status")
         table.add_column("Took", key="took")
         table.add_column("Detail", key="detail")
+        # Seeing the summary is this step's whole job.
+        if not self.session.status(self.STEP_ID).finished:
+            self.session.mark(self.STEP_ID, Status.DONE, "summary shown")
         super().on_mount()
         self.fill()
 
@@ -47,7 +51,7 @@ class SummaryScreen(StepScreen):
 
     def fill(self) -> None:
         s = build_summary(self.session)
-        facts = Text()
+        facts = Text("What was built\n", style="bold underline")
         for label, value in s.facts:
             facts.append(f"{label}: ", style="bold")
             facts.append(f"{value}\n")
@@ -55,7 +59,8 @@ class SummaryScreen(StepScreen):
         table = self.query_one("#summary-steps", DataTable)
         table.clear()
         for r in s.steps:
-            table.add_row(r.title, Text(r.status, style=STATUS_STYLE.get(r.status, "")), r.took, r.detail, key=r.id)
+            table.add_row(r.title, Text(r.status, style=STATUS_STYLE.get(r.status, "")), r.took, Text(r.detail),
+                          key=r.id)
         self.query_one("#summary-total", Static).update(f"Total time in steps: {s.total}")
         board = Text("The SD card\n", style="bold underline")
         for k, v in s.card or [("card", "not written with the wizard")]:
@@ -77,9 +82,10 @@ class SummaryScreen(StepScreen):
         try:
             written = export_markdown(self.session, path or None)
         except (OSError, WizardError) as e:
-            self.notify(f"Could not write the summary: {e}; choose another file.", severity="error", timeout=10)
+            self.notify(f"Could not write the summary: {e}; choose another file.", severity="error", timeout=10,
+                        markup=False)
             return
-        self.notify(f"Summary written to {written}", timeout=8)
+        self.notify(f"Summary written to {written}", timeout=8, markup=False)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()

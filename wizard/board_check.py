@@ -17,6 +17,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Callable
 
+from .errors import ProfileError
 from .paths import asset
 from .profile import Profile
 from .progress import Cancelled
@@ -207,7 +208,7 @@ class BoardChecker:
         return Check("login", PASS, cmd, out)
 
     def check_docker(self) -> Check:
-        r = self._ssh("docker version --format 'client {{.Client.Version}}, daemon {{.Server.Version}}'")
+        r = self._ssh('docker version --format "client {{.Client.Version}}, daemon {{.Server.Version}}"')
         cmd, out = self._shown(r), self._out(r)
         if r.ok:
             return Check("docker", PASS, cmd, out)
@@ -305,7 +306,7 @@ class BoardChecker:
             if per.get(pid) in missing:
                 try:
                     from_pkgs += list(self.profile.package(pid).csv)
-                except Exception:
+                except ProfileError:
                     from_pkgs.append(pid)
         always = [f for f in missing if f not in {per.get(p) for p in self.packages}]
         parts = []
@@ -323,7 +324,7 @@ class BoardChecker:
         image = shlex.quote(self.image)
         r = self._ssh(f"docker run --rm -i --runtime nvidia {image} python3 -", timeout=self.probe_timeout,
                       stdin=probe_source())
-        cmd = f"{self._shown(r)} < assets/probe/gpu_probe.py"
+        cmd = f"{self._shown(r)} < {shlex.quote(str(asset('probe', 'gpu_probe.py')))}"
         out = self._out(r)
         probe = _last_json(r.stdout)
         if probe is not None:

@@ -28,8 +28,8 @@ _CAUSES = [
     ("disk-full", re.compile(r"No space left on device|ENOSPC|disk space monitor action is \"?(?:STOPTASKS|ABORT)"
                              r"|free space of .* is running low", re.I),
      "The disk is full",
-     "the build ran out of disk space. Free space on the disk that holds the project (a full build needs well "
-     "over 100 GB; deleting build/tmp-glibc frees most of it, at the cost of rebuilding), then retry.", "host"),
+     "the build ran out of disk space. Free space on the disk that holds the project (a full build needs about "
+     "{disk_gb} GB; deleting build/tmp-glibc frees most of it, at the cost of rebuilding), then retry.", "host"),
     ("root", re.compile(r"Do not use Bitbake as root|should not be run as root", re.I),
      "Running as root",
      "bitbake refuses to run as root. Run the wizard as your normal user (without sudo); if the project was "
@@ -43,7 +43,7 @@ _CAUSES = [
                                   r"from 'collections'|No module named '(?:imp|distutils|asynchat|asyncore)'"
                                   r"|module 'collections' has no attribute", re.I),
      "Python too new for this bitbake",
-     "this release's bitbake (1.44) needs Python older than 3.10, but it started with the host's newer Python. "
+     "this release's bitbake needs a Python older than {python_max}, but it started with the host's newer one. "
      "The buildtools Python comes from environment-setup-x86_64-wrlinuxsdk-linux, which must be sourced before "
      "oe-init-build-env (the wizard does this); if the buildtools are missing, re-run the 'Create project' step.",
      "project"),
@@ -84,14 +84,21 @@ _CAUSES = [
 ]
 
 
-def find_hint(lines: Iterable[str]) -> Hint | None:
-    """The first known cause found in `lines`, or None."""
+def _facts(profile) -> dict:
+    """Release facts the hint texts quote, from the profile (the fallbacks are this release's own values)."""
+    host = dict(getattr(profile, "host", None) or {})
+    return {"disk_gb": host.get("recommended_disk_gb", 150),
+            "python_max": host.get("bitbake_python_max_exclusive", "3.10")}
+
+
+def find_hint(lines: Iterable[str], profile=None) -> Hint | None:
+    """The first known cause found in `lines`, or None. `profile` supplies the figures the texts quote."""
     text = "\n".join(lines)
     if not text:
         return None
     for hid, pattern, title, body, step in _CAUSES:
         if pattern.search(text):
-            return Hint(hid, title, body, step)
+            return Hint(hid, title, body.format(**_facts(profile)), step)
     return None
 
 
@@ -105,9 +112,9 @@ def summary_lines(summary) -> list:
     return out
 
 
-def hint_for_summary(summary, task_log_tail: Iterable[str] = ()) -> Hint | None:
+def hint_for_summary(summary, task_log_tail: Iterable[str] = (), profile=None) -> Hint | None:
     """The hint for a finished build: from its errors first, then the failing task's own log."""
-    return find_hint(list(summary_lines(summary)) + list(task_log_tail))
+    return find_hint(list(summary_lines(summary)) + list(task_log_tail), profile)
 
 
 def failure_detail(summary) -> str:

@@ -207,14 +207,16 @@ class BuildRunner:
     """Pre-flight checks, starting a detached build, and finding it again through the session.
 
     `allow_root` exists for the test suite (which runs as root on CI machines); the product never sets it:
-    bitbake refuses root, and so does the wizard, before starting anything.
+    bitbake refuses root, and so does the wizard, before starting anything. (The demo sandbox's profile, whose
+    bitbake is a stand-in, says `host.bitbake_refuses_root = false`.)
     """
 
     def __init__(self, session, *, allow_root: bool = False, min_free_bytes: int | None = None,
                  euid: Callable[[], int] = os.geteuid, python: str = sys.executable):
         self.session = session
-        self.allow_root = allow_root
         host = getattr(session.profile, "host", {}) or {}
+        # Only a profile whose "bitbake" is a stand-in (the demo sandbox's) may say that it runs as root.
+        self.allow_root = allow_root or not host.get("bitbake_refuses_root", True)
         self.min_free_bytes = (int(host.get("min_disk_gb", 50)) << 30) if min_free_bytes is None else min_free_bytes
         self.euid = euid
         self.python = python
@@ -294,7 +296,8 @@ class BuildRunner:
                                     start_new_session=True, close_fds=True)
         run = BuildRun(pid=proc.pid, pid_start=proc_start_time(proc.pid), log=log, target=target,
                        started=time.time(), exit_file=exit_file, _proc=proc)
-        self.session.mark(STEP, Status.RUNNING, f"bitbake {target}", **run.to_data())
+        # exit_code/result of an earlier build must not linger next to this one's facts
+        self.session.mark(STEP, Status.RUNNING, f"bitbake {target}", **run.to_data(), exit_code=None, result="")
         return run
 
     # -- result --------------------------------------------------------------------------------------
@@ -322,9 +325,9 @@ class BuildFollower:
     """
 
     def __init__(self, runner: BuildRunner | None, run: BuildRun, clock: Callable[[], float] = time.time,
-                 record: bool = True):
+                 record: bool = True, task_events: bool = False):
         self.runner, self.run, self.record = runner, run, record
-        self.parser = BitbakeLogParser(clock=clock)
+        self.parser = BitbakeLogParser(clock=clock, task_events=task_events)
         self.offset = 0
         self.done = False
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")

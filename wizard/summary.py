@@ -15,6 +15,7 @@ from pathlib import Path
 import humanize
 
 from .atomic import atomic_write
+from .errors import ProfileError
 from .steps import STEPS, Status
 
 EXPORT_NAME = "wrnv-wizard-summary.md"
@@ -70,7 +71,7 @@ def build_summary(session) -> Summary:
     profile, answers = session.profile, session.answers
     try:
         module = profile.machine(answers.machine).module
-    except Exception:
+    except ProfileError:
         module = answers.machine
     s = Summary(title=f"wrnv-wizard summary: {profile.title}")
     s.facts = [

@@ -11,6 +11,7 @@ a call failed (the JSON names the call and the CUDA error); 2 no CUDA driver cou
 itself failed unexpectedly (still JSON, never a traceback).
 """
 
+# ruff: noqa: UP010, UP031  (Python 2.7 must run this file too: print_function and %-formatting stay)
 from __future__ import print_function
 
 import ctypes

@@ -121,10 +121,13 @@ def bench_parser(log: Path, n: int) -> dict:
 
 
 def make_project(root: Path) -> Path:
-    sys.path.insert(0, str(REPO / "tests" / "build"))
-    from conftest import make_project as mk  # the build tests' tiny project
+    """The build tests' tiny project (loaded by path: every test area has a module named conftest)."""
+    import importlib.util
 
-    return mk(root)
+    spec = importlib.util.spec_from_file_location("build_tests_conftest", REPO / "tests" / "build" / "conftest.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.make_project(root)
 
 
 async def bench_screen_replay(project: Path, log: Path, n: int) -> dict:

@@ -17,10 +17,12 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
+from wrnvtmux import tmux  # noqa: F401  (fixture: a real terminal)
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -148,11 +150,16 @@ def board_host(tmp_path_factory):
     base = tmp_path_factory.mktemp("board")
     fake = base / "jetson"
     (fake / "bin").mkdir(parents=True)
-    shutil.copy(HERE / "standin" / "docker", fake / "bin" / "docker")
+    # The stand-in runs with this interpreter (no PATH lookup, no version shims in between).
+    body = (HERE / "standin" / "docker").read_text().split("\n", 1)[1]
+    (fake / "bin" / "docker").write_text(f"#!{sys.executable}\n{body}")
     (fake / "bin" / "docker").chmod(0o755)
     subprocess.run([keygen, "-q", "-t", "ed25519", "-N", "", "-f", str(base / "host_key")], check=True)
     subprocess.run([keygen, "-q", "-t", "ed25519", "-N", "", "-f", str(base / "id_ed25519")], check=True)
-    (base / "authorized_keys").write_text((base / "id_ed25519.pub").read_text())
+    # A passphrase-protected key too: ssh asks for its passphrase through SSH_ASKPASS, the same path a
+    # typed password takes (root's password cannot be set on a test machine).
+    subprocess.run([keygen, "-q", "-t", "ed25519", "-N", "s3cret phrase", "-f", str(base / "id_locked")], check=True)
+    (base / "authorized_keys").write_text((base / "id_ed25519.pub").read_text() + (base / "id_locked.pub").read_text())
     # The product reads the paths from the profile; the tests' copy points them into the fake root.
     text = (REPO / "assets" / "profiles" / "wrlinux-lts19-jetpack-4.3.toml").read_text()
     for key in BOARD_KEYS:
@@ -186,6 +193,7 @@ SetEnv PATH={path} FAKE_JETSON={fake}
         _wait_port(port, proc)
         jet = FakeJetson(fake, profile)
         yield {"port": port, "identity": base / "id_ed25519", "host_key": base / "host_key",
+               "locked_identity": base / "id_locked", "passphrase": "s3cret phrase",
                "jetson": jet, "profile": profile}
     finally:
         proc.terminate()

@@ -70,3 +70,19 @@ def test_unreachable_exit_1_json(tmp_path, capsys, board_host):
     doc = json.loads(capsys.readouterr().out)
     assert rc == 1 and doc["checks"][0]["status"] == "fail"
     assert all(c["status"] == "skip" for c in doc["checks"][1:])
+
+
+def test_result_recorded_in_the_project(board_host, jetson, libcuda_standin, tmp_path, capsys):
+    from wizard.session import Session
+    from wizard.steps import Status
+
+    jetson.install_libcuda(libcuda_standin)
+    project = tmp_path / "project"
+    s = Session.open(project, str(board_host["profile"]))
+    s.update_answers(packages=["libvisionworks"])
+    rc = main(["--project", str(project), *_args(board_host, tmp_path, "--accept-new-host-key")])
+    capsys.readouterr()
+    assert rc == 0
+    again = Session.open(project, str(board_host["profile"]))
+    assert again.status("boot") is Status.DONE
+    assert again.step_state("boot").data["gpu"]["devices"][0]["name"] == "NVIDIA Tegra X1 (stand-in)"

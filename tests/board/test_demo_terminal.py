@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from wrnvtmux import tmux  # noqa: F401  (fixture)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -47,7 +46,7 @@ def test_demo_runs_in_the_real_terminal(board_host, jetson, libcuda_standin, tmp
     tmux.send("F6")
     screen = tmux.wait_for("Press Enter to go back")
     assert "stand-in demo: NVIDIA Tegra X1, Compute Capability 5.3, tty=True" in screen
-    assert "paroque28/l4t-tensorflow python3 ./tensorflow_demo.py" in screen
+    assert f"$ ssh -t -p {board_host['port']} root@127.0.0.1 docker run --runtime nvidia -it" in screen
     tmux.send("Enter")
     tmux.wait_for("The demo ended with exit code 0")
     assert "Step 11 of 12: Boot & check" in tmux.screen()

@@ -44,7 +44,12 @@ async def _check(pilot, app, board_host, trust=True):
     assert any("SHA256:" in f for f in modal.fingerprints)
     assert "SHA256:" in str(modal.query_one("#hostkey-fingerprints").render())
     assert modal.focused.id == "hostkey-no"
-    await pilot.click("#hostkey-yes" if trust else "#hostkey-no")
+    await pilot.pause()
+    if trust:
+        await pilot.press("tab")   # a deliberate move to "Trust this board"
+        assert modal.focused.id == "hostkey-yes"
+    await pilot.press("enter")
+    await _wait_for(pilot, lambda: app.screen is screen, timeout=10)
     await _wait_for(pilot, lambda: app.screen is screen and not screen.busy
                     and app.session.status("boot") is not Status.RUNNING)
     await pilot.pause()
@@ -112,3 +117,61 @@ async def test_summary_screen_and_export(session, tmp_path):
         await pilot.pause()
         text = target.read_text()
         assert "| Build | done |" in text and "## Next steps" in text
+
+
+async def test_changed_host_key_offers_to_forget_it(board_session, board_host, jetson, tmp_path):
+    import subprocess
+
+    other = tmp_path / "other"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
+    (tmp_path / "kh").write_text(f"[127.0.0.1]:{board_host['port']} {other.with_suffix('.pub').read_text()}")
+    app = WizardApp(board_session, start_at="boot")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        screen.query_one("#boot-host").value = "127.0.0.1"
+        screen.query_one("#boot-port").value = str(board_host["port"])
+        screen.query_one("#boot-identity").value = str(board_host["identity"])
+        await pilot.press("f5")
+        await _wait_for(pilot, lambda: board_session.status("boot") is Status.FAILED and not screen.busy)
+        await pilot.pause()
+        result = str(screen.query_one("#boot-result").render())
+        assert f"[127.0.0.1]:{board_host['port']}" in result and "changed" in result
+        assert screen.query_one("#boot-forget").display
+        screen.query_one("#boot-scroll").scroll_to_widget(screen.query_one("#boot-forget"), animate=False)
+        await pilot.pause()
+        await pilot.click("#boot-forget")
+        await pilot.pause()
+        assert other.with_suffix(".pub").read_text().split()[1] not in (tmp_path / "kh").read_text()
+        await pilot.press("f5")
+        await _wait_for(pilot, lambda: isinstance(app.screen, HostKeyScreen) and app.screen.focused is not None)
+        assert f"[127.0.0.1]:{board_host['port']}" in str(app.screen.query_one("#hostkey-title").render())
+
+
+async def test_picking_a_candidate_fills_the_address(session):
+    app = WizardApp(session, start_at="boot")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        cands = screen.query_one("#boot-candidates")
+        await _wait_for(pilot, lambda: cands.option_count > 0)
+        mdns = next(i for i, c in enumerate(cands.candidates) if c.kind == "mdns")
+        assert "mDNS" in str(cands.get_option_at_index(mdns).prompt)   # the kind label is not eaten as markup
+        cands.focus()
+        cands.highlighted = mdns
+        await pilot.press("enter")
+        await pilot.pause()
+        assert screen.query_one("#boot-host").value == "jetson-nano-qspi-sd.local"
+
+
+async def test_saved_results_are_shown_again(session):
+    from wizard.board_check import FAIL, PASS, BoardReport, Check, record_report
+
+    record_report(session, BoardReport("root@192.0.2.9", [Check("reachable", PASS, "connect", "ok"),
+                                                          Check("login", FAIL, "ssh", "denied", "use a key")]))
+    app = WizardApp(session, start_at="boot")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        table = screen.query_one("#checks-table")
+        assert str(table.get_cell("login", "status")) == "FAIL" and str(table.get_cell("login", "hint")) == "use a key"
+        assert "root@192.0.2.9" in str(screen.query_one("#boot-result").render())
+        assert screen.query_one("#boot-demo").disabled

@@ -99,3 +99,22 @@ def test_nobody_listening_scan_fails_cleanly(tmp_path):
                   config_file="/dev/null")
     with pytest.raises(WizardError, match="could not read the host key"):
         c.ensure_trusted(lambda keys: True)
+
+
+def test_typed_secret_goes_through_askpass(board_host, tmp_path):
+    """The password path (SSH_ASKPASS, BatchMode off), proven with a key passphrase on the real sshd."""
+    c = SshClient(SshTarget("127.0.0.1", "root", board_host["port"]), identity=str(board_host["locked_identity"]),
+                  known_hosts=tmp_path / "kh", connect_timeout=5, config_file="/dev/null", multiplex=False,
+                  password=board_host["passphrase"])
+    c.ensure_trusted(lambda keys: True)
+    r = c.run("id -un")
+    assert r.ok and r.stdout.strip() == "root", r.stderr
+    assert "BatchMode=no" in r.argv and board_host["passphrase"] not in " ".join(r.argv)
+    # Wrong secret: refused, and no prompt hangs (one attempt, askpass forced).
+    c.password = "wrong"
+    r = c.run("true", timeout=10)
+    assert r.returncode == 255 and not r.timed_out
+    # Without any secret BatchMode stays on: no hidden prompt.
+    c.password = ""
+    r = c.run("true", timeout=10)
+    assert r.returncode == 255 and "BatchMode=yes" in r.argv

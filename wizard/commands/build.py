@@ -121,7 +121,7 @@ def run(args, *, allow_root: bool = False, out=None) -> int:
         tail = []
     if s.result != "succeeded":
         hint = hint_for_summary(s, tail_lines(s.failed_tasks[0].log, 200) if s.failed_tasks and
-                                s.failed_tasks[0].log else [])
+                                s.failed_tasks[0].log else [], session.profile)
         if hint is not None:
             say(f"Hint: {hint.line()}")
     return 0 if s.result == "succeeded" else 1

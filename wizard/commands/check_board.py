@@ -27,6 +27,9 @@ def add_arguments(p) -> None:
                    help="packages whose CSV files must be present (default: the project's answers)")
     p.add_argument("--image", default="", help="container image for the GPU probe (default: the seed's demo image)")
     p.add_argument("--timeout", type=int, default=8, help="ssh connect timeout in seconds (default 8)")
+    p.add_argument("--ask-password", action="store_true",
+                   help="prompt for a password (or key passphrase) on the terminal; without it ssh uses keys or "
+                        "the seed image's blank root password, and never prompts")
 
 
 def _session(args):
@@ -66,8 +69,15 @@ def run(args) -> int:
     if args.timeout < 1:
         raise UsageError("--timeout must be at least 1 second")
     target = SshTarget(args.host, args.user or profile.board.get("user", "root"), args.port)
+    password = ""
+    if args.ask_password:
+        if not sys.stdin.isatty():
+            raise UsageError("--ask-password needs a terminal to type into; use a key (--identity) instead")
+        import getpass
+
+        password = getpass.getpass(f"Password for {target.login}: ")
     client = SshClient(target, identity=args.identity, known_hosts=args.known_hosts or default_known_hosts(),
-                       connect_timeout=args.timeout)
+                       connect_timeout=args.timeout, password=password)
     checker = BoardChecker(client, profile, packages, image=args.image)
 
     def trust_first(keys) -> bool:

@@ -39,6 +39,9 @@ def run(args) -> int:
 
     session = Session.open(getattr(args, "project", None), getattr(args, "profile", None))
     profile, answers = session.profile, session.answers
+    if not session.project.is_dir():
+        raise WizardError(f"project folder {session.project} does not exist: give --project (the folder the "
+                          "build ran in)")
     machine = args.machine or answers.machine
     image = args.image_name or answers.image
     fab = args.fab if args.fab is not None else ("" if args.recovery else answers.fab)

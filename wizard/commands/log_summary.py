@@ -27,7 +27,7 @@ def run(args) -> int:
     from wizard.build_runner import tail_lines
     from wizard.errors import WizardError
 
-    parser = BitbakeLogParser(keep_events=False)
+    parser = BitbakeLogParser(task_events=False)
     if args.file == "-":
         for chunk in iter(lambda: sys.stdin.buffer.read(1 << 20), b""):
             parser.feed(chunk)
@@ -61,7 +61,18 @@ def run(args) -> int:
         where = f"{m.recipe} {m.task}: " if m.task else ""
         print(f"  ERROR (line {m.line}): {where}{m.text}")
     tail = tail_lines(s.failed_tasks[0].log, 200) if s.failed_tasks and s.failed_tasks[0].log else []
-    hint = hint_for_summary(s, tail)
+    hint = hint_for_summary(s, tail, _profile(args))
     if hint is not None:
         print(f"Hint: {hint.line()}")
     return 0
+
+
+def _profile(args):
+    """The release profile for the figures a hint quotes; a log can be summarized without one."""
+    from wizard.errors import WizardError
+    from wizard.profile import load_profile
+
+    try:
+        return load_profile(getattr(args, "profile", None))
+    except WizardError:
+        return None
