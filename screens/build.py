@@ -62,9 +62,6 @@ class Snapshot:
 class BuildScreen(StepScreen):
     STEP_ID = "build"
     CSS_PATH = str(asset("styles", "build.tcss"))
-    # Also as default CSS: it is registered with the class, so it applies however the app shows the screen
-    # (a screen reached through App modes did not get its CSS_PATH loaded with Textual 8.2.8).
-    DEFAULT_CSS = asset("styles", "build.tcss").read_text(encoding="utf-8")
     # Options for the runner. The test suite (which runs as root) sets allow_root here; the product never does.
     RUNNER_OPTIONS: dict = {}
     BINDINGS = [

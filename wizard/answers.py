@@ -36,7 +36,7 @@ class Answers:
     board_identity: str = ""
 
     @classmethod
-    def defaults(cls, profile: Profile) -> "Answers":
+    def defaults(cls, profile: Profile) -> Answers:
         return cls(source=profile.wrlinux.default_source, machine=profile.default_machine.name,
                    distro=profile.default_distro, image=profile.default_image,
                    packages=list(profile.default_packages), project_dir=str(default_project_dir()),
@@ -46,7 +46,7 @@ class Answers:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict, base: Optional["Answers"] = None, origin: str = "answers") -> "Answers":
+    def from_dict(cls, data: dict, base: Optional[Answers] = None, origin: str = "answers") -> Answers:
         """Overlay `data` on `base`; unknown keys or wrong types are one-line errors naming the key."""
         out = Answers(**asdict(base)) if base else Answers()
         known = {f.name: f for f in fields(cls)}
@@ -65,7 +65,7 @@ class Answers:
             setattr(out, key, value)
         return out
 
-    def validate(self, profile: Profile, origin: str = "answers") -> "Answers":
+    def validate(self, profile: Profile, origin: str = "answers") -> Answers:
         """Check every choice against the profile; the error names the key and the allowed values."""
         def allowed(key: str, value: str, values: list) -> None:
             if value not in values:

@@ -202,9 +202,10 @@ class PlainRun:
                             *(["--identity", a.board_identity] if a.board_identity else [])) == 0
 
     def step_summary(self) -> bool:
-        from .summary import summary_markdown
+        from .summary import build_summary, export_markdown, to_markdown
 
-        self.out(summary_markdown(self.session))
+        self.out(to_markdown(build_summary(self.session)))
+        self.out(f"Saved as {export_markdown(self.session)}")
         return True
 
 

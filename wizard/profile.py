@@ -163,7 +163,7 @@ class Profile:
         return self.path.parent / self.downloads["manifest"]
 
     def with_overrides(self, wrlinux_url: Optional[str] = None, meta_tegra_url: Optional[str] = None,
-                       meta_tegra_commit: Optional[str] = None, source: Optional[str] = None) -> "Profile":
+                       meta_tegra_commit: Optional[str] = None, source: Optional[str] = None) -> Profile:
         """Company mirrors: the same release from other URLs (or another tested commit)."""
         prof = self
         if wrlinux_url:

@@ -25,7 +25,7 @@ class Session:
         self.banner = ""
 
     @classmethod
-    def open(cls, project=None, profile: Optional[str] = None) -> "Session":
+    def open(cls, project=None, profile: Optional[str] = None) -> Session:
         prof = load_profile(profile)
         proj = Path(project).expanduser().resolve() if project else None
         if proj is None:

@@ -32,7 +32,7 @@ class StepState:
                 "detail": self.detail, "data": self.data}
 
     @classmethod
-    def from_json(cls, d: dict) -> "StepState":
+    def from_json(cls, d: dict) -> StepState:
         return cls(status=Status(d.get("status", "pending")), started=d.get("started"), finished=d.get("finished"),
                    detail=str(d.get("detail", "")), data=dict(d.get("data") or {}))
 
@@ -62,7 +62,7 @@ class State:
         return wizard_dir(project) / "state.json"
 
     @classmethod
-    def load(cls, project: Path) -> "State":
+    def load(cls, project: Path) -> State:
         path = cls.file_for(Path(project))
         if not path.exists():
             return cls(path=path)
@@ -81,7 +81,7 @@ class State:
             return st
 
     @classmethod
-    def _parse(cls, path: Path, text: str) -> "State":
+    def _parse(cls, path: Path, text: str) -> State:
         raw = json.loads(text)
         if not isinstance(raw, dict):
             raise StateFileError("not a JSON object")

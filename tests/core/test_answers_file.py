@@ -1,8 +1,7 @@
 from __future__ import annotations
 
-import tomllib
-
 import pytest
+import tomllib
 from wrnvtest import run_cli
 
 from wizard.answers import Answers

@@ -16,6 +16,7 @@ import os
 import random
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -25,22 +26,78 @@ from ..paths import asset, profiles_dir
 from ..profile import DEFAULT_PROFILE
 from ..tomlio import load_toml
 from . import fake_repos
+from .board import DemoBoard, board_paths, lay_out_root
 
 CARD_BYTES = 512 * 1024 * 1024
-_DOCKER = """#!/bin/sh
-# Stand-in docker for wrnv-wizard's demo: answers like the Jetson image with the NVIDIA runtime.
-case "$1" in
-  info)
-    echo "Server Version: 19.03.2-ce"
-    echo " Runtimes: nvidia runc"
-    echo " Default Runtime: runc" ;;
-  run)
-    # The GPU probe arrives on stdin: run it for real on this machine.
-    exec python3 - ;;
-  version) echo "Docker version 19.03.2-ce (demo stand-in)" ;;
-  *) echo "docker (demo stand-in): $*" ;;
-esac
-"""
+# The stand-in docker of the demo board: answers like docker 19.03 on the seed's Jetson image.
+# `run -i ... python3 -` really runs the piped program (the GPU probe) with this machine's Python; with
+# --runtime nvidia, and only then (the NVIDIA runtime mounts libcuda only then), the Jetson's CUDA driver is
+# the stand-in wizard/demo/standin_cuda/sitecustomize.py.
+_DOCKER = '''#!{python}
+"""Stand-in docker of wrnv-wizard's demo board (see wizard/demo/sandbox.py)."""
+import os
+import sys
+
+STANDIN_CUDA = {standin!r}
+PYTHON = {python!r}
+VERSION = "19.03.2"
+
+
+def fail(msg, code):
+    sys.stderr.write(msg + "\\n")
+    return code
+
+
+def run(args):
+    runtime, interactive = "runc", False
+    while args and args[0].startswith("-"):
+        a = args.pop(0)
+        if a == "--runtime":
+            runtime = args.pop(0) if args else ""
+        elif a.startswith("--runtime="):
+            runtime = a.split("=", 1)[1]
+        elif a in ("-i", "--interactive", "-it", "-ti"):
+            interactive = True
+    if not args:
+        return fail('"docker run" requires at least 1 argument.', 125)
+    if runtime not in ("nvidia", "runc"):
+        return fail("docker: Error response from daemon: unknown or invalid runtime name: %s." % runtime, 125)
+    image, rest = args[0], args[1:]
+    if rest[:2] != ["python3", "-"] or not interactive:
+        return fail("Unable to find image '%s:latest' locally\\ndocker: the demo's stand-in board has no images "
+                    "and no internet; it runs only the GPU probe (docker run -i ... python3 -)." % image, 125)
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    env.pop("LD_LIBRARY_PATH", None)
+    if runtime == "nvidia":
+        env["PYTHONPATH"] = STANDIN_CUDA
+    os.execve(PYTHON, [PYTHON, "-"] + rest[2:], env)
+
+
+def main(argv):
+    cmd, args = (argv[0], argv[1:]) if argv else ("", [])
+    if cmd == "version":
+        if "--format" in args:
+            print("client %s, daemon %s" % (VERSION, VERSION))
+        else:
+            print("Client: Docker Engine - Community\\n Version: %s (wrnv demo stand-in)\\n\\n"
+                  "Server: Docker Engine - Community\\n Engine:\\n  Version: %s" % (VERSION, VERSION))
+        return 0
+    if cmd == "info":
+        print("Client:\\n Debug Mode: false\\n\\nServer:\\n Containers: 0\\n Images: 0\\n Server Version: %s\\n"
+              " Storage Driver: overlay2\\n Cgroup Driver: cgroupfs\\n Runtimes: nvidia runc\\n"
+              " Default Runtime: runc\\n Kernel Version: 4.9.140-l4t-r32.3.1 (wrnv demo stand-in)\\n"
+              " Operating System: Wind River Linux LTS 19\\n Architecture: aarch64\\n CPUs: 4\\n"
+              " Total Memory: 3.871GiB" % VERSION)
+        return 0
+    if cmd == "run":
+        return run(args)
+    return fail("docker: '%s' is not a docker command (wrnv demo stand-in)." % cmd, 1)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
+'''
 
 
 @dataclass
@@ -57,22 +114,27 @@ class Sandbox:
     bin_dir: Path = Path()
     env: dict = field(default_factory=dict)
     corrupted: str = ""
+    board: Optional[DemoBoard] = None   # the stand-in board step 11 checks over ssh
 
     @property
     def card_target(self) -> str:
         return self.card_device or str(self.card)
 
     def answers(self) -> dict:
+        board = self.board.answers() if self.board is not None else {"board_host": "127.0.0.1"}
         return {"source": "base", "wrlinux_url": self.wrlinux_url, "meta_tegra_url": self.meta_tegra_url,
                 "meta_tegra_commit": self.meta_tegra_commit, "downloads_dir": str(self.downloads),
-                "project_dir": str(self.project), "fab": "b01", "board_host": "local"}
+                "project_dir": str(self.project), "fab": "b01", **board}
 
     def banner(self) -> str:
         return (f"DEMO — sandbox in {self.root}: stand-in downloads, repositories, bitbake and a virtual "
                 f"card ({self.card_target}); no real disk is touched.")
 
     def close(self) -> None:
-        """Detach the loop device the sandbox attached (the files stay for a look afterwards)."""
+        """Stop the stand-in board's sshd and detach the loop device the sandbox attached (the files stay
+        for a look afterwards)."""
+        if self.board is not None:
+            self.board.stop()
         if self.card_device:
             subprocess.run(["losetup", "-d", self.card_device], capture_output=True)
             self.card_device = ""
@@ -126,8 +188,8 @@ DEMO_HOST = {
 
 
 def make_profile(root: Path, manifest: Path) -> Path:
-    """The release profile with the demo manifest and the stand-ins' host needs; the rest is the real
-    release's facts."""
+    """The release profile with the demo manifest, the stand-ins' host needs and the board's files in the
+    stand-in board's root (laid out here from the real [board] paths); the rest is the real release's facts."""
     import tomli_w
 
     data = load_toml(profiles_dir() / f"{DEFAULT_PROFILE}.toml")
@@ -135,6 +197,8 @@ def make_profile(root: Path, manifest: Path) -> Path:
     data["title"] = data["title"] + " (demo sandbox)"
     data["downloads"]["manifest"] = manifest.name
     data["host"].update(DEMO_HOST)
+    lay_out_root(root, data["board"])
+    data["board"].update(board_paths(root, data["board"]))
     out = manifest.parent / f"{DEFAULT_PROFILE}-demo.toml"
     out.write_text("# Demo profile, written by wrnv-wizard --demo.\n" + tomli_w.dumps(data))
     return out
@@ -154,16 +218,21 @@ def make_card(root: Path, size: int = CARD_BYTES) -> tuple:
 
 
 def make_bin(root: Path) -> Path:
+    """`bin/` goes first on PATH, the demo's and the stand-in board's sessions' (sshd's SetEnv)."""
+    from .board import standin_cuda_dir
+
     bin_dir = root / "bin"
     bin_dir.mkdir(parents=True, exist_ok=True)
     docker = bin_dir / "docker"
-    docker.write_text(_DOCKER)
+    docker.write_text(_DOCKER.format(python=sys.executable, standin=str(standin_cuda_dir())))
     docker.chmod(0o755)
     return bin_dir
 
 
-def build(root: Path, speed: float = 1.0, faults: tuple = (), use_loop: Optional[bool] = None) -> Sandbox:
-    """Create (or reuse) a sandbox at `root`."""
+def build(root: Path, speed: float = 1.0, faults: tuple = (), use_loop: Optional[bool] = None,
+          board: bool = True) -> Sandbox:
+    """Create (or reuse) a sandbox at `root`. With `board`, its stand-in board's sshd runs (when it can)
+    until close(); its trusted host key goes to the sandbox's own config folder, never the user's."""
     root = Path(root).resolve()
     root.mkdir(parents=True, exist_ok=True)
     downloads, manifest, corrupted = make_downloads(root, profiles_dir() / "jetpack-4.3-sdkm.manifest.toml",
@@ -182,12 +251,17 @@ def build(root: Path, speed: float = 1.0, faults: tuple = (), use_loop: Optional
         card, device = make_card_file_only(root)
     else:
         card, device = make_card(root)
-    env = {"WRNV_FAKE_BITBAKE_SPEED": str(speed), "WRNV_FAKE_BITBAKE_ALLOW_ROOT": "1"}
+    env = {"WRNV_FAKE_BITBAKE_SPEED": str(speed), "WRNV_FAKE_BITBAKE_ALLOW_ROOT": "1",
+           "WRNV_CONFIG_DIR": str(root / "config")}
     if "build" in faults:
         env["WRNV_FAKE_BITBAKE_FAIL"] = "tini:do_compile"
+    bin_dir = make_bin(root)
     sb = Sandbox(root=root, profile_path=profile_path, downloads=downloads, project=root / "project",
                  wrlinux_url=f"file://{wrx}", meta_tegra_url=f"file://{mt}", meta_tegra_commit=tested,
-                 card=card, card_device=device, bin_dir=make_bin(root), env=env, corrupted=corrupted)
+                 card=card, card_device=device, bin_dir=bin_dir, env=env, corrupted=corrupted)
+    if board:
+        sb.board = DemoBoard(root, bin_dir)
+        sb.board.start()
     return sb
 
 
