@@ -53,7 +53,7 @@ class WizardApp(App):
             from .autopilot import Autopilot
 
             pilot = Autopilot(self, pause=self.options.get("pause", 0.8), exit_at_end=self.options.get("exit_at_end"),
-                              card=self.options.get("card", ""))
+                              card=self.options.get("card", ""), on_settled=self.options.get("on_settled"))
             self.run_worker(pilot.run(), name="autopilot", group="autopilot")
         recovered = getattr(self.session.state, "recovered_from", "")
         if recovered:

@@ -22,8 +22,11 @@ STEP_TIMEOUT = 600.0
 
 
 class Autopilot:
-    def __init__(self, app, pause: float = 0.8, exit_at_end: bool = False, card: str = "") -> None:
+    def __init__(self, app, pause: float = 0.8, exit_at_end: bool = False, card: str = "",
+                 on_settled=None) -> None:
         self.app, self.pause, self.exit_at_end, self.card = app, pause, exit_at_end, card
+        # Called with the step id once each step has done its work (the screenshot script uses it).
+        self.on_settled = on_settled
 
     @property
     def session(self):
@@ -36,6 +39,8 @@ class Autopilot:
             await self.sleep(self.pause)
             if step == STEPS[-1].id:
                 await self.sleep(self.pause * 2)
+                if self.on_settled:
+                    self.on_settled(step)
                 if self.exit_at_end:
                     self.app.exit(self.exit_code())
                 return
@@ -45,6 +50,8 @@ class Autopilot:
                     await act(screen)
             ok = await self.wait_settled(screen)
             await self.sleep(self.pause)
+            if self.on_settled:
+                self.on_settled(step)
             if ok:
                 screen.action_next()
             elif screen.can_continue_anyway():
@@ -178,4 +185,16 @@ class Autopilot:
         if field is not None and self.session.answers.board_host and not field.value:
             await self.type_into(field, self.session.answers.board_host)
         await self.press(screen, "#boot-check")
+        # First contact: the host-key window. The demo's board is the sandbox's own sshd, so trust it.
+        def asking() -> bool:
+            return type(self.app.screen).__name__ == "HostKeyScreen"
+
+        def done() -> bool:
+            return not screen.busy and self.session.status(screen.STEP_ID) in (Status.DONE, Status.FAILED)
+
+        await self.wait_for(lambda: asking() or done(), 30)
+        if asking():
+            modal = self.app.screen
+            await self.sleep(self.pause * 2)
+            modal.query_one("#hostkey-yes", Button).press()
         await self.wait_for(lambda: screen.busy, 5)

@@ -80,6 +80,9 @@ class PlainRun:
         return self.ask and key not in self.given
 
     def _answer(self, question):
+        if not sys.stdin.isatty():
+            raise WizardError("--plain asks questions in a terminal: run it in one, or give every answer with "
+                              "--answers FILE (see `wrnv-wizard answers --example`)")
         value = question.ask()
         if value is None:
             raise Stop()
@@ -198,8 +201,29 @@ class PlainRun:
         a = self.session.answers
         if not a.board_host:
             raise WizardError("no board address: give one (board_host in the answers file)")
+        trust = self._trust_host_key(a) if self.ask else []
         return self.command("check-board", a.board_host, "--user", a.board_user, "--port", str(a.board_port),
-                            *(["--identity", a.board_identity] if a.board_identity else [])) == 0
+                            *(["--identity", a.board_identity] if a.board_identity else []), *trust) == 0
+
+    def _trust_host_key(self, a) -> list:
+        """First contact: show the board's key fingerprint and ask before trusting it."""
+        from .ssh import SshClient, SshTarget, default_known_hosts
+
+        if "--accept-new-host-key" in self.extra.get("check-board", []):
+            return []
+        client = SshClient(SshTarget(a.board_host, a.board_user, a.board_port), known_hosts=default_known_hosts())
+        try:
+            if client.is_known():
+                return []
+            keys = client.scan_host_keys()
+        except WizardError as e:
+            self.out(f"Could not read the board's host key: {e}")
+            return []
+        self.out(f"First contact with {a.board_host}. Its host key:\n{keys.text()}")
+        self.out("Compare it with `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on the board's console.")
+        if self._confirm("Trust this board?", default=False):
+            return ["--accept-new-host-key"]
+        return []
 
     def step_summary(self) -> bool:
         from .summary import build_summary, export_markdown, to_markdown

@@ -8,7 +8,7 @@ from wizard.profile import load_profile
 
 
 def test_downloads_detected_only_when_every_needed_file_is_there(tmp_path):
-    sb = sandbox.build(tmp_path / "sb", use_loop=False)
+    sb = sandbox.build(tmp_path / "sb", use_loop=False, board=False)
     prof = load_profile(str(sb.profile_path))
     items = {i.id: i for i in prereqs.detect(prof, sb.downloads, env={"PATH": ""})}
     assert items["downloads"].detected is True and "files this build needs are there" in items["downloads"].detail

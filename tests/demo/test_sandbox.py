@@ -11,7 +11,7 @@ from wizard.profile import load_profile
 
 
 def test_sandbox_files_match_the_demo_manifest_and_repos_clone(tmp_path):
-    sb = sandbox.build(tmp_path / "sb", use_loop=False)
+    sb = sandbox.build(tmp_path / "sb", use_loop=False, board=False)
     try:
         prof = load_profile(str(sb.profile_path))
         man = load_manifest(prof.manifest_path())
@@ -30,7 +30,7 @@ def test_sandbox_files_match_the_demo_manifest_and_repos_clone(tmp_path):
 
 
 def test_checksum_fault_corrupts_one_file(tmp_path):
-    sb = sandbox.build(tmp_path / "sb", faults=("checksum",), use_loop=False)
+    sb = sandbox.build(tmp_path / "sb", faults=("checksum",), use_loop=False, board=False)
     man = load_manifest(load_profile(str(sb.profile_path)).manifest_path())
     bad = [e.name for e in man.files
            if hashlib.sha256((sb.downloads / e.name).read_bytes()).hexdigest() != e.sha256]

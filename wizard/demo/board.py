@@ -143,6 +143,30 @@ def descendants(pid: int) -> list:
     return seen
 
 
+def alive(pid: int) -> bool:
+    """Running: not gone and not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rfind(")") + 2] != "Z"
+
+
+def _end(pids: list, grace: float = 3.0) -> None:
+    """SIGTERM, then SIGKILL what is still running after `grace` seconds; returns once they are all gone."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except OSError:
+                pass
+        end = time.monotonic() + grace
+        while any(alive(p) for p in pids) and time.monotonic() < end:
+            time.sleep(0.02)
+        if not any(alive(p) for p in pids):
+            return
+
+
 class DemoBoard:
     """The stand-in board of one sandbox. `start()` runs its sshd (or sets `reason`); `stop()` ends it."""
 
@@ -238,16 +262,15 @@ SetEnv "PATH={path}"
         return False
 
     def stop(self) -> None:
-        """End sshd and any session it still serves (an ssh ControlMaster may keep one open)."""
+        """End sshd and any session it still serves (an ssh ControlMaster may keep one open).
+
+        Sessions first, while the listener is there to reap them: killed after it, they would linger as
+        zombies where init does not reap orphans (containers)."""
         proc, self.proc = self.proc, None
         if proc is None:
             return
         if proc.poll() is None:
-            for pid in descendants(proc.pid):
-                try:
-                    os.kill(pid, signal.SIGTERM)
-                except OSError:
-                    pass
+            _end(descendants(proc.pid))
             proc.terminate()
             try:
                 proc.wait(timeout=5)
@@ -267,6 +290,5 @@ SetEnv "PATH={path}"
     def note(self) -> str:
         """One line for the demo banner."""
         if self.running:
-            return (f"Stand-in board: sshd on {HOST}:{self.port} (key {self.identity}), stand-in docker and "
-                    "CUDA driver; the board check runs for real against it.")
+            return f"Stand-in board: ssh {self.user}@{HOST} -p {self.port} (stand-in docker and CUDA driver)."
         return self.reason

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -44,17 +45,29 @@ def prepare(args):
     return sb, session
 
 
+def _exit_on_hangup() -> None:
+    """A closed terminal or a kill must still stop the stand-in board and detach the virtual card."""
+    def stop(signum, _frame):
+        raise SystemExit(128 + signum)
+
+    for sig in (signal.SIGHUP, signal.SIGTERM):
+        signal.signal(sig, stop)
+
+
 def run_demo(args, run_tui) -> int:
     if args.answers and not args.plain:
         raise UsageError("--answers needs --plain")
     sb, session = prepare(args)
+    _exit_on_hangup()
     try:
         if args.plain:
             from ..plain import run_plain
 
             print(sb.banner())
             return run_plain(args, session=session, given=set(sb.answers()),
-                             extra_args={"flash": ["--target", sb.card_target, "--allow-non-removable"]})
+                             extra_args={"flash": ["--target", sb.card_target, "--allow-non-removable"],
+                                         # the sandbox's own sshd: its key was made a moment ago
+                                         "check-board": ["--accept-new-host-key"]})
         if run_tui is None:
             raise UsageError("the full-screen demo is started by the wrnv-wizard command; here use --plain")
         return int(run_tui(session, auto=args.auto, exit_at_end=args.exit_at_end, card=sb.card_target,

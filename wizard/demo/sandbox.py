@@ -127,8 +127,11 @@ class Sandbox:
                 "project_dir": str(self.project), "fab": "b01", **board}
 
     def banner(self) -> str:
-        return (f"DEMO — sandbox in {self.root}: stand-in downloads, repositories, bitbake and a virtual "
-                f"card ({self.card_target}); no real disk is touched.")
+        text = (f"DEMO — sandbox in {self.root}: stand-in downloads, repositories, bitbake, board and a "
+                f"virtual card ({self.card_target}); no real disk is touched.")
+        if self.board is not None and self.board.reason:
+            text += f" Note: {self.board.reason}"
+        return text
 
     def close(self) -> None:
         """Stop the stand-in board's sshd and detach the loop device the sandbox attached (the files stay
@@ -204,16 +207,18 @@ def make_profile(root: Path, manifest: Path) -> Path:
     return out
 
 
-def make_card(root: Path, size: int = CARD_BYTES) -> tuple:
-    """A sparse image file as the virtual card, behind a loop device when we are root."""
+def make_card(root: Path, size: int = CARD_BYTES, loop: bool = True) -> tuple:
+    """A sparse image file as the virtual card, behind a loop device when we are root (and `loop`)."""
     card = root / "card.img"
     with open(card, "wb") as f:
         f.truncate(size)
     device = ""
-    if os.geteuid() == 0 and shutil.which("losetup"):
-        out = subprocess.run(["losetup", "--find", "--show", str(card)], capture_output=True, text=True)
-        if out.returncode == 0:
-            device = out.stdout.strip()
+    if loop and os.geteuid() == 0 and shutil.which("losetup"):
+        # A sandbox folder used again keeps its card's loop device (an earlier run may have been killed).
+        same = subprocess.run(["losetup", "-j", str(card)], capture_output=True, text=True).stdout.split(":")[0]
+        out = subprocess.run(["losetup", "--find", "--show", str(card)], capture_output=True, text=True) \
+            if not same else None
+        device = same or (out.stdout.strip() if out is not None and out.returncode == 0 else "")
     return card, device
 
 
@@ -247,10 +252,7 @@ def build(root: Path, speed: float = 1.0, faults: tuple = (), use_loop: Optional
         commits = fake_repos.make_meta_tegra_repo(mt)
         (server / "meta-tegra.tested").write_text(commits.tested)
     tested = (server / "meta-tegra.tested").read_text().strip()
-    if use_loop is False:
-        card, device = make_card_file_only(root)
-    else:
-        card, device = make_card(root)
+    card, device = make_card(root, loop=use_loop is not False)
     env = {"WRNV_FAKE_BITBAKE_SPEED": str(speed), "WRNV_FAKE_BITBAKE_ALLOW_ROOT": "1",
            "WRNV_CONFIG_DIR": str(root / "config")}
     if "build" in faults:
@@ -263,13 +265,6 @@ def build(root: Path, speed: float = 1.0, faults: tuple = (), use_loop: Optional
         sb.board = DemoBoard(root, bin_dir)
         sb.board.start()
     return sb
-
-
-def make_card_file_only(root: Path) -> tuple:
-    card = root / "card.img"
-    with open(card, "wb") as f:
-        f.truncate(CARD_BYTES)
-    return card, ""
 
 
 def probe_path() -> Path:
