@@ -43,6 +43,9 @@ def build_parser(only: Optional[str] = None) -> argparse.ArgumentParser:
     p.add_argument("--demo-speed", type=float, default=1.0, metavar="X", help="demo build pace (default 1.0)")
     p.add_argument("--demo-fault", metavar="LIST", help="with --demo: checksum and/or build, to see failures")
     p.add_argument("--auto", action="store_true", help="with --demo: advance through the steps by itself")
+    p.add_argument("--allow-non-removable", action="store_true",
+                   help="Write the card step: also offer loop devices and fixed disks (never system, mounted or "
+                        "read-only ones)")
     p.add_argument("--exit-at-end", action="store_true", help="quit once the summary is shown (exit 0 if all ok)")
     # --project/--profile work before or after the subcommand (SUPPRESS keeps the global value).
     common = argparse.ArgumentParser(add_help=False)
@@ -132,7 +135,8 @@ def _run_wizard(args, run_tui: Optional[Callable]) -> int:
         raise UsageError("the full-screen UI is started by the wrnv-wizard command; here use --plain")
     from .session import Session
 
-    return int(run_tui(Session.open(args.project, args.profile)) or 0)
+    return int(run_tui(Session.open(args.project, args.profile),
+                       allow_non_removable=args.allow_non_removable) or 0)
 
 
 if __name__ == "__main__":  # pragma: no cover
