@@ -84,7 +84,8 @@ class StepScreen(Screen):
                 and status in (Status.FAILED, Status.PENDING))
 
     def refresh_nav(self) -> None:
-        if not self.is_mounted:
+        # A status change can arrive while the screen is still being composed: it refreshes on mount.
+        if not self.is_mounted or not self.query("#nav-next"):
             return
         ok, why = self.can_advance()
         first = steps.index(self.STEP_ID) == 0
@@ -94,7 +95,8 @@ class StepScreen(Screen):
         nxt.disabled = not ok or last
         self.query_one("#nav-anyway", Button).display = (not ok) and self.can_continue_anyway()
         self.query_one("#nav-status", Static).update(why)
-        self.query_one(StepList).refresh_marks()
+        for sidebar in self.query(StepList):
+            sidebar.refresh_marks()
 
     def on_mount(self) -> None:
         self.refresh_nav()

@@ -283,7 +283,7 @@ class _Tree:
         """'dm-0 (vg-root)' for device-mapper devices, else the kernel name."""
         dev = self.by_name.get(name)
         if dev is not None and name.startswith("dm-"):
-            dm_name = _attr(dev, "dm/name")
+            dm_name = udev_attr(dev, "dm/name")
             if dm_name:
                 return f"{name} ({dm_name})"
         return name
@@ -296,7 +296,8 @@ def _listdir(path: str) -> list:
         return []
 
 
-def _attr(dev, name: str) -> str:
+def udev_attr(dev, name: str) -> str:
+    """A sysfs attribute as text ("" when absent or unreadable): udev hands back bytes, or raises."""
     try:
         value = dev.attributes.get(name)
     except Exception:
@@ -310,13 +311,13 @@ def _attr(dev, name: str) -> str:
 
 def _int_attr(dev, name: str) -> int:
     try:
-        return int(_attr(dev, name) or 0)
+        return int(udev_attr(dev, name) or 0)
     except ValueError:
         return 0
 
 
 def _devnum(dev) -> tuple:
-    text = _attr(dev, "dev")
+    text = udev_attr(dev, "dev")
     if ":" in text:
         try:
             major, minor = text.split(":", 1)
@@ -455,31 +456,31 @@ def _identity_fields(dev, bus: str) -> tuple:
     vendor, model, serial = _prop(dev, "ID_VENDOR"), _prop(dev, "ID_MODEL"), dev.properties.get("ID_SERIAL_SHORT", "")
     scsi = dev.find_parent("scsi", "scsi_device")
     if scsi is not None:
-        vendor = vendor or _attr(scsi, "vendor")
-        model = model or _attr(scsi, "model")
+        vendor = vendor or udev_attr(scsi, "vendor")
+        model = model or udev_attr(scsi, "model")
     if bus == "usb":
         usb = dev.find_parent("usb", "usb_device")
         if usb is not None:
-            vendor = vendor or _attr(usb, "manufacturer")
-            model = model or _attr(usb, "product")
-            serial = serial or _attr(usb, "serial")
+            vendor = vendor or udev_attr(usb, "manufacturer")
+            model = model or udev_attr(usb, "product")
+            serial = serial or udev_attr(usb, "serial")
     elif bus == "mmc":
         card = dev.find_parent("mmc")
         if card is not None:
-            model = model or _attr(card, "name")
-            serial = serial or _attr(card, "serial")
+            model = model or udev_attr(card, "name")
+            serial = serial or udev_attr(card, "serial")
     elif bus == "nvme":
         for p in dev.ancestors:
             if p.subsystem in ("nvme", "nvme-subsystem"):
-                model = model or _attr(p, "model")
-                serial = serial or _attr(p, "serial")
+                model = model or udev_attr(p, "model")
+                serial = serial or udev_attr(p, "serial")
     elif bus == "virtio":
         vendor = vendor or "virtio"
     if dev.sys_name.startswith("loop"):
-        model = model or _attr(dev, "loop/backing_file")
+        model = model or udev_attr(dev, "loop/backing_file")
     elif dev.sys_name.startswith("dm-"):
-        model = model or _attr(dev, "dm/name")
-    serial = serial or _attr(dev, "serial") or _attr(dev, "device/serial")
+        model = model or udev_attr(dev, "dm/name")
+    serial = serial or udev_attr(dev, "serial") or udev_attr(dev, "device/serial")
     if vendor.upper() == "ATA":  # libata's placeholder, not a maker
         vendor = ""
     return " ".join(vendor.split()), " ".join(model.split()), serial.strip()
@@ -497,7 +498,7 @@ def _kind(dev, bus: str, size: int, removable: bool, vendor: str, model: str) ->
         if _MMC_BOOT.match(name):
             return "internal", "boot partition of an internal eMMC", False
         card = dev.find_parent("mmc")
-        card_type = _attr(card, "type") if card is not None else ""
+        card_type = udev_attr(card, "type") if card is not None else ""
         has_boot = any(os.path.isdir(os.path.join(os.path.dirname(dev.sys_path), f"{name}boot{i}"))
                        for i in (0, 1))
         if card_type == "MMC" or has_boot:
@@ -507,7 +508,7 @@ def _kind(dev, bus: str, size: int, removable: bool, vendor: str, model: str) ->
         return "unknown", f"MMC device of card type {card_type or 'unknown'}, not an SD card", True
     if bus == "usb":
         usb = dev.find_parent("usb", "usb_device")
-        words = " ".join([vendor, model, _attr(usb, "product") if usb is not None else ""])
+        words = " ".join([vendor, model, udev_attr(usb, "product") if usb is not None else ""])
         flags = dev.properties
         reader = bool(_READER_WORDS.search(words)) or any(
             flags.get(k) == "1" for k in ("ID_DRIVE_FLASH_SD", "ID_DRIVE_MEDIA_FLASH_SD", "ID_DRIVE_FLASH_MS"))
@@ -562,7 +563,7 @@ def _natural(name: str) -> list:
 def _listed(dev) -> bool:
     """Unattached loop devices and empty RAM-disk slots are not disks anyone could mean."""
     name = dev.sys_name
-    if name.startswith("loop") and _int_attr(dev, "size") == 0 and not _attr(dev, "loop/backing_file"):
+    if name.startswith("loop") and _int_attr(dev, "size") == 0 and not udev_attr(dev, "loop/backing_file"):
         return False
     return True
 
@@ -570,8 +571,8 @@ def _listed(dev) -> bool:
 def _classify(dev, tree: _Tree, usage: _Usage, image: _Image | None, allow_non_removable: bool) -> Disk:
     name = dev.sys_name
     size = _int_attr(dev, "size") * 512
-    removable = _attr(dev, "removable") == "1"
-    readonly = _attr(dev, "ro") == "1" or _attr(dev, "force_ro") == "1"
+    removable = udev_attr(dev, "removable") == "1"
+    readonly = udev_attr(dev, "ro") == "1" or udev_attr(dev, "force_ro") == "1"
     bus = _bus(dev)
     vendor, model, serial = _identity_fields(dev, bus)
     kind, fixed_reason, liftable = _kind(dev, bus, size, removable, vendor, model)

@@ -75,3 +75,22 @@ class Throttle:
 
 class Cancelled(Exception):
     """Raised inside long work when the user asked to stop; the work leaves things in a known state."""
+
+
+def line_printer(tty: bool, stream=None) -> ProgressFn:
+    """CLI progress: one line rewritten in place on a terminal; in a log (no tty), a line every 5 seconds
+    and whenever the phase (label) changes, so logs stay short."""
+    import sys
+
+    out = stream or sys.stderr
+    last = [0.0, ""]
+
+    def show(p: Progress) -> None:
+        now = time.monotonic()
+        if tty:
+            print("\r\033[K" + p.line(), end="", file=out, flush=True)
+        elif now - last[0] > 5 or p.label != last[1]:
+            print(p.line(), file=out, flush=True)
+            last[0], last[1] = now, p.label
+
+    return show

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from .disks import udev_attr
+
 
 @dataclass(frozen=True)
 class RecoveryDevice:
@@ -39,18 +41,6 @@ class RecoveryDevice:
                 "sys_path": self.sys_path, "busnum": self.busnum, "devnum": self.devnum, "serial": self.serial}
 
 
-def _attr(dev, name: str) -> str:
-    try:
-        value = dev.attributes.get(name)
-    except Exception:
-        value = None
-    if value is None:
-        return ""
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", "replace")
-    return str(value).strip()
-
-
 def _int(text: str) -> int:
     try:
         return int(text)
@@ -72,15 +62,15 @@ def find_recovery(profile, context=None) -> list:
     known = _known_ids(profile)
     out = []
     for dev in ctx.list_devices(subsystem="usb", DEVTYPE="usb_device"):
-        if _attr(dev, "idVendor").lower() != vendor:
+        if udev_attr(dev, "idVendor").lower() != vendor:
             continue
-        product = _attr(dev, "idProduct").lower()
+        product = udev_attr(dev, "idProduct").lower()
         entry = known.get(product)
         if entry is None:
             continue
         out.append(RecoveryDevice(vendor=vendor, product=product, module=entry.module, verified=bool(entry.verified),
-                                  sys_path=dev.sys_path, busnum=_int(_attr(dev, "busnum")),
-                                  devnum=_int(_attr(dev, "devnum")), serial=_attr(dev, "serial")))
+                                  sys_path=dev.sys_path, busnum=_int(udev_attr(dev, "busnum")),
+                                  devnum=_int(udev_attr(dev, "devnum")), serial=udev_attr(dev, "serial")))
     return sorted(out, key=lambda d: (d.busnum, d.devnum, d.sys_path))
 
 

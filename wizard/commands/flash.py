@@ -31,6 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     from ..errors import WizardError
+    from ..progress import line_printer
     from ..writer import WriteOptions, check_image, make_safe_to_remove, sigint_cancels
 
     image = args.image or _last_image(args)
@@ -49,7 +50,7 @@ def run(args) -> int:
     if disk is not None and not elevate.is_root():
         elevate.authenticate()      # the password prompt, before any progress is drawn
     tty = sys.stderr.isatty()
-    show = _progress_printer(tty)
+    show = line_printer(tty)
     try:
         with sigint_cancels() as cancel:
             result = elevate.write_card(info.path, target, identity=identity, options=opts, progress=show,
@@ -170,19 +171,3 @@ def _confirm(disk, yes: bool) -> None:
                                  "is the card and not a backup disk?", default=False).ask()
         if not ok:
             raise WizardError(f"{disk.name} was not written")
-
-
-def _progress_printer(tty: bool):
-    import time
-
-    last = [0.0, ""]
-
-    def show(p) -> None:
-        now = time.monotonic()
-        if tty:
-            print("\r\033[K" + p.line(), end="", file=sys.stderr, flush=True)
-        elif now - last[0] > 5 or p.label != last[1]:
-            print(p.line(), file=sys.stderr, flush=True)
-            last[0], last[1] = now, p.label
-
-    return show

@@ -31,7 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     from ..errors import UsageError, WizardError
-    from ..progress import Cancelled
+    from ..progress import Cancelled, line_printer
     from ..sdimage import UNVERIFIED_FAB, make_sdcard_image
     from ..session import Session
     from ..steps import Status
@@ -58,7 +58,7 @@ def run(args) -> int:
                               "unverified)")
         runner = _elevated_runner()
     tty = sys.stderr.isatty() and not args.json
-    show = _progress_printer(tty)
+    show = line_printer(tty)
     if fab and not args.json:
         print(f"Board: BOARDID={profile.sdcard.get('boardid', '3448')} revision {fab}. {UNVERIFIED_FAB}",
               file=sys.stderr)
@@ -108,22 +108,6 @@ def _elevated_runner():
 
     elevate.authenticate()
     return elevate.dosdcard_runner()
-
-
-def _progress_printer(tty: bool):
-    import time
-
-    last = [0.0, ""]
-
-    def show(p) -> None:
-        now = time.monotonic()
-        if tty:
-            print("\r\033[K" + p.line(), end="", file=sys.stderr, flush=True)
-        elif now - last[0] > 5 or p.label != last[1]:
-            print(p.line(), file=sys.stderr)
-            last[0], last[1] = now, p.label
-
-    return show
 
 
 def _line_printer(tty: bool):
