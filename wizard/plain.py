@@ -32,6 +32,9 @@ class PlainRun:
 
     # -- driving -----------------------------------------------------------------------------------
     def run(self) -> int:
+        if self.ask and not sys.stdin.isatty():
+            raise WizardError("--plain asks questions in a terminal: run it in one, or give every answer with "
+                              "--answers FILE (see `wrnv-wizard answers --example`)")
         start = [s.id for s in STEPS].index(self.session.first_unfinished())
         failed = []
         for n, spec in enumerate(STEPS[start:], start=start + 1):
@@ -80,9 +83,6 @@ class PlainRun:
         return self.ask and key not in self.given
 
     def _answer(self, question):
-        if not sys.stdin.isatty():
-            raise WizardError("--plain asks questions in a terminal: run it in one, or give every answer with "
-                              "--answers FILE (see `wrnv-wizard answers --example`)")
         value = question.ask()
         if value is None:
             raise Stop()

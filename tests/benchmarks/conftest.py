@@ -13,15 +13,15 @@ import pytest
 HERE = Path(__file__).resolve().parent
 
 
-def _asked_for(config) -> bool:
-    for arg in config.args:
-        p = Path(str(arg).split("::")[0]).resolve()
-        if p == HERE or HERE in p.parents:
-            return True
-    return False
+def _asked_for(config, file_path: Path) -> bool:
+    """The benchmarks folder itself was given; a file given by name is collected by pytest itself."""
+    args = [Path(str(a).split("::")[0]).resolve() for a in config.args]
+    if file_path.resolve() in args:
+        return False
+    return any(a == HERE for a in args)
 
 
 def pytest_collect_file(parent, file_path):
-    if file_path.suffix == ".py" and file_path.name.startswith("bench_") and _asked_for(parent.config):
+    if file_path.suffix == ".py" and file_path.name.startswith("bench_") and _asked_for(parent.config, file_path):
         return pytest.Module.from_parent(parent, path=file_path)
     return None

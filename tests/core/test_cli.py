@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 
-from wrnvtest import run_cli
+from wrnvtest import run_cli, wizard_command
 
 
 def test_version_and_help():
@@ -52,3 +52,11 @@ def test_python_m_wizard_cli_refuses_tui_with_a_clear_line(tmp_path):
     out = subprocess.run([sys.executable, "-m", "wizard.cli", "--project", str(tmp_path)],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "use --plain" in out.stderr
+
+
+def test_plain_without_a_terminal_says_to_use_answers(tmp_path):
+    out = subprocess.run([*wizard_command(), "--plain", "--project", str(tmp_path)],
+                         stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1
+    assert out.stderr.strip().splitlines()[-1].endswith("see `wrnv-wizard answers --example`)")
+    assert "--answers FILE" in out.stderr and "Traceback" not in out.stderr
