@@ -15,7 +15,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.widgets import Button, Input, Static, Switch
+from textual.widgets import Button, Checkbox, Input, Static
 
 from wizard import elevate
 from wizard.errors import WizardError
@@ -66,11 +66,10 @@ class FlashScreen(StepScreen):
     # -- layout ----------------------------------------------------------------------------------
     def compose_body(self) -> ComposeResult:
         yield Static("Image to write:", classes="flash-label")
-        yield Input(self._saved_image(), placeholder="path of the .sdcard image", id="flash-image")
+        yield Input(self._saved_image(), placeholder="path of the .sdcard image", id="flash-image", compact=True)
         yield Static("", id="flash-image-info")
-        with Horizontal(id="flash-toggle"):
-            yield Switch(value=False, id="flash-show-all")
-            yield Static("Show every disk, with the reason it is not offered", classes="flash-switch-label")
+        yield Checkbox("Show every disk, with the reason it is not offered", False, id="flash-show-all",
+                       compact=True)
         yield DiskTable(id="flash-disks")
         with Horizontal(id="flash-file-row"):
             yield Input(placeholder="…or write to a file (a VM's disk image): path", id="flash-file", compact=True)
@@ -78,7 +77,7 @@ class FlashScreen(StepScreen):
         yield Static("", id="flash-hint")
         yield WorkProgress(id="flash-progress")
         with Horizontal(id="flash-actions"):
-            yield Button("Stop writing", id="flash-stop", variant="warning", disabled=True)
+            yield Button("Stop writing", id="flash-stop", variant="warning", disabled=True, compact=True)
         yield Static("", id="flash-result")
 
     def _saved_image(self) -> str:
@@ -151,8 +150,8 @@ class FlashScreen(StepScreen):
             hint.update(f"{len(offered)} card(s) offered. Move into the table and press Enter on the one to write "
                         "(nothing is chosen for you).")
 
-    def on_switch_changed(self, event: Switch.Changed) -> None:
-        if event.switch.id == "flash-show-all":
+    def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
+        if event.checkbox.id == "flash-show-all":
             self.query_one(DiskTable).set_show_all(event.value)
 
     def on_disk_table_picked(self, message: DiskTable.Picked) -> None:

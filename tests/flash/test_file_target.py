@@ -31,7 +31,7 @@ async def test_write_to_a_new_file_then_overwrite_only_after_asking(session, tmp
         screen = app.screen
         screen.query_one("#flash-file").value = str(target)
         await pilot.pause()
-        await pilot.click("#flash-to-file")
+        screen.query_one("#flash-to-file").press()
         await _wait_for(pilot, lambda: session.status("flash") is Status.DONE)
         assert target.read_bytes() == img.read_bytes()
         assert session.step_state("flash").data["target"] == str(target)
@@ -39,7 +39,7 @@ async def test_write_to_a_new_file_then_overwrite_only_after_asking(session, tmp
         # Again: the file now holds an image, so the screen asks first; Cancel leaves it alone.
         target.write_bytes(b"precious" * 1000)
         await pilot.pause()
-        await pilot.click("#flash-to-file")
+        screen.query_one("#flash-to-file").press()
         await _wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         assert str(target) in app.screen.question
         app.screen.dismiss(False)
