@@ -29,3 +29,15 @@ def run_cli(*args, env=None, cwd=None, timeout=60) -> subprocess.CompletedProces
     full_env.update(env or {})
     return subprocess.run([*wizard_command(), *args], capture_output=True, text=True, env=full_env, cwd=cwd,
                           timeout=timeout)
+
+
+async def wait_until(pilot, cond, timeout: float = 30.0) -> None:
+    """Let the app run (pilot pauses) until `cond()` holds; fail the test after `timeout` seconds."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not cond():
+        if loop.time() > end:
+            raise AssertionError("timed out waiting in the UI")
+        await pilot.pause(0.05)

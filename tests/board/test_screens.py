@@ -3,9 +3,8 @@ Summary screen with its Markdown export."""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
+from wrnvtest import wait_until
 
 from screens.app import WizardApp
 from screens.boot import BootScreen
@@ -25,12 +24,7 @@ def board_session(board_host, tmp_path, monkeypatch):
 
 
 async def _wait_for(pilot, cond, timeout=60.0):
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not cond():
-        if loop.time() > end:
-            raise AssertionError("timed out waiting in the UI")
-        await pilot.pause(0.05)
+    await wait_until(pilot, cond, timeout)
 
 
 async def _check(pilot, app, board_host, trust=True):

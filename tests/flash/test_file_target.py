@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from flashkit import MiB, make_image
+from wrnvtest import wait_until
 
 from screens.app import WizardApp
 from screens.confirm import ConfirmScreen
@@ -14,12 +13,7 @@ SIZE = (130, 50)
 
 
 async def _wait_for(pilot, cond, timeout=30.0):
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not cond():
-        if loop.time() > end:
-            raise AssertionError("timed out waiting in the UI")
-        await pilot.pause(0.05)
+    await wait_until(pilot, cond, timeout)
 
 
 async def test_write_to_a_new_file_then_overwrite_only_after_asking(session, tmp_path):

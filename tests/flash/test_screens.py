@@ -3,10 +3,9 @@ loop device through the typed confirmation."""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from flashkit import MiB, fill, make_image
+from wrnvtest import wait_until
 
 from screens.app import WizardApp
 from screens.flash import FlashScreen
@@ -17,12 +16,7 @@ SIZE = (130, 50)
 
 
 async def _wait_for(pilot, cond, timeout=30.0):
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not cond():
-        if loop.time() > end:
-            raise AssertionError("timed out waiting in the UI")
-        await pilot.pause(0.05)
+    await wait_until(pilot, cond, timeout)
 
 
 @pytest.fixture
