@@ -100,6 +100,24 @@ def main(argv: Optional[list] = None, run_tui: Optional[Callable] = None) -> int
         return 70
 
 
+def _check_project_folder(project: Optional[str]) -> None:
+    """The wizard saves its state in the project folder from the first step on: make sure it can."""
+    import os
+
+    from .paths import default_project_dir, wizard_dir
+
+    folder = Path(project).expanduser() if project else default_project_dir()
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"--project {folder}: that is a file; give a folder (it is created if missing)")
+    try:
+        wizard_dir(folder).mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise WizardError(f"cannot use {folder} as the project folder ({e.strerror}); choose one you can "
+                          "write with --project DIR") from None
+    if not os.access(wizard_dir(folder), os.W_OK):
+        raise WizardError(f"cannot write in {wizard_dir(folder)}; choose another project folder with --project DIR")
+
+
 def _save_traceback() -> str:
     import tempfile
     import traceback
@@ -128,12 +146,16 @@ def _run_wizard(args, run_tui: Optional[Callable]) -> int:
     if args.plain:
         from .plain import run_plain
 
+        _check_project_folder(args.project)
+
         return run_plain(args)
     if args.answers:
         raise UsageError("--answers needs --plain (or --demo)")
     if run_tui is None:
         raise UsageError("the full-screen UI is started by the wrnv-wizard command; here use --plain")
     from .session import Session
+
+    _check_project_folder(args.project)
 
     return int(run_tui(Session.open(args.project, args.profile),
                        allow_non_removable=args.allow_non_removable) or 0)

@@ -60,3 +60,12 @@ def test_plain_without_a_terminal_says_to_use_answers(tmp_path):
     assert out.returncode == 1
     assert out.stderr.strip().splitlines()[-1].endswith("see `wrnv-wizard answers --example`)")
     assert "--answers FILE" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_project_that_cannot_be_used_is_one_line(tmp_path):
+    a_file = tmp_path / "f"
+    a_file.write_text("x")
+    out = run_cli("--project", str(a_file))
+    assert out.returncode == 2 and "that is a file" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    out = run_cli("--project", str(a_file / "sub"))
+    assert out.returncode == 1 and "choose one you can write" in out.stderr and "Traceback" not in out.stderr
