@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from .answers import Answers
+from .errors import WizardError
 from .profile import Profile, load_profile
 from .state import State, StepState
 from .steps import STEP_IDS, STEPS, Status
@@ -78,14 +79,23 @@ class Session:
     def update_answers(self, **changes) -> None:
         merged = Answers.from_dict(changes, base=self.answers, origin="answers")
         merged.validate(self.base_profile)
+        old_answers, old_path = self.answers, self.state.path
         if merged.project_dir != self.answers.project_dir:
             self.state.path = State.file_for(merged.project)
         self.answers = merged
-        self.save()
+        try:
+            self.save()
+        except WizardError:
+            self.answers, self.state.path = old_answers, old_path    # nothing changes when nothing was saved
+            raise
 
     def save(self) -> None:
         self.state.answers = self.answers.to_dict()
-        self.state.save()
+        try:
+            self.state.save()
+        except OSError as e:
+            raise WizardError(f"cannot save the wizard's state in {self.state.path.parent} ({e.strerror}); "
+                              "free some space or choose a project folder you can write") from None
 
     def reset_from(self, step_id: str) -> None:
         """Mark a step and every later one pending again (e.g. after changing the board)."""

@@ -85,3 +85,10 @@ def test_reset_from_marks_later_steps_pending(project):
     s.reset_from("board")
     assert s.first_unfinished() == "board"
     assert s.status("welcome") is Status.DONE and s.status("project") is Status.PENDING
+
+
+def test_unwritable_state_folder_is_a_wizard_error(project):
+    s = Session.open(project)
+    with pytest.raises(WizardError, match="project folder you can write"):
+        s.update_answers(project_dir="/proc/no-such-place")
+    assert s.answers.project == project and s.state.path.parent.parent == project
