@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Iterable, Union
 
 from .errors import WizardError
+from .udev_watch import SubsystemWatcher, WatchedMonitor
 
 log = logging.getLogger(__name__)
 
@@ -759,14 +760,12 @@ def _block_fingerprint() -> tuple:
     return tuple(out)
 
 
-class DiskMonitor:
+class DiskMonitor(WatchedMonitor):
     """Keeps the disk list live: calls `callback(list[Disk])` with a fresh scan right after start() and
     within a second of any block device appearing, vanishing or changing (card in, card out)."""
 
     def __init__(self, callback, image=None, context=None, allow_non_removable: bool = False,
                  poll_interval: float | None = 0.5, on_error=None):
-        from .udev_watch import SubsystemWatcher
-
         self.callback = callback
         self.image = image
         self.context = context
@@ -777,13 +776,3 @@ class DiskMonitor:
 
     def _changed(self) -> None:
         self.callback(scan(image=self.image, context=self.context, allow_non_removable=self.allow_non_removable))
-
-    def start(self) -> None:
-        self._watch.start()
-
-    def stop(self) -> None:
-        self._watch.stop()
-
-    @property
-    def running(self) -> bool:
-        return self._watch.running

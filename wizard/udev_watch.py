@@ -169,3 +169,19 @@ class SubsystemWatcher:
                     return
             except Exception:
                 return
+
+
+class WatchedMonitor:
+    """Base of the monitors built on one SubsystemWatcher (`self._watch`): start, stop, running."""
+
+    _watch: SubsystemWatcher
+
+    def start(self) -> None:
+        self._watch.start()
+
+    def stop(self) -> None:
+        self._watch.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._watch.running

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .disks import udev_attr
+from .udev_watch import SubsystemWatcher, WatchedMonitor
 
 
 @dataclass(frozen=True)
@@ -84,14 +85,12 @@ def _usb_fingerprint() -> tuple:
         return ()
 
 
-class RecoveryMonitor:
+class RecoveryMonitor(WatchedMonitor):
     """Calls `callback(list[RecoveryDevice])` right after start() and within a second of a USB device
     appearing or vanishing."""
 
     def __init__(self, profile, callback: Callable[[list], None], context=None,
                  poll_interval: float | None = 0.5, on_error=None):
-        from .udev_watch import SubsystemWatcher
-
         self.profile = profile
         self.callback = callback
         self.context = context
@@ -100,13 +99,3 @@ class RecoveryMonitor:
 
     def _changed(self) -> None:
         self.callback(find_recovery(self.profile, context=self.context))
-
-    def start(self) -> None:
-        self._watch.start()
-
-    def stop(self) -> None:
-        self._watch.stop()
-
-    @property
-    def running(self) -> bool:
-        return self._watch.running

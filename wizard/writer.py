@@ -533,15 +533,20 @@ def _reads_zero(target: Target, length: int, state: _State) -> bool:
     spots = {0, max(0, (length - BLOCK) // BLOCK * BLOCK)}
     rnd = random.Random(length)
     spots |= {rnd.randrange(0, max(1, length // BLOCK)) * BLOCK for _ in range(SPOT_READS // 4)}
+    return _blocks_read_zero(target, sorted(spots), length, state, "checking the erase")
+
+
+def _blocks_read_zero(target: Target, offsets: list, end: int, state: _State, doing: str) -> bool:
+    """Read one block at each offset (up to `end`), past the page cache: are they all zeros?"""
     fd, _ = _open_verify(target)
     try:
         with AlignedBuffer(BLOCK) as buf:
-            for off in sorted(spots):
-                n = _pread(fd, buf.view[:min(BLOCK, length - off)], off)
+            for off in offsets:
+                n = _pread(fd, buf.view[:min(BLOCK, end - off)], off)
                 if n and not buf.is_zero(0, n):
                     return False
     except OSError as e:
-        raise _io_error(e, target, state, "checking the erase") from None
+        raise _io_error(e, target, state, doing) from None
     finally:
         os.close(fd)
     return True
@@ -754,18 +759,7 @@ def _skipped_read_zero(tgt: Target, size: int, written: list, state: _State) -> 
     offsets = _gap_samples(size, written, SPOT_READS)
     if not offsets:
         return True
-    fd, _ = _open_verify(tgt)
-    try:
-        with AlignedBuffer(BLOCK) as buf:
-            for off in offsets:
-                n = _pread(fd, buf.view[:BLOCK], off)
-                if n and not buf.is_zero(0, n):
-                    return False
-    except OSError as e:
-        raise _io_error(e, tgt, state, "checking skipped blocks") from None
-    finally:
-        os.close(fd)
-    return True
+    return _blocks_read_zero(tgt, offsets, size, state, "checking skipped blocks")
 
 
 def _fill_gaps(fd: int, direct: bool, size: int, written: list, tgt: Target, state: _State,

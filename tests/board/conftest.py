@@ -29,17 +29,9 @@ REPO = HERE.parent.parent
 SSHD = Path("/usr/sbin/sshd")
 BOARD_KEYS = ("csv_dir", "runtime_config", "daemon_json")
 
-DAEMON_JSON = {"runtimes": {"nvidia": {"path": "nvidia-container-runtime", "runtimeArgs": []}}}
-CONFIG_TOML = """disable-require = false
-
-[nvidia-container-cli]
-environment = []
-load-kmods = true
-ldconfig = "@{ldconfig}"
-
-[nvidia-container-runtime]
-#debug = "/var/log/nvidia-container-runtime.log"
-"""
+# What the seed's image holds: the same description the demo's stand-in board uses.
+from wizard.demo.board import DAEMON_JSON  # noqa: E402
+from wizard.demo.board import RUNTIME_CONFIG as CONFIG_TOML  # noqa: E402
 
 
 def _need(tool: str) -> str:
