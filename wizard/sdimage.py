@@ -13,6 +13,7 @@ Why this is more than `unzip && sudo ./dosdcard.sh`:
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import stat
@@ -25,6 +26,7 @@ from typing import Callable, Optional
 
 import humanize
 
+from .atomic import atomic_write
 from .errors import WizardError
 from .paths import logs_dir, wizard_dir
 from .profile import Profile
@@ -89,8 +91,58 @@ def find_package(profile: Profile, project, machine: str, image: str) -> Path:
 
 # -- unpacking ---------------------------------------------------------------------------------------
 
+STAMP = ".wrnv-unpacked.json"
+REUSE_MIN = 16 << 20    # files this big are kept between runs when untouched (the rootfs: minutes to inflate)
+
+
+def _zip_identity(zip_path: Path) -> dict:
+    st = zip_path.stat()
+    return {"path": str(zip_path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "ino": st.st_ino}
+
+
+def _reusable(zip_path: Path, dest: Path, infos: list) -> set:
+    """Names of big files a previous complete unpack of this very zip left untouched (same size and mtime
+    as when written: dosdcard.sh only reads the rootfs). Everything else is unpacked again."""
+    try:
+        stamp = json.loads((dest / STAMP).read_text())
+    except (OSError, ValueError):
+        return set()
+    if not isinstance(stamp, dict) or stamp.get("zip") != _zip_identity(zip_path):
+        return set()
+    files = stamp.get("files") or {}
+    keep = set()
+    for info in infos:
+        was = files.get(info.filename)
+        if info.is_dir() or info.file_size < REUSE_MIN or not was:
+            continue
+        try:
+            st = (dest / info.filename).lstat()
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and [st.st_size, st.st_mtime_ns] == was and st.st_size == info.file_size:
+            keep.add(info.filename)
+    return keep
+
+
+def _clear_except(dest: Path, keep: set) -> None:
+    """Empty `dest` (outputs of earlier runs, half-unpacked files) but for the kept files."""
+    for root, dirs, files in os.walk(dest, topdown=False):
+        for name in files:
+            path = Path(root, name)
+            if str(path.relative_to(dest)) not in keep:
+                path.unlink()
+        for name in dirs:
+            path = Path(root, name)
+            if path.is_symlink():
+                path.unlink()
+            elif not any(path.iterdir()):
+                path.rmdir()
+
+
 def unpack(zip_path, dest, progress: Optional[ProgressFn] = None, cancel: Optional[CancelFn] = None) -> Path:
-    """Unpack sparse, keeping modes. A fresh folder each time (a half-unpacked one is never reused)."""
+    """Unpack sparse, keeping modes, into a folder holding exactly the zip's files. Big files a previous
+    complete unpack of the same zip left untouched are kept (inflating a 14 GiB rootfs takes minutes);
+    the stamp saying so is removed first and written last, so a half-unpacked folder is never trusted."""
     zip_path, dest = Path(zip_path), Path(dest)
     try:
         zf = zipfile.ZipFile(zip_path)
@@ -99,10 +151,16 @@ def unpack(zip_path, dest, progress: Optional[ProgressFn] = None, cancel: Option
     with zf:
         infos = zf.infolist()
         total = sum(i.file_size for i in infos)
+        keep = _reusable(zip_path, dest, infos) if dest.is_dir() else set()
         if dest.exists():
-            shutil.rmtree(dest)
-        dest.mkdir(parents=True)
-        prog = Progress(0, total, label=f"Unpacking {zip_path.name}")
+            (dest / STAMP).unlink(missing_ok=True)
+            if keep:
+                _clear_except(dest, keep)
+            else:
+                shutil.rmtree(dest)
+        dest.mkdir(parents=True, exist_ok=True)
+        label = f"Unpacking {zip_path.name}" + (f" (keeping {len(keep)} unchanged big file(s))" if keep else "")
+        prog = Progress(0, total, label=label)
         tick = Throttle(progress, 0.2)
         base = 0
         for info in infos:
@@ -112,6 +170,9 @@ def unpack(zip_path, dest, progress: Optional[ProgressFn] = None, cancel: Option
             mode = (info.external_attr >> 16) & 0o177777
             if info.is_dir():
                 target.mkdir(parents=True, exist_ok=True)
+                continue
+            if info.filename in keep:
+                base += info.file_size
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
             if stat.S_ISLNK(mode):
@@ -135,7 +196,23 @@ def unpack(zip_path, dest, progress: Optional[ProgressFn] = None, cancel: Option
             base += info.file_size
         prog.done = total
         tick(prog, final=True)
+        _write_stamp(zip_path, dest, infos)
     return dest
+
+
+def _write_stamp(zip_path: Path, dest: Path, infos: list) -> None:
+    files = {}
+    for info in infos:
+        try:
+            st = (dest / info.filename).lstat()
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode):
+            files[info.filename] = [st.st_size, st.st_mtime_ns]
+    try:
+        atomic_write(dest / STAMP, json.dumps({"zip": _zip_identity(zip_path), "files": files}))
+    except OSError:
+        pass    # no stamp: the next run unpacks everything again, nothing worse
 
 
 # -- dosdcard.sh -------------------------------------------------------------------------------------

@@ -87,6 +87,65 @@ def test_unpack_is_sparse_and_keeps_modes(built, tmp_path):
     assert seen and seen[-1].done == seen[-1].total
 
 
+def test_unpacking_again_keeps_the_untouched_rootfs_and_nothing_else(built, tmp_path):
+    """Re-running the step must not inflate the 14 GiB rootfs again, yet start from exactly the zip's files."""
+    prof, project, z = built
+    dest = unpack(z, tmp_path / "u")
+    ext4, script = dest / f"{IMAGE}.ext4", dest / "dosdcard.sh"
+    ino = ext4.stat().st_ino
+    (dest / "signed").mkdir()
+    (dest / "signed" / "flash.xml").write_text("from the last run")
+    (dest / f"{IMAGE}.sdcard").write_bytes(b"old image")
+    script.write_text("#!/bin/sh\nexit 9\n")              # a small file changed: unpacked again
+    seen = []
+    unpack(z, dest, progress=seen.append)
+    assert ext4.stat().st_ino == ino and "keeping" in seen[-1].label and seen[-1].done == seen[-1].total
+    assert not (dest / "signed").exists() and not (dest / f"{IMAGE}.sdcard").exists()
+    with zipfile.ZipFile(z) as zf:
+        assert script.read_bytes() == zf.read("dosdcard.sh") and os.access(script, os.X_OK)
+        assert sorted(p.name for p in dest.iterdir() if not p.name.startswith(".")) == \
+            sorted(i.filename for i in zf.infolist())
+
+
+def test_a_changed_rootfs_or_a_new_package_is_unpacked_again(built, tmp_path):
+    prof, project, z = built
+    dest = unpack(z, tmp_path / "u")
+    ext4 = dest / f"{IMAGE}.ext4"
+    with zipfile.ZipFile(z) as zf:
+        want = zf.read(f"{IMAGE}.ext4")
+    with open(ext4, "r+b") as f:                             # changed by something: its mtime moves
+        f.write(b"X" * 4096)
+    seen = []
+    unpack(z, dest, progress=seen.append)
+    assert "keeping" not in seen[-1].label and ext4.read_bytes() == want
+    st = ext4.stat()                                         # same size and mtime, but a rebuilt package
+    with open(ext4, "r+b") as f:
+        f.write(b"Y" * 4096)
+    os.utime(ext4, ns=(st.st_atime_ns, st.st_mtime_ns))
+    os.utime(z, (time.time() + 5, time.time() + 5))
+    unpack(z, dest)
+    assert ext4.read_bytes() == want
+
+
+def test_a_half_unpacked_folder_is_never_trusted(built, tmp_path):
+    from wizard.progress import Cancelled
+
+    prof, project, z = built
+    dest = unpack(z, tmp_path / "u")
+    ext4 = dest / f"{IMAGE}.ext4"
+    with open(ext4, "r+b") as f:                             # so the next run inflates it again...
+        f.write(b"X" * 4096)
+    seen = []
+    with pytest.raises(Cancelled):                           # ...and is stopped in the middle of it
+        unpack(z, dest, progress=seen.append, cancel=lambda: ext4.exists() and ext4.stat().st_blocks > 0)
+    assert not (dest / ".wrnv-unpacked.json").exists()
+    seen.clear()
+    unpack(z, dest, progress=seen.append)
+    assert "keeping" not in seen[-1].label
+    with zipfile.ZipFile(z) as zf:
+        assert ext4.read_bytes() == zf.read(f"{IMAGE}.ext4")
+
+
 def test_newest_package_is_picked(built):
     prof, project, z = built
     older = z.with_name(f"{IMAGE}-{MACHINE}-20250101000000.tegraflash.zip")
