@@ -70,23 +70,25 @@ def deploy_dir(profile: Profile, project, machine: str) -> Path:
 
 def find_package(profile: Profile, project, machine: str, image: str) -> Path:
     """The newest `*.tegraflash.zip` for this machine and image (symlinks resolved: the build leaves a
-    stable-named link beside the timestamped file)."""
+    stable-named link beside the timestamped file). Looked for in the profile's TMPDIR first (tmp-glibc for
+    WRLinux), then in any other `tmp*` folder of the build (a changed TMPDIR)."""
     m = profile.machine(machine)
     if not m.sdcard:
         raise WizardError(f"{machine} does not boot from an SD card (it is flashed over USB with doflash.sh); "
                           "the SD-card image is only for jetson-nano-qspi-sd")
     folder = deploy_dir(profile, project, machine)
-    if not folder.is_dir():
+    build = Path(project) / profile.wrlinux.build_dir
+    folders = [f for f in [folder, *sorted(build.glob(f"tmp*/deploy/images/{machine}"))] if f.is_dir()]
+    if not folders:
         raise WizardError(f"no build output in {folder}: run the build step first (`wrnv-wizard build`)")
     pattern = profile.sdcard.get("tegraflash_glob", "{image}-{machine}*.tegraflash.zip").format(
         image=image, machine=machine)
-    found = {p.resolve() for p in folder.glob(pattern) if p.exists()}
-    if not found:
-        found = {p.resolve() for p in folder.glob("*.tegraflash.zip") if p.exists()}
-    if not found:
-        raise WizardError(f"no {pattern} in {folder}: the build did not make the tegraflash package "
-                          "(is IMAGE_FSTYPES = \"tegraflash\" in local.conf?)")
-    return max(found, key=lambda p: (p.stat().st_mtime, p.name))
+    for glob in (pattern, "*.tegraflash.zip"):
+        found = {p.resolve() for f in folders for p in f.glob(glob) if p.exists()}
+        if found:
+            return max(found, key=lambda p: (p.stat().st_mtime, p.name))
+    raise WizardError(f"no {pattern} in {folders[0]}: the build did not make the tegraflash package "
+                      "(is IMAGE_FSTYPES = \"tegraflash\" in local.conf?)")
 
 
 # -- unpacking ---------------------------------------------------------------------------------------

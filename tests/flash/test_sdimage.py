@@ -157,6 +157,19 @@ def test_newest_package_is_picked(built):
     assert find_package(prof, project, MACHINE, IMAGE) == z.resolve()
 
 
+def test_package_found_in_another_tmpdir(built):
+    """A build whose TMPDIR is not the profile's tmp-glibc (e.g. `tmp`): its package is still found."""
+    prof, project, z = built
+    other = Path(str(deploy_dir(prof, project, MACHINE)).replace("tmp-glibc", "tmp"))
+    other.mkdir(parents=True)
+    newer = other / z.name.replace("2026", "2027")
+    shutil.move(z, newer)
+    assert find_package(prof, project, MACHINE, IMAGE) == newer.resolve()
+    newer.unlink()
+    with pytest.raises(WizardError, match="did not make the tegraflash package"):
+        find_package(prof, project, MACHINE, IMAGE)
+
+
 def test_make_image_with_board_revision(built):
     prof, project, z = built
     lines = []
