@@ -152,7 +152,6 @@ def unpack(zip_path, dest, progress: Optional[ProgressFn] = None, cancel: Option
         raise WizardError(f"{zip_path} is not a readable zip ({e}): build the image again") from None
     with zf:
         infos = zf.infolist()
-        total = sum(i.file_size for i in infos)
         keep = _reusable(zip_path, dest, infos) if dest.is_dir() else set()
         if dest.exists():
             (dest / STAMP).unlink(missing_ok=True)
@@ -162,6 +161,7 @@ def unpack(zip_path, dest, progress: Optional[ProgressFn] = None, cancel: Option
                 shutil.rmtree(dest)
         dest.mkdir(parents=True, exist_ok=True)
         label = f"Unpacking {zip_path.name}" + (f" (keeping {len(keep)} unchanged big file(s))" if keep else "")
+        total = sum(i.file_size for i in infos if i.filename not in keep)   # kept bytes would fake the rate
         prog = Progress(0, total, label=label)
         tick = Throttle(progress, 0.2)
         base = 0
@@ -174,7 +174,6 @@ def unpack(zip_path, dest, progress: Optional[ProgressFn] = None, cancel: Option
                 target.mkdir(parents=True, exist_ok=True)
                 continue
             if info.filename in keep:
-                base += info.file_size
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
             if stat.S_ISLNK(mode):

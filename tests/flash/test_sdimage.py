@@ -6,12 +6,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import time
 import zipfile
 from pathlib import Path
 
 import pytest
-from flashkit import MiB, run_cli
+from flashkit import REPO, MiB, assert_clean_failure, run_cli
 
 from wizard.demo.fake_tegraflash import make_tegraflash_zip
 from wizard.errors import WizardError
@@ -219,6 +220,29 @@ def test_dosdcard_failure_names_the_error(built, monkeypatch):
     with pytest.raises(WizardError) as e:
         make_sdcard_image(prof, project, MACHINE, IMAGE, recovery_board=True)
     assert "recovery mode" in str(e.value) and "dosdcard.log" in str(e.value)
+
+
+def test_a_board_in_recovery_mode_is_read_over_usb(built, root):
+    """No revision chosen: the Jetson Nano plugged in in recovery mode (a umockdev testbed with NVIDIA
+    0955:7f21) is found, and dosdcard.sh runs without BOARDID/FAB and reads the board itself."""
+    if shutil.which("umockdev-run") is None:
+        pytest.skip("needs umockdev-run (Debian package umockdev)")
+    _, project, _ = built
+    fixture = Path(__file__).resolve().parents[1] / "disks" / "fixtures" / "jetson-nano-recovery.umockdev"
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env.pop("BOARDID", None)
+    env.pop("FAB", None)
+    proc = subprocess.run(["umockdev-run", "-d", str(fixture), "--", sys.executable, "-m", "wizard.cli", "image",
+                           "--project", str(project)], env=env, capture_output=True, text=True, timeout=120,
+                          stdin=subprocess.DEVNULL)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    assert "Jetson Nano" in out and "recovery mode (USB 0955:7f21" in out
+    assert "read from EEPROM" in out and "version(300)" in out
+    assert "third-party notes" not in out          # no revision was guessed: the board said it
+    assert ".sdcard" in proc.stdout
+    # the same without the board: one clear line saying what to do
+    assert_clean_failure(run_cli("image", "--project", project, "--recovery"), "recovery mode")
 
 
 def test_image_command_end_to_end(built):

@@ -50,12 +50,16 @@ def run(args) -> int:
     recovery = False
     runner = None
     if not fab:
-        recovery = _recovery_board_present(profile)
+        boards = _recovery_boards(profile)
+        recovery = bool(boards)
         if not recovery:
             revs = ", ".join(f"{f.id} ({f.title})" for f in profile.fabs)
             raise WizardError("dosdcard.sh needs the board's identity: put the Jetson Nano in recovery mode and "
                               f"plug it in over USB, or give --fab ({revs}; the revision->FAB mapping is "
                               "unverified)")
+        if not args.json:
+            print(f"Board: {boards[0].describe()}; dosdcard.sh reads its EEPROM over USB (as root)",
+                  file=sys.stderr)
         runner = _elevated_runner()
     tty = sys.stderr.isatty() and not args.json
     show = line_printer(tty)
@@ -91,15 +95,15 @@ def run(args) -> int:
     return 0
 
 
-def _recovery_board_present(profile) -> bool:
+def _recovery_boards(profile) -> list:
     try:
         from ..usb_recovery import find_recovery
     except ImportError:
-        return False
+        return []
     try:
-        return bool(find_recovery(profile))
+        return find_recovery(profile)
     except Exception:  # noqa: BLE001 - detection is best effort; the error message says what to do
-        return False
+        return []
 
 
 def _elevated_runner():
