@@ -35,6 +35,7 @@ from .base import StepScreen
 from .boot_candidates import CandidateList
 from .boot_checks import ChecksView
 from .boot_hostkey import HostKeyScreen
+from .terminal import in_terminal
 
 INTERNET_NOTE = "The seed's demo needs internet on the board (docker pull, MNIST); the checks need only ssh."
 
@@ -236,13 +237,19 @@ class BootScreen(StepScreen):
                 return
         client = self._client
         command = demo_command(self.session.profile)
-        with self.app.suspend():
+        def demo() -> int:
             port = f" -p {client.target.port}" if client.target.port != 22 else ""
             print(f"\n$ ssh -t{port} {client.target.login} {command}\n(the board needs internet; Ctrl+C stops it)\n",
                   flush=True)
             rc = client.interactive(command)
             input(f"\nThe demo ended (exit {rc}). Press Enter to go back to the wizard. ")
-        self.notify(f"The demo ended with exit code {rc}.", severity="information" if rc == 0 else "warning")
+            return rc
+
+        rc, stopped = in_terminal(self.app, demo)
+        if stopped:
+            self.notify(f"The demo was {stopped}.", severity="warning")
+        else:
+            self.notify(f"The demo ended with exit code {rc}.", severity="information" if rc == 0 else "warning")
 
     def forget_key(self) -> None:
         try:

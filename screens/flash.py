@@ -29,6 +29,7 @@ from .confirm import ConfirmScreen
 from .flash_confirm import TypedConfirmScreen
 from .flash_disks import DiskTable
 from .flash_progress import WorkProgress
+from .terminal import in_terminal
 
 
 class FileTarget:
@@ -190,13 +191,14 @@ class FlashScreen(StepScreen):
 
     # -- the write -----------------------------------------------------------------------------------
     def _begin(self, disk, image: str) -> None:
-        if not elevate.is_root() and not isinstance(disk, FileTarget):
-            try:
-                with self.app.suspend():
-                    print(f"\nWriting {disk.name} needs root: sudo asks for your password once.\n", flush=True)
-                    elevate.authenticate()
-            except WizardError as e:
-                self.notify(str(e), severity="error", timeout=10)
+        if elevate.needs_helper(disk.path):
+            def ask() -> None:
+                print(f"\nWriting {disk.name} needs root: sudo asks for your password once.\n", flush=True)
+                elevate.authenticate()
+
+            _, refused = in_terminal(self.app, ask)
+            if refused:
+                self.notify(f"{refused}. {disk.name} was not written.", severity="error", timeout=10)
                 return
         self._cancel.clear()
         self.busy = f"writing {disk.name}"

@@ -23,6 +23,7 @@ from wizard.steps import Status
 from .base import StepScreen
 from .flash_progress import WorkProgress
 from .log_view import LogView
+from .terminal import in_terminal
 
 
 class ImageScreen(StepScreen):
@@ -137,16 +138,16 @@ class ImageScreen(StepScreen):
             if not self._boards:
                 self.notify("No Jetson in recovery mode is plugged in: see the diagram.", severity="warning")
                 return
-            try:
-                if not elevate.is_root():
-                    with self.app.suspend():
-                        print("\ndosdcard.sh reads the board over USB, which needs root: sudo asks once.\n",
-                              flush=True)
-                        elevate.authenticate()
-                runner = elevate.dosdcard_runner()
-            except WizardError as e:
-                self.notify(str(e), severity="error", timeout=10)
-                return
+            if not elevate.is_root():
+                def ask() -> None:
+                    print("\ndosdcard.sh reads the board over USB, which needs root: sudo asks once.\n", flush=True)
+                    elevate.authenticate()
+
+                _, refused = in_terminal(self.app, ask)
+                if refused:
+                    self.notify(f"{refused}. No image was made.", severity="error", timeout=10)
+                    return
+            runner = elevate.dosdcard_runner()
         else:
             fab = choice[len("fab-"):]
         self._cancel.clear()

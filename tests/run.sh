@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 # tool:package pairs the tests use (tmux: real terminal; umockdev: disk fixtures; sshd: board checks; ...)
 APT_NEEDS="tmux:tmux umockdev-run:umockdev /usr/sbin/sshd:openssh-server ssh:openssh-client sgdisk:gdisk
-mkfs.ext4:e2fsprogs losetup:mount git:git ip:iproute2 zip:zip unzip:unzip"
+mkfs.ext4:e2fsprogs losetup:mount git:git ip:iproute2 zip:zip unzip:unzip sudo:sudo"
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     missing=""
     for pair in $APT_NEEDS; do
@@ -24,7 +24,13 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
 fi
 
 VENV=${WRNV_TEST_VENV:-.venv}
-[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+# The distribution's Python where it is recent enough: a Python under /root (pyenv) cannot be run by the
+# temporary user of the sudo tests, which then skip.
+PY=python3
+if /usr/bin/python3 -c 'import sys, ensurepip, venv; sys.exit(sys.version_info < (3, 9))' 2>/dev/null; then
+    PY=/usr/bin/python3
+fi
+[ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
 # A real (non-editable) install: the tests run the installed package and its shipped assets.
 "$VENV/bin/python" -m pip install -q ".[test]" >/dev/null

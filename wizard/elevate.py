@@ -10,9 +10,11 @@ work happens in-process, with no helper at all.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -20,7 +22,7 @@ import time
 from collections import deque
 from dataclasses import fields
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 from .errors import WizardError
 from .progress import Progress, ProgressFn
@@ -49,6 +51,12 @@ def method() -> str:
     return ""
 
 
+PROMPT = "[wrnv-wizard] password for %u (to write the card): "
+# Set once sudo -v accepted the password in this process: a later "password is required" then means that
+# sudo keeps no timestamp here, not that the user skipped the prompt.
+_authenticated = threading.Event()
+
+
 def authenticate() -> None:
     """Ask for the password in the terminal now (sudo -v), so that the helper can then start without a
     prompt (sudo -n) while the wizard draws progress. The TUI calls this with the app suspended."""
@@ -57,10 +65,31 @@ def authenticate() -> None:
         return      # pkexec asks through its own agent when the helper starts
     if not how:
         raise _no_way()
-    rc = subprocess.call(["sudo", "-v", "-p", "[wrnv-wizard] password for %u (to write the card): "])
+    with _sigint_noted() as interrupted:
+        rc = subprocess.call(["sudo", "-v", "-p", PROMPT])
+    if interrupted():
+        err = WizardError("password prompt cancelled: nothing was changed")
+        err.exit_code = 130
+        raise err
     if rc != 0:
-        raise WizardError("sudo did not accept the password (or you may not use sudo): try again, or run the "
-                          "command as root")
+        raise WizardError("sudo did not accept the password (or you may not use sudo here): nothing was changed; "
+                          "try again with your login password, or run the command as root")
+    _authenticated.set()
+
+
+@contextlib.contextmanager
+def _sigint_noted() -> Iterator[Callable[[], bool]]:
+    """Ctrl-C at sudo's prompt reaches sudo and us alike (one process group). sudo stops by itself; here it
+    must only be noted: a KeyboardInterrupt raised in the TUI's event loop would end the whole app."""
+    hit = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield hit.is_set
+        return
+    old = signal.signal(signal.SIGINT, lambda *_: hit.set())
+    try:
+        yield hit.is_set
+    finally:
+        signal.signal(signal.SIGINT, old)
 
 
 def _no_way() -> WizardError:
@@ -91,8 +120,10 @@ def run_helper(action_args: list, progress: Optional[ProgressFn] = None, on_line
     env = dict(os.environ)
     env["PYTHONPATH"] = _package_root() + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     try:
+        # cwd "/": `python -m` puts the working folder first on sys.path, so root would import a `wizard`
+        # folder found in the user's current folder instead of this very package.
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                env=env, text=True, bufsize=1)
+                                env=env, text=True, bufsize=1, cwd="/")
     except OSError as e:
         raise WizardError(f"cannot start the privileged helper ({cmd[0]}): {e.strerror}") from None
     errtail: deque = deque(maxlen=20)
@@ -162,8 +193,17 @@ def run_helper(action_args: list, progress: Optional[ProgressFn] = None, on_line
         err.exit_code = int(error.get("exit_code") or 1)
         raise err
     if result is None:
-        tail = " / ".join(line for line in errtail if line.strip())[-300:]
-        if "password is required" in tail or "a terminal is required" in tail:
+        said = " / ".join(line for line in errtail if line.strip())
+        tail = said[-300:]
+        if "is not allowed to execute" in said:     # sudo names the whole command first: check all of it
+            raise WizardError("sudo accepted your password but does not let you run the wizard's helper as root: "
+                              "nothing was written; ask your administrator for full sudo rights, or run the "
+                              "command as root")
+        if "password is required" in said or "a terminal is required" in said:
+            if _authenticated.is_set():
+                raise WizardError("sudo asked for the password again right after accepting it (this system keeps "
+                                  "no sudo timestamp, timestamp_timeout=0): nothing was written; run the command "
+                                  "as root")
             raise WizardError("sudo needs your password first: run the command in a terminal (it asks once)")
         raise WizardError(f"the privileged helper stopped without a result (exit {rc})"
                           + (f": {tail}" if tail else ""))
@@ -178,10 +218,10 @@ def write_card(image, target, identity: Optional[dict] = None, options=None,
 
     opts = options or WriteOptions()
     if in_process is None:
-        in_process = is_root() or _user_writable_file(target)
+        in_process = not needs_helper(target)
     if in_process:
         return write_image(image, target, identity=identity, options=opts, progress=progress, cancel=cancel)
-    args = ["write", "--image", str(image), "--target", str(target)]
+    args = ["write", "--image", _absolute(image), "--target", _absolute(target)]
     if identity:
         args += ["--identity", json.dumps(identity)]
     if not opts.verify:
@@ -193,6 +233,18 @@ def write_card(image, target, identity: Optional[dict] = None, options=None,
     ev = run_helper(args, progress=progress, cancel=cancel)
     known = {f.name for f in fields(WriteResult)}
     return WriteResult(**{k: v for k, v in ev.items() if k in known})
+
+
+def needs_helper(target) -> bool:
+    """Whether writing `target` goes through the privileged helper: then call authenticate() first, in the
+    terminal. A device always does (even one the user's group may write: the helper opens it exclusively and
+    repeats the checks); a regular file only when the user may not write it."""
+    return not (is_root() or _user_writable_file(target))
+
+
+def _absolute(path) -> str:
+    """The helper runs in "/", not in the user's folder: relative paths (and ~) are made absolute here."""
+    return os.path.abspath(os.path.expanduser(str(path)))
 
 
 def _user_writable_file(target) -> bool:
@@ -211,7 +263,7 @@ def dosdcard_runner():
         return run_logged
 
     def runner(argv, cwd, env, on_line, log_path, cancel):
-        args = ["dosdcard", "--dir", str(cwd)] + (["--log", str(log_path)] if log_path else [])
+        args = ["dosdcard", "--dir", _absolute(cwd)] + (["--log", _absolute(log_path)] if log_path else [])
         ev = run_helper(args, on_line=on_line, cancel=cancel)
         return int(ev.get("rc", 1))
 

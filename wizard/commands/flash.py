@@ -47,8 +47,8 @@ def run(args) -> int:
     from .. import elevate
 
     in_process = None
-    if disk is not None and not elevate.is_root():
-        elevate.authenticate()      # the password prompt, before any progress is drawn
+    if elevate.needs_helper(target):    # a card, or a file the user may not write (a VM's image in /var/lib)
+        elevate.authenticate()          # the password prompt, before any progress is drawn
     tty = sys.stderr.isatty()
     show = line_printer(tty)
     try:
