@@ -683,6 +683,17 @@ def get(path_or_name: Union[str, Path], image=None, context=None, allow_non_remo
     raise WizardError(f"{text} is not attached to anything (an unused loop device?)")
 
 
+def only(disks: list, path: str, reason: str) -> list:
+    """Refuse every disk but `path` (the demo offers its own virtual card, never another loop device of this
+    host that --allow-non-removable would let through). Refusals are added, never lifted."""
+    keep = os.path.realpath(path) if path else ""
+    for d in disks:
+        if os.path.realpath(d.path) != keep and d.offered:
+            d.offered = False
+            d.reasons.append(reason)
+    return disks
+
+
 def who_holds(disk: Union[Disk, str]) -> list:
     """Plain-words list of what keeps a disk busy: mounts, swap, holders (dm/md), processes with it or
     one of its partitions open. For the 'cannot open exclusively' message."""

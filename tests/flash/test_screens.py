@@ -101,3 +101,20 @@ async def test_image_screen_makes_the_image_with_a_board_revision(session, root)
         assert session.status("image") is Status.DONE, session.step_state("image").detail
         assert session.step_state("image").data["path"].endswith(".sdcard")
         assert "of it data" in str(screen.query_one("#image-result").render())
+
+
+async def test_the_demo_offers_only_its_own_virtual_card(session, tmp_path, loops):
+    """--allow-non-removable lets loop devices through; the demo must still never offer another loop device
+    of this host (someone's VM disk), only the card it made."""
+    img = make_image(tmp_path / "x.sdcard", 16 * MiB, [(MiB, MiB)])
+    mine = loops.attach(fill(tmp_path / "card", 32 * MiB))
+    other = loops.attach(fill(tmp_path / "someone-elses", 32 * MiB))
+    session.mark("image", Status.DONE, "made", path=str(img))
+    app = WizardApp(session, start_at="flash", allow_non_removable=True, only_target=mine)
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.screen.query_one("#flash-disks")
+        await _wait_for(pilot, lambda: mine in table._rows)
+        by_path = {d.path: d for d in table._disks}
+        assert by_path[mine].offered and [d.path for d in table.offered] == [mine]
+        assert not by_path[other].offered and "not the demo's virtual card" in "; ".join(by_path[other].reasons)
+        assert other not in table._rows                       # refused: shown only with "show all"
