@@ -309,7 +309,8 @@ def _pick_in_the_table(term: Tmux, name: str) -> None:
     term.send(name, "Enter")
 
 
-def test_flash_screen_as_a_user_suspends_for_sudo_then_writes(make_user, term, card):
+def _flash_screen_at_the_prompt(make_user, term, card) -> tuple:
+    """The app as a new user at "Write the card", the loop device picked and its name typed: sudo asks."""
     user = make_user()
     dev, name = card
     img = _image(user)
@@ -320,6 +321,11 @@ def test_flash_screen_as_a_user_suspends_for_sudo_then_writes(make_user, term, c
     _pick_in_the_table(term, name)
     term.wait_for(f"Writing {name} needs root")             # the app is suspended: sudo has the terminal
     term.wait_for(user.prompt)
+    return user, dev, img, project
+
+
+def test_flash_screen_as_a_user_suspends_for_sudo_then_writes(make_user, term, card):
+    user, dev, img, project = _flash_screen_at_the_prompt(make_user, term, card)
     term.send(user.password, "Enter")
     screen = term.wait_for("Done: wrote", timeout=60)         # the app came back and wrote
     assert user.password not in screen
@@ -330,15 +336,7 @@ def test_flash_screen_as_a_user_suspends_for_sudo_then_writes(make_user, term, c
 
 
 def test_flash_screen_ctrl_c_at_the_prompt_comes_back_and_writes_nothing(make_user, term, card):
-    user = make_user()
-    dev, name = card
-    img = _image(user)
-    project = _project_at_flash(user, img)
-    term.width, term.height = 120, 40
-    term.start(user.argv("--project", project, "--allow-non-removable"))
-    term.wait_for("Write the card")
-    _pick_in_the_table(term, name)
-    term.wait_for(user.prompt)
+    user, dev, img, project = _flash_screen_at_the_prompt(make_user, term, card)
     term.send("half-typ")
     term.send("C-c")
     term.wait_for("cancelled")                                # the app is back, and says so
