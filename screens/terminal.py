@@ -19,12 +19,20 @@ from wizard.errors import WizardError
 T = TypeVar("T")
 
 
+def _interrupt_once(signum, frame) -> None:
+    """SIGINT while fn() runs: KeyboardInterrupt, once. A second SIGINT (Ctrl-C pressed twice, or passed on by a
+    parent process such as umockdev-run) is ignored: raised while the app resumes, it would leave the app
+    suspended or end it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
 def in_terminal(app, fn: Callable[[], T]) -> tuple[Optional[T], str]:
     """Run fn() with `app` suspended. Returns (its result, "") or (None, what stopped it, in one line)."""
     result: Optional[T] = None
     problem = ""
     main = threading.current_thread() is threading.main_thread()
-    old = signal.signal(signal.SIGINT, signal.default_int_handler) if main else None
+    old = signal.signal(signal.SIGINT, _interrupt_once) if main else None
     try:
         with app.suspend():     # raises SuspendNotSupported before running anything where it cannot
             try:
@@ -35,6 +43,9 @@ def in_terminal(app, fn: Callable[[], T]) -> tuple[Optional[T], str]:
                 problem = "stopped with Ctrl+C"
             except EOFError:
                 problem = "stopped: the terminal closed its input (Ctrl+D)"
+            finally:
+                if old is not None:     # nothing may interrupt the app's way back
+                    signal.signal(signal.SIGINT, signal.SIG_IGN)
     except SuspendNotSupported:
         problem = "this terminal cannot hand over to another program: run the step's command in a terminal"
     finally:

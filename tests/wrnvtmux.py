@@ -59,6 +59,23 @@ class Tmux:
             time.sleep(0.2)
         raise AssertionError(f"program did not exit within {timeout}s; screen:\n{self.screen()}")
 
+    def toasts(self, screen: str | None = None) -> str:
+        """The notifications' words in one line: a toast is drawn over the screen (its rows start with "▌";
+        the border of a box under it may show on their right) and wraps its text over several of them."""
+        screen = self.screen() if screen is None else screen
+        return " ".join(line.rsplit("▌", 1)[1].strip().rstrip("│┃▎▊╮╯").strip()
+                        for line in screen.splitlines() if "▌" in line)
+
+    def wait_toast(self, text: str, timeout: float = 30.0) -> str:
+        """Wait until a notification says `text`; returns the screen."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if text in self.toasts(screen):
+                return screen
+            time.sleep(0.2)
+        raise AssertionError(f"{text!r} was not notified within {timeout}s; screen was:\n{self.screen()}")
+
     def kill(self) -> None:
         self._tmux("kill-server", check=False)
 

@@ -81,13 +81,13 @@ def authenticate() -> None:
 def _sigint_noted() -> Iterator[Callable[[], bool]]:
     """Ctrl-C at sudo's prompt reaches sudo and us alike (one process group). sudo stops by itself; here it
     must only be noted: a KeyboardInterrupt raised in the TUI's event loop would end the whole app."""
-    hit = threading.Event()
+    hit: list = []      # not an Event: its lock would deadlock when a second SIGINT lands inside set()
     if threading.current_thread() is not threading.main_thread():
-        yield hit.is_set
+        yield lambda: bool(hit)
         return
-    old = signal.signal(signal.SIGINT, lambda *_: hit.set())
+    old = signal.signal(signal.SIGINT, lambda *_: hit.append(True))
     try:
-        yield hit.is_set
+        yield lambda: bool(hit)
     finally:
         signal.signal(signal.SIGINT, old)
 
