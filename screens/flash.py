@@ -138,11 +138,11 @@ class FlashScreen(StepScreen):
             pass
 
     def _show_disks(self, disks: list) -> None:
-        only = getattr(self.app, "options", {}).get("only_target")
-        if only is not None:
-            from wizard.disks import only as only_disk
+        options = getattr(self.app, "options", {})
+        if options.get("only_target") is not None:
+            from wizard.disks import only
 
-            only_disk(disks, only, "not the demo's virtual card: the demo writes only its own")
+            only(disks, options["only_target"], options.get("only_reason") or "not the target this run is limited to")
         table = self.query_one(DiskTable)
         table.set_disks(disks)
         offered = table.offered

@@ -110,7 +110,8 @@ async def test_the_demo_offers_only_its_own_virtual_card(session, tmp_path, loop
     mine = loops.attach(fill(tmp_path / "card", 32 * MiB))
     other = loops.attach(fill(tmp_path / "someone-elses", 32 * MiB))
     session.mark("image", Status.DONE, "made", path=str(img))
-    app = WizardApp(session, start_at="flash", allow_non_removable=True, only_target=mine)
+    app = WizardApp(session, start_at="flash", allow_non_removable=True, only_target=mine,
+                    only_reason="not the demo's virtual card")
     async with app.run_test(size=SIZE) as pilot:
         table = app.screen.query_one("#flash-disks")
         await _wait_for(pilot, lambda: mine in table._rows)

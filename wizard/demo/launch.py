@@ -71,6 +71,7 @@ def run_demo(args, run_tui) -> int:
         if run_tui is None:
             raise UsageError("the full-screen demo is started by the wrnv-wizard command; here use --plain")
         return int(run_tui(session, auto=args.auto, exit_at_end=args.exit_at_end, card=sb.card_target,
-                           allow_non_removable=True, only_target=sb.card_target) or 0)
+                           allow_non_removable=True, only_target=sb.card_target,
+                           only_reason="not the demo's virtual card: the demo writes only its own") or 0)
     finally:
         sb.close()
