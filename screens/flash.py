@@ -149,7 +149,9 @@ class FlashScreen(StepScreen):
         hint = self.query_one("#flash-hint", Static)
         if self.busy:
             return
-        if not offered:
+        if self.session.status(self.STEP_ID) is Status.DONE:
+            hint.update("The card is written (see below). To write another one, insert it and pick it here.")
+        elif not offered:
             hint.update("No card to write yet: insert the SD card (a USB reader or the built-in slot). The list "
                         "updates by itself.")
         else:
