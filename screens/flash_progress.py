@@ -12,7 +12,7 @@ class WorkProgress(Vertical):
     WorkProgress { height: auto; }
     WorkProgress ProgressBar { height: 1; }
     WorkProgress ProgressBar Bar { width: 1fr; }
-    WorkProgress .work-line { height: 1; }
+    WorkProgress .work-line { height: auto; }
     """
 
     def compose(self) -> ComposeResult:

@@ -632,7 +632,10 @@ def _write_all(fd: int, direct: bool, info: ImageInfo, tgt: Target, zero_ok: boo
     extents = info.extents if skip_holes else [(0, info.size)]
     extents = aligned_extents(extents, BLOCK, info.size)
     written: list = []
-    prog = Progress(0, info.size, label="Writing")
+    # Said while it happens: on a reader that cannot erase, every zero is written and the write takes the
+    # image's full size at the card's speed, not its data's.
+    label = "Writing" if skip_holes else "Writing every byte (this card cannot erase)"
+    prog = Progress(0, info.size, label=label)
     since_sync = 0
     img_fd = os.open(info.path, os.O_RDONLY | os.O_CLOEXEC)
     try:

@@ -74,8 +74,10 @@ def test_without_discard_zeros_are_written_and_sparse_mode_skips_holes(tmp_path,
     card = fill(tmp_path / "card", 32 * MiB)
     dev = loops.attach(card)
     loops.no_discard(dev)                              # a card without discard
-    r = write_image(img, dev, options=WriteOptions(allow_non_removable=True))
+    seen = []
+    r = write_image(img, dev, options=WriteOptions(allow_non_removable=True), progress=seen.append)
     assert r.discard_zeroes is False and r.written == 32 * MiB
+    assert any("cannot erase" in p.label for p in seen)     # why it takes the image's full size
     assert _card_bytes(dev, 32 * MiB) == img.read_bytes()   # every zero was really written
     fill(card, 32 * MiB)
     r = write_image(img, dev, options=WriteOptions(allow_non_removable=True, sparse=True))
