@@ -46,6 +46,9 @@ class FileTarget:
         return None
 
 
+WRITTEN_HINT = "The card is written (see below). To write another one, insert it and pick it here."
+
+
 class FlashScreen(StepScreen):
     STEP_ID = "flash"
     DEFAULT_CSS = asset("styles", "flash.tcss").read_text(encoding="utf-8")
@@ -150,7 +153,7 @@ class FlashScreen(StepScreen):
         if self.busy:
             return
         if self.session.status(self.STEP_ID) is Status.DONE:
-            hint.update("The card is written (see below). To write another one, insert it and pick it here.")
+            hint.update(WRITTEN_HINT)
         elif not offered:
             hint.update("No card to write yet: insert the SD card (a USB reader or the built-in slot). The list "
                         "updates by itself.")
@@ -239,7 +242,7 @@ class FlashScreen(StepScreen):
         res.set_class(ok, "ok")
         res.set_class(not ok, "failed")
         res.update(("Done: " if ok else "Failed: ") + text)
-        self.query_one("#flash-hint", Static).update("")
+        self.query_one("#flash-hint", Static).update(WRITTEN_HINT if ok else "")
         self.notify(text if ok else text, severity="information" if ok else "error", timeout=10)
         self.refresh_nav()
 

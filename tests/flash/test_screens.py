@@ -55,6 +55,7 @@ async def test_flash_screen_writes_after_the_typed_confirmation(session, tmp_pat
         await _wait_for(pilot, lambda: session.status("flash") in (Status.DONE, Status.FAILED) and not screen.busy)
         assert session.status("flash") is Status.DONE, session.step_state("flash").detail
         assert "safe to remove" in str(screen.query_one("#flash-result").render())
+        assert "The card is written" in str(screen.query_one("#flash-hint").render())
         screen._show_disks(list(table._disks))              # a udev event after the write (partition re-read)
         assert "The card is written" in str(screen.query_one("#flash-hint").render())
     with open(dev, "rb") as f:
