@@ -77,7 +77,10 @@ class Tmux:
         raise AssertionError(f"{text!r} was not notified within {timeout}s; screen was:\n{self.screen()}")
 
     def kill(self) -> None:
+        path = self._tmux("display-message", "-p", "#{socket_path}", check=False).stdout.strip()
         self._tmux("kill-server", check=False)
+        if path and Path(path).name == self.socket:     # tmux leaves its socket file behind
+            Path(path).unlink(missing_ok=True)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ Goal: wrnv-wizard's median <= 1.5x the bare app's median.
 
 from __future__ import annotations
 
+import os
 import statistics
 import subprocess
 import sys
@@ -40,7 +41,11 @@ def first_frame(argv: list, marker: str) -> float:
             time.sleep(0.005)
         raise AssertionError(f"{marker!r} never appeared")
     finally:
+        path = subprocess.run([*tmux, "display-message", "-p", "#{socket_path}"], capture_output=True,
+                              text=True).stdout.strip()
         subprocess.run([*tmux, "kill-server"], capture_output=True)
+        if path.endswith(sock):         # tmux leaves its socket file behind
+            os.unlink(path)
 
 
 def test_startup_ratio(tmp_path):
