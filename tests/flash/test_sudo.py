@@ -294,11 +294,23 @@ def _flash_status(project: Path) -> str:
 def _pick_in_the_table(term: Tmux, name: str) -> None:
     """Focus the disk table, move to `name`'s row, press Enter, and type the name in the confirmation."""
     term.wait_for(f"│ {name} ")
+    time.sleep(0.5)                         # the rows may come before the screen has focused its first widget
     term.send("Tab", "Tab", "Tab")          # image path, "show every disk", then the table
-    for _ in range(3):                      # other tests' loop devices may come and go meanwhile
+    for attempt in range(12):
+        if attempt >= 2:
+            # Twice nothing opened: the focus is not on the table (it moved while the app was settling);
+            # step it on, around the screen's widgets, until Enter on a row opens a confirmation.
+            term.send("Tab")
         rows = re.findall(r"│ (\S+)\s+[\d.]+ [kMGT]?B ", term.screen())
+        if name not in rows:                # other tests' loop devices come and go, and the table redraws
+            time.sleep(0.5)
+            continue
         term.send(*["Up"] * len(rows), *["Down"] * rows.index(name), "Enter")
-        title = re.search(r"Erase (\S+) and write x\.sdcard\?", term.wait_for(" and write x.sdcard?"))
+        try:
+            screen = term.wait_for(" and write x.sdcard?", timeout=5)
+        except AssertionError:
+            continue                        # a redraw swallowed the keys, or the focus was elsewhere
+        title = re.search(r"Erase (\S+) and write x\.sdcard\?", screen)
         if title and title.group(1) == name:
             break
         term.send("Escape")                 # another device's confirmation: typing our name would not match
