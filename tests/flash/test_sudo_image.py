@@ -97,6 +97,7 @@ def _start_at_the_prompt(term: Tmux, user: User, project: Path) -> None:
     screen = term.wait_for("Detected: Jetson Nano in recovery mode (USB 0955:7f21")
     assert f"Package: {IMAGE}-{MACHINE}-" in screen, screen
     assert "USB recovery mode" not in screen                # the pin diagram shows once that source is picked
+    time.sleep(0.5)                                         # let the screen focus its first widget first
     term.send("Tab")                                        # the sources (RadioSet); its first one is highlighted
     term.send("Enter")                                      # picks "A Jetson Nano ... in recovery mode"
     term.wait_for("start it in USB recovery mode")          # the diagram: that source is picked
@@ -161,6 +162,7 @@ def test_without_a_board_in_recovery_mode_sudo_is_not_asked(make_user, term, teg
         screen = term.screen()
     if "Detected:" in screen:
         pytest.skip("a Jetson in recovery mode is really plugged in here")
+    time.sleep(0.5)
     term.send("Tab", "Enter")
     term.wait_for("start it in USB recovery mode")
     term.send("Tab", "Enter")
