@@ -117,11 +117,21 @@ def test_stop_leaves_no_sshd_running(tmp_path):
     try:
         import time
 
+        def session_runs() -> bool:
+            # sshd's own short-lived children come and go first: wait for the session's command itself
+            for p in demo_board.descendants(pid):
+                try:
+                    if b"sleep" in Path(f"/proc/{p}/cmdline").read_bytes():
+                        return True
+                except OSError:
+                    pass
+            return False
+
         end = time.monotonic() + 10
-        while not demo_board.descendants(pid) and time.monotonic() < end:
+        while not session_runs() and time.monotonic() < end:
             time.sleep(0.05)
         sessions = demo_board.descendants(pid)
-        assert sessions, "the ssh session did not reach the stand-in board"
+        assert session_runs() and sessions, "the ssh session did not reach the stand-in board"
         b.stop()
         assert not b.running and not _listening(b.port)
         assert [p for p in [pid, *sessions] if demo_board.alive(p)] == []
