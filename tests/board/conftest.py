@@ -30,7 +30,7 @@ SSHD = Path("/usr/sbin/sshd")
 BOARD_KEYS = ("csv_dir", "runtime_config", "daemon_json")
 
 # What the seed's image holds: the same description the demo's stand-in board uses.
-from wizard.demo.board import DAEMON_JSON  # noqa: E402
+from wizard.demo.board import DAEMON_JSON, free_port, sshd_config  # noqa: E402
 from wizard.demo.board import RUNTIME_CONFIG as CONFIG_TOML  # noqa: E402
 
 
@@ -39,12 +39,6 @@ def _need(tool: str) -> str:
     if path is None:
         pytest.skip(f"{tool} is not installed (apt install openssh-client openssh-server)")
     return path
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait_port(port: int, proc: subprocess.Popen, timeout: float = 10) -> None:
@@ -161,23 +155,9 @@ def board_host(tmp_path_factory):
                       flags=re.MULTILINE)
     profile = base / "board-test.toml"
     profile.write_text(text)
-    port = _free_port()
+    port = free_port()
     path = f"{fake / 'bin'}:/usr/local/bin:/usr/bin:/bin"
-    (base / "sshd_config").write_text(f"""
-Port {port}
-ListenAddress 127.0.0.1
-HostKey {base / 'host_key'}
-PidFile {base / 'sshd.pid'}
-AuthorizedKeysFile {base / 'authorized_keys'}
-StrictModes no
-PermitRootLogin prohibit-password
-PubkeyAuthentication yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-PrintMotd no
-SetEnv PATH={path} FAKE_JETSON={fake}
-""")
+    (base / "sshd_config").write_text(sshd_config(port, base, base / "host_key", {"PATH": path, "FAKE_JETSON": fake}))
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)   # privilege-separation folder Debian's sshd expects
     proc = subprocess.Popen([str(SSHD), "-D", "-e", "-f", str(base / "sshd_config")], stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)

@@ -101,10 +101,33 @@ def current_user() -> str:
         return os.environ.get("USER", "root")
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind((HOST, 0))
         return s.getsockname()[1]
+
+
+def sshd_config(port: int, folder: Path, host_key: Path, env: dict) -> str:
+    """An sshd that listens on 127.0.0.1 only, lets in the keys of `folder`/authorized_keys (no passwords,
+    no PAM: it runs from a folder, not as the system's sshd) and gives each session `env`. Shared by the
+    demo's board and the tests' one, so that both follow the same OpenSSH."""
+    setenv = " ".join(f'"{k}={v}"' for k, v in env.items())
+    return f"""# sshd of a wrnv-wizard stand-in board (127.0.0.1 only)
+Port {port}
+ListenAddress {HOST}
+HostKey "{host_key}"
+PidFile "{folder / 'sshd.pid'}"
+AuthorizedKeysFile "{folder / 'authorized_keys'}"
+StrictModes no
+PermitRootLogin prohibit-password
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+PrintMotd no
+PrintLastLog no
+SetEnv {setenv}
+"""
 
 
 def _die_with_parent() -> None:
@@ -202,7 +225,7 @@ class DemoBoard:
         why = self.why_not()
         if why:
             self.reason = NOT_AVAILABLE.format(why=why)
-            self.port = _free_port()   # nothing listens there: the check fails at "reachable", as it should
+            self.port = free_port()   # nothing listens there: the check fails at "reachable", as it should
             return False
         self.dir.mkdir(parents=True, exist_ok=True)
         keygen = shutil.which("ssh-keygen") or "ssh-keygen"
@@ -212,25 +235,10 @@ class DemoBoard:
                 subprocess.run([keygen, "-q", "-t", "ed25519", "-N", "", "-C", "wrnv-demo", "-f", str(key)],
                                check=True, capture_output=True)
         (self.dir / "authorized_keys").write_text(Path(str(self.identity) + ".pub").read_text())
-        self.port = _free_port()
+        self.port = free_port()
         path = f"{self.bin_dir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
         config = self.dir / "sshd_config"
-        config.write_text(f"""# sshd of wrnv-wizard's demo stand-in board (127.0.0.1 only)
-Port {self.port}
-ListenAddress {HOST}
-HostKey "{self.host_key}"
-PidFile "{self.dir / 'sshd.pid'}"
-AuthorizedKeysFile "{self.dir / 'authorized_keys'}"
-StrictModes no
-PermitRootLogin prohibit-password
-PubkeyAuthentication yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-PrintMotd no
-PrintLastLog no
-SetEnv "PATH={path}"
-""")
+        config.write_text(sshd_config(self.port, self.dir, self.host_key, {"PATH": path}))
         # The privilege-separation folder Debian's sshd expects (normally made by its systemd unit).
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
         log = open(self.dir / "sshd.log", "ab")
