@@ -7,8 +7,9 @@ from typing import Optional
 from textual.app import App
 from textual.binding import Binding
 
-from wizard import __version__, steps
-from wizard.paths import asset
+from wizard import __version__
+from wizard.core import steps
+from wizard.core.paths import asset
 
 from .base import StepScreen
 from .confirm import ConfirmScreen

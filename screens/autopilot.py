@@ -13,7 +13,7 @@ from typing import Optional
 
 from textual.widgets import Button, Checkbox, Input
 
-from wizard.steps import STEPS, Status
+from wizard.core.steps import STEPS, Status
 
 from .base import StepScreen
 from .confirm import ConfirmScreen

@@ -13,8 +13,8 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, OptionList, Static
 
-from wizard import steps
-from wizard.steps import Status
+from wizard.core import steps
+from wizard.core.steps import Status
 
 from .messages import GoToStep
 from .step_list import StepList

@@ -17,9 +17,9 @@ from textual.widgets import (
     Static,
 )
 
-from wizard.errors import WizardError
-from wizard.paths import asset
-from wizard.steps import Status
+from wizard.core.errors import WizardError
+from wizard.core.paths import asset
+from wizard.core.steps import Status
 
 from .base import StepScreen
 

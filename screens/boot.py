@@ -1,6 +1,6 @@
 """Step 11: find the booted board and check every link up to the GPU inside a container.
 
-Thin: candidates come from wizard.board_find, the checks from wizard.board_check, ssh from wizard.ssh.
+Thin: candidates come from wizard.board.find, the checks from wizard.board.check, ssh from wizard.board.ssh.
 First contact with a board stops for the host-key modal; the seed's demo runs in the real terminal
 (the app is suspended while it runs).
 """
@@ -17,11 +17,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Input, Static
 from textual.worker import get_current_worker
 
-from wizard.board_check import BoardChecker, Check, demo_command, record_report
-from wizard.errors import WizardError
-from wizard.paths import asset
-from wizard.progress import Cancelled
-from wizard.ssh import (
+from wizard.board.check import BoardChecker, Check, demo_command, record_report
+from wizard.board.ssh import (
     HostKeyChanged,
     HostKeyUnknown,
     SshClient,
@@ -29,7 +26,10 @@ from wizard.ssh import (
     default_known_hosts,
     tcp_reachable,
 )
-from wizard.steps import Status
+from wizard.core.errors import WizardError
+from wizard.core.paths import asset
+from wizard.core.progress import Cancelled
+from wizard.core.steps import Status
 
 from .base import StepScreen
 from .boot_candidates import CandidateList
@@ -109,7 +109,7 @@ class BootScreen(StepScreen):
     # -- finding -------------------------------------------------------------------------------------
     @work(thread=True, group="find")
     def find_candidates(self) -> None:
-        from wizard import board_find
+        from wizard.board import find as board_find
 
         found = board_find.candidates(self.session.profile, self.session.answers.machine)
         self.app.call_from_thread(self.query_one(CandidateList).show, found)

@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import DataTable, Static
 
-from wizard.board_check import CHECKS, FAIL, PASS, TITLES
+from wizard.board.check import CHECKS, FAIL, PASS, TITLES
 
 STYLE = {PASS: ("pass", "bold green"), FAIL: ("FAIL", "bold red"), "skip": ("skip", "dim"),
          "running": ("…", "yellow"), "": ("", "")}

@@ -19,11 +19,11 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, ProgressBar, Static
 from textual.worker import get_current_worker
 
-from wizard.build_hints import hint_for_summary
-from wizard.build_runner import BuildFollower, BuildRun, BuildRunner, tail_lines, time_text
-from wizard.errors import WizardError
-from wizard.paths import asset
-from wizard.steps import Status
+from wizard.build.hints import hint_for_summary
+from wizard.build.runner import BuildFollower, BuildRun, BuildRunner, tail_lines, time_text
+from wizard.core.errors import WizardError
+from wizard.core.paths import asset
+from wizard.core.steps import Status
 
 from .base import StepScreen
 from .build_running import RunningTasks

@@ -1,6 +1,6 @@
 """Step 4: Verify downloads — every SDK Manager file the build reads, present and intact, checked up front.
 
-Thin: the engine (wizard.manifest / verify / nodla) decides; this screen chooses the folder and packages,
+Thin: the engine (wizard.downloads.manifest / verify / nodla) decides; this screen chooses the folder and packages,
 shows each file's status as it is found, the progress, and what to do.
 """
 
@@ -15,12 +15,12 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Checkbox, DataTable, Input, Label, ProgressBar, Static
 from textual.worker import get_current_worker
 
-from wizard.errors import WizardError
-from wizard.manifest import cross_check, expand_packages, layer_dir, load_manifest, select
-from wizard.paths import asset
-from wizard.progress import Cancelled
-from wizard.steps import Status
-from wizard.verify import show, verify
+from wizard.core.errors import WizardError
+from wizard.core.paths import asset
+from wizard.core.progress import Cancelled
+from wizard.core.steps import Status
+from wizard.downloads.manifest import cross_check, expand_packages, layer_dir, load_manifest, select
+from wizard.downloads.verify import show, verify
 
 from .base import StepScreen
 from .confirm import ConfirmScreen
@@ -102,7 +102,7 @@ class DownloadsScreen(StepScreen):
             needed, notes = self._needed()
             call(self._start_table, needed)
             if stage_first:
-                from wizard.nodla import stage
+                from wizard.downloads.nodla import stage
 
                 staged = stage(folder, needed, progress=lambda p: call(self._progress, p), cancel=stop)
                 notes.append("staged: " + ", ".join(f"{s.rel.split('/')[-1]} {s.action}" for s in staged))

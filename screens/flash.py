@@ -2,7 +2,7 @@
 kept live by the disk monitor; nothing pre-selected; a typed confirmation (and a second one for large
 drives); then the write with progress, the verify, and "safe to remove".
 
-The engine does everything that matters (wizard.disks, wizard.writer, wizard.elevate); this screen asks and
+The engine does everything that matters (wizard.card.disks, wizard.card.writer, wizard.card.elevate); this screen asks and
 draws. The sudo password, when needed, is asked in the real terminal with the app suspended.
 """
 
@@ -17,12 +17,12 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import Button, Checkbox, Input, Static
 
-from wizard import elevate
-from wizard.errors import WizardError
-from wizard.paths import asset
-from wizard.sparse import usage
-from wizard.steps import Status
-from wizard.writer import WriteOptions, check_image, make_safe_to_remove
+from wizard.card import elevate
+from wizard.card.sparse import usage
+from wizard.card.writer import WriteOptions, check_image, make_safe_to_remove
+from wizard.core.errors import WizardError
+from wizard.core.paths import asset
+from wizard.core.steps import Status
 
 from .base import StepScreen
 from .confirm import ConfirmScreen
@@ -123,7 +123,7 @@ class FlashScreen(StepScreen):
 
     # -- the disks ---------------------------------------------------------------------------------
     def _start_monitor(self) -> None:
-        from wizard.disks import DiskMonitor
+        from wizard.card.disks import DiskMonitor
 
         if self._monitor is not None:
             self._monitor.stop()
@@ -143,7 +143,7 @@ class FlashScreen(StepScreen):
     def _show_disks(self, disks: list) -> None:
         options = getattr(self.app, "options", {})
         if options.get("only_target") is not None:
-            from wizard.disks import only
+            from wizard.card.disks import only
 
             only(disks, options["only_target"], options.get("only_reason") or "not the target this run is limited to")
         table = self.query_one(DiskTable)

@@ -1,5 +1,6 @@
-"""The confirmation before a card is erased: its identity, and its name typed by hand. Cancel is focused
-and the erase button stays disabled until the typed name matches."""
+"""The confirmation before a card is erased: its identity, and its name typed by hand. The focus starts in the
+name box, so what the user types lands there; Enter with the right name writes, Escape cancels, and the erase
+button stays disabled until the typed name matches."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ class TypedConfirmScreen(ModalScreen[bool]):
                 yield Button(f"Erase {self.device_name} and write", id="typed-ok", variant="error", disabled=True)
 
     def on_mount(self) -> None:
-        self.query_one("#typed-cancel", Button).focus()
+        self.query_one("#typed-input", Input).focus()
 
     def on_input_changed(self, event: Input.Changed) -> None:
         self.query_one("#typed-ok", Button).disabled = event.value.strip() != self.device_name

@@ -20,7 +20,7 @@ class WorkProgress(Vertical):
         yield Static("", classes="work-line")
 
     def show(self, p) -> None:
-        """Draw a wizard.progress.Progress (call on the UI thread)."""
+        """Draw a wizard.core.progress.Progress (call on the UI thread)."""
         bar = self.query_one(ProgressBar)
         if p.total:
             bar.update(total=p.total, progress=p.done)

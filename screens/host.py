@@ -8,9 +8,9 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Static
 
-from wizard.doctor import FAIL, PASS, WARN, HostContext, run_checks
-from wizard.paths import asset
-from wizard.steps import Status
+from wizard.core.paths import asset
+from wizard.core.steps import Status
+from wizard.host.doctor import FAIL, PASS, WARN, HostContext, run_checks
 
 from .base import StepScreen
 

@@ -13,12 +13,12 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import Button, RadioButton, RadioSet, Static
 
-from wizard import elevate
-from wizard.errors import WizardError
-from wizard.paths import asset
-from wizard.progress import Cancelled
-from wizard.sdimage import UNVERIFIED_FAB, find_package, make_sdcard_image
-from wizard.steps import Status
+from wizard.card import elevate
+from wizard.card.sdimage import UNVERIFIED_FAB, find_package, make_sdcard_image
+from wizard.core.errors import WizardError
+from wizard.core.paths import asset
+from wizard.core.progress import Cancelled
+from wizard.core.steps import Status
 
 from .base import StepScreen
 from .flash_progress import WorkProgress
@@ -68,7 +68,7 @@ class ImageScreen(StepScreen):
         if data.get("path"):
             self.query_one("#image-result", Static).update(f"Made earlier: {data['path']}")
         try:
-            from wizard.usb_recovery import RecoveryMonitor
+            from wizard.card.usb_recovery import RecoveryMonitor
 
             self._monitor = RecoveryMonitor(self.session.profile, self._boards_changed)
             self._monitor.start()

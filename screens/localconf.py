@@ -8,10 +8,10 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Static, TabbedContent, TabPane
 
-from wizard import localconf as lc
-from wizard.errors import WizardError
-from wizard.paths import asset
-from wizard.steps import Status
+from wizard.core.errors import WizardError
+from wizard.core.paths import asset
+from wizard.core.steps import Status
+from wizard.project import localconf as lc
 
 from .base import StepScreen
 

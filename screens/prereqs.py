@@ -7,9 +7,9 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
-from wizard import prereqs
-from wizard.paths import asset
-from wizard.steps import Status
+from wizard.core.paths import asset
+from wizard.core.steps import Status
+from wizard.downloads import prereqs
 
 from .base import StepScreen
 

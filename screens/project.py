@@ -1,6 +1,6 @@
 """Step 6: create the project (clone wrlinux-x, setup.sh, meta-tegra at the tested commit, layers), live.
 
-The work is wizard.project.ProjectCreator in a thread worker; this screen shows its sub-steps as a checklist,
+The work is wizard.project.create.ProjectCreator in a thread worker; this screen shows its sub-steps as a checklist,
 streams the commands' output into a log pane, and on failure shows the last lines, the log file and a hint.
 """
 
@@ -12,11 +12,12 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Input, Log, Static
 
-from wizard import procrun
-from wizard.errors import WizardError
-from wizard.paths import asset
-from wizard.progress import Cancelled
-from wizard.project import (
+from wizard.core import procrun
+from wizard.core.errors import WizardError
+from wizard.core.paths import asset
+from wizard.core.progress import Cancelled
+from wizard.core.steps import Status
+from wizard.project.create import (
     ALREADY,
     DONE,
     FAILED,
@@ -27,7 +28,6 @@ from wizard.project import (
     ProjectCreator,
     substep_status,
 )
-from wizard.steps import Status
 
 from .base import StepScreen
 

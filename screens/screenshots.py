@@ -13,8 +13,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from wizard.paths import assets_dir
-from wizard.steps import STEPS
+from wizard.core.paths import assets_dir
+from wizard.core.steps import STEPS
 
 from .app import WizardApp
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from wizard.steps import STEPS, Status
+from wizard.core.steps import STEPS, Status
 
 MARKS = {
     Status.PENDING: "○",

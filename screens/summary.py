@@ -1,4 +1,4 @@
-"""Step 12: the summary (wizard.summary) on screen, with a Markdown export and the next steps."""
+"""Step 12: the summary (wizard.core.summary) on screen, with a Markdown export and the next steps."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, DataTable, Input, Static
 
-from wizard.errors import WizardError
-from wizard.paths import asset
-from wizard.steps import Status
-from wizard.summary import EXPORT_NAME, build_summary, export_markdown
+from wizard.core.errors import WizardError
+from wizard.core.paths import asset
+from wizard.core.steps import Status
+from wizard.core.summary import EXPORT_NAME, build_summary, export_markdown
 
 from .base import StepScreen
 

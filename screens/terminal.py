@@ -14,7 +14,7 @@ from typing import Callable, Optional, TypeVar
 
 from textual.app import SuspendNotSupported
 
-from wizard.errors import WizardError
+from wizard.core.errors import WizardError
 
 T = TypeVar("T")
 

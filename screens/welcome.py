@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from wizard.paths import asset
+from wizard.core.paths import asset
 
 from .base import StepScreen
 

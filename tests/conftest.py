@@ -24,6 +24,6 @@ def project(tmp_path) -> Path:
 
 @pytest.fixture
 def session(project):
-    from wizard.session import Session
+    from wizard.core.session import Session
 
     return Session.open(project)

@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 from typing import Callable, Optional
 
-from . import __version__
-from .commands import COMMANDS
-from .errors import UsageError, WizardError
+from wizard import __version__
+from wizard.commands import COMMANDS
+from wizard.core.errors import UsageError, WizardError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -104,7 +104,7 @@ def _check_project_folder(project: Optional[str]) -> None:
     """The wizard saves its state in the project folder from the first step on: make sure it can."""
     import os
 
-    from .paths import default_project_dir, wizard_dir
+    from wizard.core.paths import default_project_dir, wizard_dir
 
     folder = Path(project).expanduser() if project else default_project_dir()
     if folder.exists() and not folder.is_dir():
@@ -122,7 +122,7 @@ def _save_traceback() -> str:
     import tempfile
     import traceback
 
-    from .paths import cache_dir
+    from wizard.core.paths import cache_dir
 
     text = traceback.format_exc()
     for folder in (cache_dir(), Path(tempfile.gettempdir())):
@@ -140,11 +140,11 @@ def _run_wizard(args, run_tui: Optional[Callable]) -> int:
     if args.auto and not args.demo:
         raise UsageError("--auto only works with --demo")
     if args.demo:
-        from .demo.launch import run_demo
+        from wizard.demo.launch import run_demo
 
         return run_demo(args, run_tui)
     if args.plain:
-        from .plain import run_plain
+        from wizard.plain import run_plain
 
         _check_project_folder(args.project)
 
@@ -153,7 +153,7 @@ def _run_wizard(args, run_tui: Optional[Callable]) -> int:
         raise UsageError("--answers needs --plain (or --demo)")
     if run_tui is None:
         raise UsageError("the full-screen UI is started by the wrnv-wizard command; here use --plain")
-    from .session import Session
+    from wizard.core.session import Session
 
     _check_project_folder(args.project)
 

@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 from typing import Callable, Optional
 
-from .errors import WizardError
-from .paths import asset
-from .steps import STEPS, Status
+from wizard.core.errors import WizardError
+from wizard.core.paths import asset
+from wizard.core.steps import STEPS, Status
 
 
 class Stop(Exception):
@@ -70,7 +70,7 @@ class PlainRun:
         return self._confirm(f"{spec.title} did not pass. Continue anyway?", default=False)
 
     def command(self, name: str, *args: str) -> int:
-        from .cli import main as cli_main
+        from wizard.cli import main as cli_main
 
         argv = [name, "--project", str(self.session.project), "--profile", str(self.session.base_profile.path),
                 *args, *self.extra.get(name, [])]
@@ -123,7 +123,7 @@ class PlainRun:
         return True
 
     def step_prereqs(self) -> bool:
-        from . import prereqs
+        from wizard.downloads import prereqs
 
         a = self.session.answers
         self._text("downloads_dir", "SDK Manager downloads folder:", path=True)
@@ -207,7 +207,7 @@ class PlainRun:
 
     def _trust_host_key(self, a) -> list:
         """First contact: show the board's key fingerprint and ask before trusting it."""
-        from .ssh import SshClient, SshTarget, default_known_hosts
+        from wizard.board.ssh import SshClient, SshTarget, default_known_hosts
 
         if "--accept-new-host-key" in self.extra.get("check-board", []):
             return []
@@ -226,7 +226,7 @@ class PlainRun:
         return []
 
     def step_summary(self) -> bool:
-        from .summary import build_summary, export_markdown, to_markdown
+        from wizard.core.summary import build_summary, export_markdown, to_markdown
 
         self.out(to_markdown(build_summary(self.session)))
         self.out(f"Saved as {export_markdown(self.session)}")
@@ -244,8 +244,8 @@ def _with_requirements(profile, chosen: list) -> list:
 
 
 def run_plain(args, session=None, given: Optional[set] = None, extra_args: Optional[dict] = None) -> int:
-    from .answers_file import load_answers
-    from .session import Session
+    from wizard.core.answers_file import load_answers
+    from wizard.core.session import Session
 
     session = session or Session.open(args.project, args.profile)
     given = set(given or ())

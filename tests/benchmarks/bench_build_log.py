@@ -109,7 +109,7 @@ def timed(argv: list) -> float:
 
 
 def bench_parser(log: Path, n: int) -> dict:
-    from wizard.bitbake_log import parse_file
+    from wizard.build.bitbake_log import parse_file
 
     t = time.perf_counter()
     s = parse_file(log)
@@ -133,9 +133,9 @@ def make_project(root: Path) -> Path:
 async def bench_screen_replay(project: Path, log: Path, n: int) -> dict:
     """A finished build whose 1M-line log the screen reads, parses and shows (the re-attach path)."""
     from screens.app import WizardApp
-    from wizard.profile import load_profile
-    from wizard.session import Session
-    from wizard.steps import Status
+    from wizard.core.profile import load_profile
+    from wizard.core.session import Session
+    from wizard.core.steps import Status
 
     session = Session(load_profile(), project)
     exit_file = Path(str(log) + ".exit")
@@ -170,10 +170,10 @@ async def bench_screen_replay(project: Path, log: Path, n: int) -> dict:
 async def bench_keypress(project: Path) -> dict:
     """Key press -> next frame while a live build's log grows by 5,000 lines a second."""
     from screens.app import WizardApp
-    from wizard.build_runner import proc_start_time
-    from wizard.profile import load_profile
-    from wizard.session import Session
-    from wizard.steps import Status
+    from wizard.build.runner import proc_start_time
+    from wizard.core.profile import load_profile
+    from wizard.core.session import Session
+    from wizard.core.steps import Status
 
     session = Session(load_profile(), project)
     log = project / ".wrnv-wizard" / "logs" / "stream.log"

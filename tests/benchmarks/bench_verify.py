@@ -74,9 +74,9 @@ def main(argv=None) -> int:
     ap.add_argument("--dir", default=os.environ.get("BENCH_DIR", "/var/tmp"))
     args = ap.parse_args(argv)
 
-    from wizard.manifest import load_manifest, select
-    from wizard.profile import load_profile
-    from wizard.verify import default_jobs, verify
+    from wizard.core.profile import load_profile
+    from wizard.downloads.manifest import load_manifest, select
+    from wizard.downloads.verify import default_jobs, verify
 
     work = Path(tempfile.mkdtemp(prefix="wrnv-bench-", dir=args.dir))
     try:

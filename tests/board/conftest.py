@@ -61,7 +61,7 @@ class FakeJetson:
         self.folder = folder
         self.root = folder / "root"
         self.profile_path = profile_path
-        from wizard.profile import load_profile
+        from wizard.core.profile import load_profile
 
         self.profile = load_profile(profile_path)
         self.board = {k: self.profile.board[k][len(str(self.root)):] for k in BOARD_KEYS}
@@ -92,7 +92,7 @@ class FakeJetson:
         cfg.write_text(CONFIG_TOML.format(ldconfig=ldconfig))
         csv = self.path("csv_dir")
         csv.mkdir(parents=True)
-        from wizard.board_check import expected_csv
+        from wizard.board.check import expected_csv
 
         for name in expected_csv(self.profile, packages):
             (csv / name).write_text("lib, /usr/lib/placeholder.so\n")
@@ -186,7 +186,7 @@ def jetson(board_host) -> FakeJetson:
 @pytest.fixture
 def client(board_host, tmp_path):
     """An SshClient for the test sshd that already trusts its host key (via the real scan)."""
-    from wizard.ssh import SshClient, SshTarget
+    from wizard.board.ssh import SshClient, SshTarget
 
     c = SshClient(SshTarget("127.0.0.1", "root", board_host["port"]), identity=str(board_host["identity"]),
                   known_hosts=tmp_path / "known_hosts", connect_timeout=5, config_file="/dev/null")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from wizard.board_check import FAIL, PASS, SKIP, BoardChecker
+from wizard.board.check import FAIL, PASS, SKIP, BoardChecker
 
 
 def _run(client, jetson, packages=None):
@@ -134,7 +134,7 @@ def test_gpu_nodes_missing(client, jetson, libcuda_standin):
 def test_unreachable_board_skips_the_rest(tmp_path, jetson):
     import socket
 
-    from wizard.ssh import SshClient, SshTarget
+    from wizard.board.ssh import SshClient, SshTarget
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -151,7 +151,7 @@ def test_unreachable_board_skips_the_rest(tmp_path, jetson):
 def test_refused_login_hint(board_host, tmp_path, jetson):
     import subprocess
 
-    from wizard.ssh import SshClient, SshTarget
+    from wizard.board.ssh import SshClient, SshTarget
 
     stranger = tmp_path / "stranger"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(stranger)], check=True)
@@ -164,7 +164,7 @@ def test_refused_login_hint(board_host, tmp_path, jetson):
 
 @pytest.mark.parametrize("text,lines", [("a\nb\nc", 3), ("\n".join(str(i) for i in range(40)), 15)])
 def test_excerpt_keeps_the_tail(text, lines):
-    from wizard.board_check import excerpt
+    from wizard.board.check import excerpt
 
     out = excerpt(text)
     assert out.splitlines()[-1] == text.splitlines()[-1] and len(out.splitlines()) == lines

@@ -73,8 +73,8 @@ def test_unreachable_exit_1_json(tmp_path, capsys, board_host):
 
 
 def test_result_recorded_in_the_project(board_host, jetson, libcuda_standin, tmp_path, capsys):
-    from wizard.session import Session
-    from wizard.steps import Status
+    from wizard.core.session import Session
+    from wizard.core.steps import Status
 
     jetson.install_libcuda(libcuda_standin)
     project = tmp_path / "project"

@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 DRIVER = """
 import sys
 sys.path.insert(0, {repo!r})
-from wizard.session import Session
+from wizard.core.session import Session
 from screens.app import WizardApp
 s = Session.open({project!r}, {profile!r})
 s.update_answers(board_host="127.0.0.1", board_port={port}, board_identity={identity!r})
@@ -39,7 +39,7 @@ ENDINGS = [
 
 def _demo_at_the_prompt(board_host, jetson, libcuda_standin, tmp_path, tmux, parent=()) -> str:
     """The app at the Boot step (run under `parent`, if any), checks passed, the demo run: "Press Enter"."""
-    from wizard.ssh import SshClient, SshTarget
+    from wizard.board.ssh import SshClient, SshTarget
 
     jetson.install_libcuda(libcuda_standin)
     (jetson.folder / "workdir").mkdir(exist_ok=True)

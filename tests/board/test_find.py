@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from wizard.board_find import candidates, mdns_candidate, neighbour_candidates, parse_neighbours
-from wizard.profile import load_profile
+from wizard.board.find import candidates, mdns_candidate, neighbour_candidates, parse_neighbours
+from wizard.core.profile import load_profile
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -89,7 +89,7 @@ def test_usb_serial_adapter_via_umockdev(tmp_path):
         pytest.skip("umockdev-run is not installed (apt install umockdev)")
     dev = tmp_path / "tty.umockdev"
     dev.write_text(UMOCKDEV_TTY)
-    code = ("from wizard.profile import load_profile\nfrom wizard.board_find import serial_candidates\n"
+    code = ("from wizard.core.profile import load_profile\nfrom wizard.board.find import serial_candidates\n"
             "for c in serial_candidates(load_profile()): print(c.title, '|', c.note)")
     r = subprocess.run(["umockdev-run", "-d", str(dev), "--", sys.executable, "-c", code], cwd=REPO,
                        capture_output=True, text=True, timeout=60)

@@ -9,14 +9,14 @@ from wrnvtest import wait_until
 from screens.app import WizardApp
 from screens.boot import BootScreen
 from screens.boot_hostkey import HostKeyScreen
-from wizard.steps import Status
+from wizard.core.steps import Status
 
 SIZE = (130, 45)
 
 
 @pytest.fixture
 def board_session(board_host, tmp_path, monkeypatch):
-    from wizard.session import Session
+    from wizard.core.session import Session
 
     monkeypatch.setattr(BootScreen, "known_hosts", tmp_path / "kh")
     monkeypatch.setattr(BootScreen, "ssh_config", "/dev/null")
@@ -157,7 +157,7 @@ async def test_picking_a_candidate_fills_the_address(session):
 
 
 async def test_saved_results_are_shown_again(session):
-    from wizard.board_check import FAIL, PASS, BoardReport, Check, record_report
+    from wizard.board.check import FAIL, PASS, BoardReport, Check, record_report
 
     record_report(session, BoardReport("root@192.0.2.9", [Check("reachable", PASS, "connect", "ok"),
                                                           Check("login", FAIL, "ssh", "denied", "use a key")]))

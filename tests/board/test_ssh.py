@@ -6,8 +6,8 @@ import subprocess
 
 import pytest
 
-from wizard.errors import WizardError
-from wizard.ssh import HostKeyChanged, HostKeyUnknown, SshClient, SshTarget
+from wizard.board.ssh import HostKeyChanged, HostKeyUnknown, SshClient, SshTarget
+from wizard.core.errors import WizardError
 
 
 def _client(board_host, known_hosts, identity=None):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 
-from wizard.board_check import PASS, BoardReport, Check, record_report
-from wizard.steps import Status
-from wizard.summary import build_summary, export_markdown, to_markdown, took
+from wizard.board.check import PASS, BoardReport, Check, record_report
+from wizard.core.steps import Status
+from wizard.core.summary import build_summary, export_markdown, to_markdown, took
 
 
 def _journey(session):

@@ -27,7 +27,7 @@ def make_project(root: Path, *, managed_block: bool = True) -> Path:
     (proj / "oe-init-build-env").write_text('mkdir -p "${1:-build}/conf" && cd "${1:-build}"\n')
     conf = proj / "build" / "conf"
     conf.mkdir(parents=True)
-    from wizard.localconf import BEGIN, END
+    from wizard.project.localconf import BEGIN, END
 
     block = f"{BEGIN}\nMACHINE = '{MACHINE}'\n{END}\n" if managed_block else "MACHINE ??= \"qemux86-64\"\n"
     (conf / "local.conf").write_text("# local.conf written by setup.sh\n" + block)
@@ -47,8 +47,8 @@ def stop_leftover_build(proj: Path) -> None:
     import os
     import signal
 
-    from wizard.build_runner import pid_is
-    from wizard.state import State
+    from wizard.build.runner import pid_is
+    from wizard.core.state import State
 
     data = State.load(proj).steps["build"].data
     pid = data.get("pid")
@@ -70,8 +70,8 @@ def fake_env(monkeypatch):
 
 @pytest.fixture
 def session(project):
-    from wizard.profile import load_profile
-    from wizard.session import Session
+    from wizard.core.profile import load_profile
+    from wizard.core.session import Session
 
     return Session(load_profile(), project)
 

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from wizard.bitbake_log import (
+from wizard.build.bitbake_log import (
     CANCELLED,
     FAILED,
     RUNNING,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from wizard.bitbake_log import parse_text
-from wizard.build_hints import failure_detail, find_hint, hint_for_summary
+from wizard.build.bitbake_log import parse_text
+from wizard.build.hints import failure_detail, find_hint, hint_for_summary
 
 CASES = [
     ("disk-full", "ERROR: glibc-2.30-r0 do_compile: write error: No space left on device"),
@@ -56,7 +56,7 @@ def test_hint_from_a_task_log_tail_and_the_detail_line():
 
 
 def test_hint_figures_come_from_the_profile():
-    from wizard.profile import load_profile
+    from wizard.core.profile import load_profile
 
     profile = load_profile()
     text = find_hint(["No space left on device"], profile).text

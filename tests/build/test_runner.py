@@ -11,9 +11,9 @@ import time
 
 import pytest
 
-from wizard.build_runner import BuildFollower, BuildRun, BuildRunner, pid_is, proc_start_time
-from wizard.errors import WizardError
-from wizard.steps import Status
+from wizard.build.runner import BuildFollower, BuildRun, BuildRunner, pid_is, proc_start_time
+from wizard.core.errors import WizardError
+from wizard.core.steps import Status
 
 from .conftest import MACHINE, REPO, follow_to_end, make_project
 
@@ -93,8 +93,8 @@ def test_force_stop_kills_the_whole_group(session, fake_env):
 
 
 def test_reattach_from_a_new_session_follows_the_same_build(project, fake_env):
-    from wizard.profile import load_profile
-    from wizard.session import Session
+    from wizard.core.profile import load_profile
+    from wizard.core.session import Session
 
     fake_env.setenv("WRNV_FAKE_BITBAKE_SPEED", "8")
     first = Session(load_profile(), project)
@@ -150,9 +150,9 @@ def test_only_a_profile_with_a_stand_in_bitbake_may_allow_root(session, monkeypa
 
 
 def test_preflight_checks_disk_and_localconf(tmp_path, fake_env):
-    from wizard.localconf import BEGIN, END
-    from wizard.profile import load_profile
-    from wizard.session import Session
+    from wizard.core.profile import load_profile
+    from wizard.core.session import Session
+    from wizard.project.localconf import BEGIN, END
 
     proj = make_project(tmp_path, managed_block=False)
     s = Session(load_profile(), proj)

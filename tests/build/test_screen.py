@@ -9,8 +9,8 @@ import pytest
 
 from screens.app import WizardApp
 from screens.build import BuildScreen
-from wizard.build_runner import BuildRunner
-from wizard.steps import Status
+from wizard.build.runner import BuildRunner
+from wizard.core.steps import Status
 
 
 @pytest.fixture
@@ -122,8 +122,8 @@ async def test_second_stop_asks_then_forces(session, fake_env, build_screen_opts
 
 
 async def test_reattach_after_quitting_follows_the_same_build(project, fake_env, build_screen_opts):
-    from wizard.profile import load_profile
-    from wizard.session import Session
+    from wizard.core.profile import load_profile
+    from wizard.core.session import Session
 
     fake_env.setenv("WRNV_FAKE_BITBAKE_SPEED", "3")
     first = Session(load_profile(), project)

@@ -4,10 +4,10 @@ import pytest
 import tomllib
 from wrnvtest import run_cli
 
-from wizard.answers import Answers
-from wizard.answers_file import example, load_answers
-from wizard.errors import WizardError
-from wizard.profile import load_profile
+from wizard.core.answers import Answers
+from wizard.core.answers_file import example, load_answers
+from wizard.core.errors import WizardError
+from wizard.core.profile import load_profile
 
 
 def test_example_is_valid_toml_that_loads_back(tmp_path):

@@ -6,7 +6,7 @@ from screens.app import WizardApp
 from screens.base import StepScreen
 from screens.confirm import ConfirmScreen
 from screens.step_list import StepList
-from wizard.steps import Status
+from wizard.core.steps import Status
 
 
 def sidebar_text(app) -> str:
@@ -104,7 +104,7 @@ async def test_host_step_runs_the_checks_and_marks_status(session):
 
 
 def test_welcome_snapshot(snap_compare, tmp_path):
-    from wizard.session import Session
+    from wizard.core.session import Session
 
     app = WizardApp(Session.open(tmp_path / "p"))
     assert snap_compare(app, terminal_size=(80, 24))

@@ -7,9 +7,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from wizard.doctor import FAIL, PASS, HostContext, check_git_identity, check_required_tools, run_checks
-from wizard.hostinfo import Distro
-from wizard.profile import load_profile
+from wizard.core.hostinfo import Distro
+from wizard.core.profile import load_profile
+from wizard.host.doctor import FAIL, PASS, HostContext, check_git_identity, check_required_tools, run_checks
 
 
 def ctx_with(tmp_path: Path, env: dict, distro: Distro | None = None, euid: int = 1000) -> HostContext:

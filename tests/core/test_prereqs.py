@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import os
 
-from wizard import prereqs
+from wizard.core.profile import load_profile
 from wizard.demo import sandbox
-from wizard.profile import load_profile
+from wizard.downloads import prereqs
 
 
 def test_downloads_detected_only_when_every_needed_file_is_there(tmp_path):

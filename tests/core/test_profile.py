@@ -4,9 +4,9 @@ import re
 
 import pytest
 
-from wizard.errors import ProfileError
-from wizard.paths import profiles_dir
-from wizard.profile import DEFAULT_PROFILE, load_profile
+from wizard.core.errors import ProfileError
+from wizard.core.paths import profiles_dir
+from wizard.core.profile import DEFAULT_PROFILE, load_profile
 
 SEED_COMMIT = "11a02d02a7098350638d7bf3a6c1a3946d3432fd"
 

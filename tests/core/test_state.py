@@ -5,13 +5,13 @@ import os
 
 import pytest
 
-from wizard.answers import Answers
-from wizard.atomic import atomic_write
-from wizard.errors import WizardError
-from wizard.profile import load_profile
-from wizard.session import Session
-from wizard.state import State
-from wizard.steps import STEP_IDS, Status
+from wizard.core.answers import Answers
+from wizard.core.atomic import atomic_write
+from wizard.core.errors import WizardError
+from wizard.core.profile import load_profile
+from wizard.core.session import Session
+from wizard.core.state import State
+from wizard.core.steps import STEP_IDS, Status
 
 
 def test_status_is_saved_and_resumed_at_first_unfinished_step(project):

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from wizard.core.paths import asset
 from wizard.demo import board as demo_board
 from wizard.demo import sandbox
-from wizard.paths import asset
 
 WIZARD = Path(sys.executable).with_name("wrnv-wizard")
 
@@ -84,7 +84,7 @@ def test_check_board_passes_every_check_against_the_sandbox_board(sb):
 def test_probe_without_the_nvidia_runtime_finds_no_driver(sb, tmp_path):
     import ctypes.util
 
-    from wizard.ssh import SshClient, SshTarget
+    from wizard.board.ssh import SshClient, SshTarget
 
     if ctypes.util.find_library("cuda"):
         pytest.skip("this machine has a real CUDA driver: a container without the runtime would find it")

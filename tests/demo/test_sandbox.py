@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 import subprocess
 
+from wizard.core.profile import load_profile
 from wizard.demo import sandbox
-from wizard.manifest import load_manifest
-from wizard.profile import load_profile
+from wizard.downloads.manifest import load_manifest
 
 
 def test_sandbox_files_match_the_demo_manifest_and_repos_clone(tmp_path):

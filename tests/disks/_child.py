@@ -25,8 +25,8 @@ from umock import Testbed, in_testbed  # noqa: E402
 
 
 def _scan(job: dict) -> dict:
-    from wizard import disks
-    from wizard.errors import WizardError
+    from wizard.card import disks
+    from wizard.core.errors import WizardError
 
     kwargs = job.get("kwargs", {})
     out: dict = {}
@@ -85,12 +85,12 @@ def _watch(job: dict, tb: Testbed) -> dict:
 
     poll = job.get("poll_interval")
     if kind == "disks":
-        from wizard.disks import DiskMonitor
+        from wizard.card.disks import DiskMonitor
 
         mon = DiskMonitor(callback, poll_interval=poll, **job.get("kwargs", {}))
     else:
-        from wizard.profile import load_profile
-        from wizard.usb_recovery import RecoveryMonitor
+        from wizard.card.usb_recovery import RecoveryMonitor
+        from wizard.core.profile import load_profile
 
         mon = RecoveryMonitor(load_profile(), callback, poll_interval=poll)
 
@@ -146,8 +146,8 @@ def main() -> int:
         if action == "scan":
             out = _scan(job)
         elif action == "find_recovery":
-            from wizard.profile import load_profile
-            from wizard.usb_recovery import find_recovery
+            from wizard.card.usb_recovery import find_recovery
+            from wizard.core.profile import load_profile
 
             out = {"found": [dict(d.to_json(), text=d.describe()) for d in find_recovery(load_profile())]}
         elif action == "cli":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from wizard.paths import asset
+from wizard.core.paths import asset
 
 
 def test_diagram_fits_and_marks_the_3rd_and_4th_pins_from_the_right():

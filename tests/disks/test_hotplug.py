@@ -76,7 +76,7 @@ def test_recovery_mode_detected_and_followed(run_testbed):
 def test_real_loop_device_attach_and_detach(loops):
     """Real kernel uevents: attaching a loop device makes it appear (it is a disk from then on),
     detaching makes it go, each within a second."""
-    from wizard.disks import DiskMonitor
+    from wizard.card.disks import DiskMonitor
 
     got: queue.Queue = queue.Queue()
     mon = DiskMonitor(lambda disks: got.put((time.monotonic(), {d.path for d in disks})),
@@ -110,7 +110,7 @@ def test_real_loop_device_attach_and_detach(loops):
 
 
 def test_monitor_can_stop_from_its_callback_and_restart():
-    from wizard.disks import DiskMonitor
+    from wizard.card.disks import DiskMonitor
 
     calls: queue.Queue = queue.Queue()
 

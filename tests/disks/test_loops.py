@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from wizard import disks
-from wizard.errors import WizardError
+from wizard.card import disks
+from wizard.core.errors import WizardError
 
 pytestmark = pytest.mark.root
 

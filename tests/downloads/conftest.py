@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from wizard.profile import load_profile
+from wizard.core.profile import load_profile
 
 # name, subdir, needed_for, soc, size declared?, extra keys
 FILES = [

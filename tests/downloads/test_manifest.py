@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from wizard.errors import ProfileError, UsageError
-from wizard.manifest import cross_check, load_manifest, parse_packages, read_layer, select
+from wizard.core.errors import ProfileError, UsageError
+from wizard.downloads.manifest import cross_check, load_manifest, parse_packages, read_layer, select
 
 from .conftest import ALL
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from wizard.paths import profiles_dir
-from wizard.profile import load_profile
-from wizard.session import Session
-from wizard.steps import Status
+from wizard.core.paths import profiles_dir
+from wizard.core.profile import load_profile
+from wizard.core.session import Session
+from wizard.core.steps import Status
 
 from .conftest import fill, write_manifest
 

@@ -9,12 +9,12 @@ import time
 
 import pytest
 
-from wizard.errors import WizardError
-from wizard.hashcache import cache_file
-from wizard.manifest import load_manifest, select
-from wizard.nodla import stage
-from wizard.progress import Cancelled
-from wizard.verify import count_present, verify
+from wizard.core.errors import WizardError
+from wizard.core.progress import Cancelled
+from wizard.downloads.hashcache import cache_file
+from wizard.downloads.manifest import load_manifest, select
+from wizard.downloads.nodla import stage
+from wizard.downloads.verify import count_present, verify
 
 from .conftest import ALL, content, fill
 

@@ -7,7 +7,7 @@ from wrnvtest import wait_until
 
 from screens.app import WizardApp
 from screens.confirm import ConfirmScreen
-from wizard.steps import Status
+from wizard.core.steps import Status
 
 SIZE = (130, 50)
 

@@ -10,12 +10,12 @@ import sys
 import pytest
 from flashkit import REPO, MiB, make_image
 
-from wizard import elevate
-from wizard.writer import WriteCancelled, WriteError
+from wizard.card import elevate
+from wizard.card.writer import WriteCancelled, WriteError
 
 
 def _direct(args: list) -> list:
-    return [sys.executable, "-m", "wizard.flash_helper", "--control-stdin", *args]
+    return [sys.executable, "-m", "wizard.card.flash_helper", "--control-stdin", *args]
 
 
 def test_client_gets_progress_and_result(tmp_path):
@@ -54,7 +54,7 @@ def test_cancel_reaches_the_helper(tmp_path):
 def test_helper_output_is_json_lines_only(tmp_path):
     img = make_image(tmp_path / "a.sdcard", 16 * MiB, [(MiB, MiB)])
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    proc = subprocess.run([sys.executable, "-m", "wizard.flash_helper", "write", "--image", str(img), "--target",
+    proc = subprocess.run([sys.executable, "-m", "wizard.card.flash_helper", "write", "--image", str(img), "--target",
                            str(tmp_path / "o.raw"), "--no-verify"], env=env, capture_output=True, text=True,
                           timeout=60, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
@@ -66,7 +66,7 @@ def test_helper_output_is_json_lines_only(tmp_path):
 def test_as_root_no_sudo_is_used(monkeypatch):
     monkeypatch.setattr(elevate, "is_root", lambda: True)
     argv = elevate.helper_argv(["write"])
-    assert argv[:3] == [sys.executable, "-m", "wizard.flash_helper"]
+    assert argv[:3] == [sys.executable, "-m", "wizard.card.flash_helper"]
 
 
 def test_unprivileged_uses_sudo_non_interactively_after_authenticate(monkeypatch):

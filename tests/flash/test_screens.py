@@ -10,7 +10,7 @@ from wrnvtest import wait_until
 from screens.app import WizardApp
 from screens.flash import FlashScreen
 from screens.flash_confirm import TypedConfirmScreen
-from wizard.steps import Status
+from wizard.core.steps import Status
 
 SIZE = (130, 50)
 
@@ -43,15 +43,15 @@ async def test_flash_screen_writes_after_the_typed_confirmation(session, tmp_pat
         await pilot.press("enter")
         await _wait_for(pilot, lambda: isinstance(app.screen, TypedConfirmScreen))
         modal = app.screen
-        assert modal.focused.id == "typed-cancel"
+        assert modal.focused.id == "typed-input"            # what the user types lands in the name box
         assert any(dev in line for line in modal.identity_lines)
-        modal.query_one("#typed-input").value = name + "x"
+        await pilot.press(*name, "x", "enter")                # a wrong name: Enter does nothing
         await pilot.pause()
-        assert modal.query_one("#typed-ok").disabled
-        modal.query_one("#typed-input").value = name
+        assert modal.query_one("#typed-ok").disabled and app.screen is modal
+        await pilot.press("backspace")
         await pilot.pause()
         assert not modal.query_one("#typed-ok").disabled
-        await pilot.click("#typed-ok")
+        await pilot.press("enter")
         await _wait_for(pilot, lambda: session.status("flash") in (Status.DONE, Status.FAILED) and not screen.busy)
         assert session.status("flash") is Status.DONE, session.step_state("flash").detail
         assert "safe to remove" in str(screen.query_one("#flash-result").render())
@@ -74,7 +74,10 @@ async def test_flash_screen_cancel_writes_nothing(session, tmp_path, loops, writ
         table.move_cursor(row=table.get_row_index(dev))
         await pilot.press("enter")
         await _wait_for(pilot, lambda: isinstance(app.screen, TypedConfirmScreen))
-        await pilot.press("enter")                             # Cancel has the focus
+        await pilot.press("enter")                             # nothing typed: Enter writes nothing
+        await pilot.pause()
+        assert isinstance(app.screen, TypedConfirmScreen)
+        await pilot.press("escape")                            # Escape cancels
         await _wait_for(pilot, lambda: not isinstance(app.screen, TypedConfirmScreen))
         assert session.status("flash") is Status.PENDING
     with open(dev, "rb") as f:
@@ -82,8 +85,8 @@ async def test_flash_screen_cancel_writes_nothing(session, tmp_path, loops, writ
 
 
 async def test_image_screen_makes_the_image_with_a_board_revision(session, root):
+    from wizard.card.sdimage import deploy_dir
     from wizard.demo.fake_tegraflash import make_tegraflash_zip
-    from wizard.sdimage import deploy_dir
 
     a = session.answers
     make_tegraflash_zip(deploy_dir(session.profile, session.project, a.machine)

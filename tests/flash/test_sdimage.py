@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from flashkit import REPO, MiB, assert_clean_failure, run_cli
 
+from wizard.card.sdimage import deploy_dir, find_package, make_sdcard_image, unpack
+from wizard.card.sparse import data_extents, resparsify, sparse_copy, usage
+from wizard.core.errors import WizardError
+from wizard.core.profile import load_profile
 from wizard.demo.fake_tegraflash import make_tegraflash_zip
-from wizard.errors import WizardError
-from wizard.profile import load_profile
-from wizard.sdimage import deploy_dir, find_package, make_sdcard_image, unpack
-from wizard.sparse import data_extents, resparsify, sparse_copy, usage
 
 MACHINE, IMAGE = "jetson-nano-qspi-sd", "wrlinux-image-glibc-std"
 
@@ -129,7 +129,7 @@ def test_a_changed_rootfs_or_a_new_package_is_unpacked_again(built, tmp_path):
 
 
 def test_a_half_unpacked_folder_is_never_trusted(built, tmp_path):
-    from wizard.progress import Cancelled
+    from wizard.core.progress import Cancelled
 
     prof, project, z = built
     dest = unpack(z, tmp_path / "u")
@@ -200,7 +200,7 @@ def test_missing_python_command_is_checked_first(built, tmp_path, monkeypatch):
     sgdisk = shutil.which("sgdisk") or "/usr/sbin/sgdisk"
     (bindir / "sgdisk").symlink_to(sgdisk)
     monkeypatch.setenv("PATH", str(bindir))
-    monkeypatch.setattr("wizard.sdimage.Path", _NoSbinPath)
+    monkeypatch.setattr("wizard.card.sdimage.Path", _NoSbinPath)
     with pytest.raises(WizardError, match="python") as e:
         make_sdcard_image(prof, project, MACHINE, IMAGE, fab="a02")
     assert "python-is-python3" in str(e.value)

@@ -33,8 +33,8 @@ from wrnvtmux import Tmux
 pytestmark = [pytest.mark.root, pytest.mark.tmux, pytest.mark.slow]
 
 TOOLS = ("sudo", "visudo", "useradd", "userdel", "chpasswd", "runuser", "tmux")
-# The one command the product runs through sudo (wizard.elevate.helper_argv); the rest of the argv is free.
-HELPER_RULE = "/usr/bin/env PYTHONPATH=* -m wizard.flash_helper --control-stdin *"
+# The one command the product runs through sudo (wizard.card.elevate.helper_argv); the rest of the argv is free.
+HELPER_RULE = "/usr/bin/env PYTHONPATH=* -m wizard.card.flash_helper --control-stdin *"
 IMAGE_SIZE, CARD_SIZE = 16 * MiB, 32 * MiB
 PATTERN = 0xA5          # the card's old contents, to prove that a refused write changed nothing
 
@@ -135,7 +135,7 @@ def make_user(root, tmp_path):
         shutil.copyfile(draft, dropin)
         dropin.chmod(0o440)
         listed = _sh("sudo", "-l", "-U", name, check=False).stdout
-        if "wizard.flash_helper" not in listed and rule == HELPER_RULE:
+        if "wizard.card.flash_helper" not in listed and rule == HELPER_RULE:
             pytest.skip(f"sudo does not read /etc/sudoers.d here (sudo -l -U {name}: {listed.strip()[-120:]})")
         user = User(name, password, home, box)
         # In a neutral folder: from the checkout, `python -c` would find the package in the current folder.
@@ -275,8 +275,8 @@ def test_sudo_that_cannot_run_the_helper_says_why(make_user, term, card, rule, d
 
 def _project_at_flash(user: User, img: Path) -> Path:
     """A project whose steps before "Write the card" are done (the image made): the app resumes there."""
-    from wizard.session import Session
-    from wizard.steps import STEP_IDS, Status
+    from wizard.core.session import Session
+    from wizard.core.steps import STEP_IDS, Status
 
     project = user.home / "project"
     session = Session.open(project)
@@ -317,8 +317,7 @@ def _pick_in_the_table(term: Tmux, name: str) -> None:
         time.sleep(0.5)
     else:
         raise AssertionError(f"could not pick {name}; screen:\n{term.screen()}")
-    term.send("BTab")                       # from Cancel (focused) to the input
-    term.send(name, "Enter")
+    term.send(name, "Enter")                # the focus starts in the name box
 
 
 def _flash_screen_at_the_prompt(make_user, term, card) -> tuple:

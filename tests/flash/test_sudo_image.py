@@ -59,10 +59,10 @@ def tegraflash_zip(tmp_path_factory) -> Path:
 def _project_at_image(user: User, package: Path) -> Path:
     """A project owned by the user whose steps before "SD-card image" are done and whose build left a
     tegraflash package: the app resumes at the Image step."""
-    from wizard.profile import load_profile
-    from wizard.sdimage import deploy_dir
-    from wizard.session import Session
-    from wizard.steps import STEP_IDS, Status
+    from wizard.card.sdimage import deploy_dir
+    from wizard.core.profile import load_profile
+    from wizard.core.session import Session
+    from wizard.core.steps import STEP_IDS, Status
 
     project = user.home / "project"
     session = Session.open(project)

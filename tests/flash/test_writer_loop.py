@@ -15,7 +15,7 @@ import time
 import pytest
 from flashkit import REPO, MiB, assert_clean_failure, fill, make_image, run_cli
 
-from wizard.writer import WriteError, WriteOptions, check_image, write_image
+from wizard.card.writer import WriteError, WriteOptions, check_image, write_image
 
 pytestmark = pytest.mark.root
 
@@ -177,7 +177,7 @@ def test_target_changed_between_pick_and_write(tmp_path, loops):
     img = make_image(tmp_path / "a.sdcard", 16 * MiB, [(MiB, MiB)])
     first = fill(tmp_path / "card1", 64 * MiB)
     dev = loops.attach(first)
-    from wizard.writer import identity_of
+    from wizard.card.writer import identity_of
 
     confirmed = identity_of(dev)
     loops.detach(dev)
@@ -189,7 +189,7 @@ def test_target_changed_between_pick_and_write(tmp_path, loops):
     assert e.value.card_state == "Nothing was written."
     # The privileged helper repeats the check itself and reports it as a JSON error event.
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    proc = subprocess.run([sys.executable, "-m", "wizard.flash_helper", "write", "--image", str(img), "--target", dev,
+    proc = subprocess.run([sys.executable, "-m", "wizard.card.flash_helper", "write", "--image", str(img), "--target", dev,
                            "--identity", json.dumps(confirmed), "--allow-non-removable"], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1

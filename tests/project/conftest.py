@@ -56,8 +56,8 @@ def answered(session, world, tmp_path):
 @pytest.fixture(scope="session")
 def built_project(world, tmp_path_factory):
     """One project created end to end, shared by read-only tests (kas export, screens that only look)."""
-    from wizard.project import ProjectCreator
-    from wizard.session import Session
+    from wizard.core.session import Session
+    from wizard.project.create import ProjectCreator
 
     mp = pytest.MonkeyPatch()
     for k, v in IDENTITY.items():

@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from wizard.buildenv import build_env_argv
+from wizard.core.profile import load_profile
 from wizard.demo.fake_repos import git
-from wizard.profile import load_profile
+from wizard.project.buildenv import build_env_argv
 
 
 def _clone(world, dest, branch="WRLINUX_10_19_BASE"):

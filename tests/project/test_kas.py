@@ -8,10 +8,10 @@ import jsonschema
 import pytest
 import yaml
 
-from wizard import kas_export, localconf
+from wizard.core.errors import WizardError
+from wizard.core.session import Session
 from wizard.demo.fake_repos import git
-from wizard.errors import WizardError
-from wizard.session import Session
+from wizard.project import kas_export, localconf
 
 
 @pytest.fixture(scope="module")

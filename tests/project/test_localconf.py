@@ -14,9 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from wizard import localconf as lc
-from wizard.errors import WizardError
-from wizard.profile import load_profile
+from wizard.core.errors import WizardError
+from wizard.core.profile import load_profile
+from wizard.project import localconf as lc
 
 SEED = Path("/work/shared/seed/nvidia-container-runtime-wind-river-linux.md")
 REPO = Path(__file__).resolve().parents[2]
@@ -149,7 +149,7 @@ def test_a_block_in_the_middle_is_replaced_in_place(before, after, pkgs):
 @settings(max_examples=25, deadline=None)
 @given(_conf)
 def test_an_error_between_temp_write_and_rename_leaves_the_old_file(text):
-    import wizard.atomic as atomic
+    import wizard.core.atomic as atomic
 
     conf = _tmpconf(text)
     lc.apply(conf, _block(["cudnn"]))      # backup exists; the next write is the only one
@@ -177,9 +177,9 @@ def test_a_killed_process_between_temp_write_and_rename_leaves_the_old_file(tmp_
     code = f"""
 import os, signal, sys
 sys.path.insert(0, {str(REPO)!r})
-import wizard.atomic as atomic
-from wizard import localconf as lc
-from wizard.profile import load_profile
+import wizard.core.atomic as atomic
+from wizard.project import localconf as lc
+from wizard.core.profile import load_profile
 def die(src, dst):
     assert os.path.getsize(src) > 0          # the new text is fully on disk in the temp file
     os.kill(os.getpid(), signal.SIGKILL)

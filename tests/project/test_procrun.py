@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from wizard import procrun
-from wizard.errors import WizardError
-from wizard.progress import Cancelled
+from wizard.core import procrun
+from wizard.core.errors import WizardError
+from wizard.core.progress import Cancelled
 
 
 def test_lines_stream_to_callback_and_log(project):

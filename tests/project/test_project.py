@@ -7,12 +7,12 @@ import subprocess
 
 import pytest
 
-from wizard import procrun
+from wizard.core import procrun
+from wizard.core.errors import WizardError
+from wizard.core.steps import Status
 from wizard.demo.fake_repos import git
-from wizard.errors import WizardError
-from wizard.project import ALREADY, DONE, SUBSTEP_IDS, CommitMissing, Credentials, ProjectCreator
-from wizard.project_checks import bblayers_paths
-from wizard.steps import Status
+from wizard.project.checks import bblayers_paths
+from wizard.project.create import ALREADY, DONE, SUBSTEP_IDS, CommitMissing, Credentials, ProjectCreator
 
 
 def _create(session, **kw):
@@ -107,7 +107,7 @@ def test_clone_of_another_url_is_refused(answered, world):
 
 
 def test_project_under_a_repo_project_is_refused(tmp_path, world):
-    from wizard.session import Session
+    from wizard.core.session import Session
 
     (tmp_path / "outer" / ".repo").mkdir(parents=True)
     s = Session.open(tmp_path / "outer" / "inner")
@@ -116,7 +116,7 @@ def test_project_under_a_repo_project_is_refused(tmp_path, world):
 
 
 def test_project_inside_a_wrlinux_x_clone_is_refused(tmp_path, world):
-    from wizard.session import Session
+    from wizard.core.session import Session
 
     subprocess.run(["git", "clone", "-q", world.wrlinux_url, str(tmp_path / "wrlinux-x")], check=True)
     s = Session.open(tmp_path / "wrlinux-x" / "proj")
@@ -140,7 +140,7 @@ def test_subscriber_login_is_passed_but_never_logged(answered, world):
 
 
 def test_askpass_answers_git_prompts_from_the_environment():
-    from wizard.gitops import askpass_env
+    from wizard.project.gitops import askpass_env
 
     with askpass_env("alice", "pw!") as env:
         script = env["GIT_ASKPASS"]

@@ -5,9 +5,9 @@ from __future__ import annotations
 from textual.widgets import DataTable, Input, Log, SelectionList
 
 from screens.app import WizardApp
-from wizard import localconf as lc
+from wizard.core.steps import Status
 from wizard.demo.fake_repos import git
-from wizard.steps import Status
+from wizard.project import localconf as lc
 
 SIZE = (120, 50)
 
@@ -131,7 +131,7 @@ async def test_project_screen_shows_last_lines_log_and_hint(answered):
 
 
 async def test_localconf_screen_shows_diff_then_applies(answered):
-    from wizard.project import ProjectCreator
+    from wizard.project.create import ProjectCreator
 
     ProjectCreator(answered).run_all()
     conf = lc.local_conf_path(answered.profile, answered.project)

@@ -12,9 +12,9 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from ..answers import Answers
-    from ..answers_file import example, load_answers
-    from ..profile import load_profile
+    from wizard.core.answers import Answers
+    from wizard.core.answers_file import example, load_answers
+    from wizard.core.profile import load_profile
 
     profile = load_profile(args.profile)
     if args.example:

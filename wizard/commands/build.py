@@ -27,7 +27,7 @@ def add_arguments(p) -> None:
 
 
 def progress_line(summary, started: float) -> str:
-    from wizard.build_runner import time_text
+    from wizard.build.runner import time_text
 
     parts = []
     if summary.tasks_total:
@@ -49,9 +49,9 @@ def progress_line(summary, started: float) -> str:
 
 def run(args, *, allow_root: bool = False, out=None) -> int:
     """`allow_root` is for the test suite only (it runs as root); the command line never sets it."""
-    from wizard.build_hints import hint_for_summary
-    from wizard.build_runner import BuildFollower, BuildRunner, tail_lines
-    from wizard.session import Session
+    from wizard.build.hints import hint_for_summary
+    from wizard.build.runner import BuildFollower, BuildRunner, tail_lines
+    from wizard.core.session import Session
 
     out = out or sys.stdout
 

@@ -38,8 +38,8 @@ def _session(args):
         return None
     from pathlib import Path
 
-    from wizard.session import Session
-    from wizard.state import State
+    from wizard.core.session import Session
+    from wizard.core.state import State
 
     if not State.file_for(Path(args.project).expanduser().resolve()).exists():
         return None
@@ -58,10 +58,10 @@ def _packages(args, profile, session) -> list:
 
 
 def run(args) -> int:
-    from wizard.board_check import FAIL, PASS, BoardChecker
-    from wizard.errors import UsageError
-    from wizard.profile import load_profile
-    from wizard.ssh import SshClient, SshTarget, default_known_hosts
+    from wizard.board.check import FAIL, PASS, BoardChecker
+    from wizard.board.ssh import SshClient, SshTarget, default_known_hosts
+    from wizard.core.errors import UsageError
+    from wizard.core.profile import load_profile
 
     profile = load_profile(args.profile)
     session = _session(args)
@@ -100,7 +100,7 @@ def run(args) -> int:
         sys.stdout.flush()
 
     # Only once the board answers is there a key to ask about; an unreachable board is a failed check.
-    from wizard.ssh import tcp_reachable
+    from wizard.board.ssh import tcp_reachable
 
     try:
         if tcp_reachable(target.host, target.port, timeout=args.timeout)[0]:
@@ -109,7 +109,7 @@ def run(args) -> int:
     finally:
         client.close()
     if session is not None:
-        from wizard.board_check import record_report
+        from wizard.board.check import record_report
 
         record_report(session, report)
     if args.json:
@@ -119,7 +119,7 @@ def run(args) -> int:
         print(f"{n} of {len(report.checks)} checks passed" + ("." if report.ok else
               f"; first to fix: {(report.first_failure() or report.checks[0]).title}"))
         if report.ok:
-            from wizard.board_check import demo_command
+            from wizard.board.check import demo_command
 
             print(f"Try the seed's demo: ssh {target.login} then `{demo_command(profile)}` (needs internet)")
     return 0 if report.ok else 1

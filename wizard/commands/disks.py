@@ -17,7 +17,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from ..disks import scan
+    from wizard.card.disks import scan
 
     disks = scan(image=args.image, allow_non_removable=args.allow_non_removable)
     if args.json:

@@ -12,8 +12,8 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from ..doctor import FAIL, HostContext, run_checks
-    from ..session import Session
+    from wizard.core.session import Session
+    from wizard.host.doctor import FAIL, HostContext, run_checks
 
     session = Session.open(args.project, args.profile)
     checks = run_checks(HostContext.current(session.profile, session.project))

@@ -17,10 +17,10 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     from pathlib import Path
 
-    from ..atomic import atomic_write
-    from ..errors import WizardError
-    from ..kas_export import export, validate
-    from ..session import Session
+    from wizard.core.atomic import atomic_write
+    from wizard.core.errors import WizardError
+    from wizard.core.session import Session
+    from wizard.project.kas_export import export, validate
 
     session = Session.open(getattr(args, "project", None), args.profile)
     text, notes = export(session)

@@ -30,9 +30,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    from ..errors import WizardError
-    from ..progress import line_printer
-    from ..writer import WriteOptions, check_image, make_safe_to_remove, sigint_cancels
+    from wizard.card.writer import WriteOptions, check_image, make_safe_to_remove, sigint_cancels
+    from wizard.core.errors import WizardError
+    from wizard.core.progress import line_printer
 
     image = args.image or _last_image(args)
     if not image:
@@ -44,7 +44,7 @@ def run(args) -> int:
     target, identity, disk = _pick_target(args, info)
     if disk is not None:
         _confirm(disk, args.yes)
-    from .. import elevate
+    from wizard.card import elevate
 
     in_process = None
     if elevate.needs_helper(target):    # a card, or a file the user may not write (a VM's image in /var/lib)
@@ -65,7 +65,7 @@ def run(args) -> int:
 
 def _last_image(args):
     try:
-        from ..session import Session
+        from wizard.core.session import Session
 
         session = Session.open(getattr(args, "project", None), getattr(args, "profile", None))
         path = session.step_state("image").data.get("path")
@@ -76,7 +76,7 @@ def _last_image(args):
 
 def _disks():
     try:
-        from .. import disks
+        from wizard.card import disks
     except ImportError:
         return None
     return disks
@@ -86,14 +86,14 @@ def _pick_target(args, info):
     """(target path, confirmed identity, Disk or None for a file target)."""
     from pathlib import Path
 
-    from ..errors import WizardError
+    from wizard.core.errors import WizardError
 
     disks = _disks()
     if args.target:
         p = Path(args.target)
         if p.exists() and p.is_block_device():
             if disks is None:
-                from ..writer import identity_of
+                from wizard.card.writer import identity_of
 
                 return str(p), identity_of(p), _FallbackDisk(p, identity_of(p))
             disk = disks.get(str(p), image=str(info.path), allow_non_removable=args.allow_non_removable)
@@ -103,7 +103,7 @@ def _pick_target(args, info):
             return disk.path, dict(disk.identity()), disk
         return str(p), None, None
     if disks is None:
-        raise WizardError("cannot list disks here (wizard.disks missing): give --target /dev/sdX")
+        raise WizardError("cannot list disks here (wizard.card.disks missing): give --target /dev/sdX")
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise WizardError("no --target given and no terminal to ask in: give --target /dev/sdX (see "
                           "`wrnv-wizard disks`)")
@@ -131,7 +131,7 @@ def _pick_target(args, info):
 
 
 class _FallbackDisk:
-    """Enough of a Disk for the confirmation where wizard.disks is missing."""
+    """Enough of a Disk for the confirmation where wizard.card.disks is missing."""
 
     def __init__(self, path, ident: dict):
         import os
@@ -145,8 +145,8 @@ class _FallbackDisk:
 
 
 def _confirm(disk, yes: bool) -> None:
-    from ..errors import WizardError
-    from ..writer import identity_lines
+    from wizard.card.writer import identity_lines
+    from wizard.core.errors import WizardError
 
     print(f"About to erase and write {disk.name}:", file=sys.stderr)
     for line in identity_lines(disk):

@@ -30,12 +30,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    from ..errors import UsageError, WizardError
-    from ..progress import Cancelled, line_printer
-    from ..sdimage import UNVERIFIED_FAB, make_sdcard_image
-    from ..session import Session
-    from ..steps import Status
-    from ..writer import sigint_cancels
+    from wizard.card.sdimage import UNVERIFIED_FAB, make_sdcard_image
+    from wizard.card.writer import sigint_cancels
+    from wizard.core.errors import UsageError, WizardError
+    from wizard.core.progress import Cancelled, line_printer
+    from wizard.core.session import Session
+    from wizard.core.steps import Status
 
     session = Session.open(getattr(args, "project", None), getattr(args, "profile", None))
     profile, answers = session.profile, session.answers
@@ -97,7 +97,7 @@ def run(args) -> int:
 
 def _recovery_boards(profile) -> list:
     try:
-        from ..usb_recovery import find_recovery
+        from wizard.card.usb_recovery import find_recovery
     except ImportError:
         return []
     try:
@@ -108,7 +108,7 @@ def _recovery_boards(profile) -> list:
 
 def _elevated_runner():
     """dosdcard.sh reads the board over USB: that needs root, so it runs in the privileged helper."""
-    from .. import elevate
+    from wizard.card import elevate
 
     elevate.authenticate()
     return elevate.dosdcard_runner()

@@ -22,9 +22,9 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     from pathlib import Path
 
-    from ..localconf import apply, block_for, local_conf_path, plan
-    from ..session import Session
-    from ..steps import Status
+    from wizard.core.session import Session
+    from wizard.core.steps import Status
+    from wizard.project.localconf import apply, block_for, local_conf_path, plan
 
     session = Session.open(getattr(args, "project", None), args.profile)
     changes = {}

@@ -22,10 +22,10 @@ def run(args) -> int:
     import sys
     from pathlib import Path
 
-    from wizard.bitbake_log import BitbakeLogParser
-    from wizard.build_hints import hint_for_summary
-    from wizard.build_runner import tail_lines
-    from wizard.errors import WizardError
+    from wizard.build.bitbake_log import BitbakeLogParser
+    from wizard.build.hints import hint_for_summary
+    from wizard.build.runner import tail_lines
+    from wizard.core.errors import WizardError
 
     parser = BitbakeLogParser(task_events=False)
     if args.file == "-":
@@ -69,8 +69,8 @@ def run(args) -> int:
 
 def _profile(args):
     """The release profile for the figures a hint quotes; a log can be summarized without one."""
-    from wizard.errors import WizardError
-    from wizard.profile import load_profile
+    from wizard.core.errors import WizardError
+    from wizard.core.profile import load_profile
 
     try:
         return load_profile(getattr(args, "profile", None))

@@ -26,8 +26,8 @@ def answer_changes(args, names) -> dict:
 
 
 def run(args) -> int:
-    from ..project import ALREADY, FAILED, RUNNING, SUBSTEPS, Credentials, ProjectCreator
-    from ..session import Session
+    from wizard.core.session import Session
+    from wizard.project.create import ALREADY, FAILED, RUNNING, SUBSTEPS, Credentials, ProjectCreator
 
     session = Session.open(getattr(args, "project", None), args.profile)
     session.update_answers(**answer_changes(args, ("machine", "distro", "wrlinux_url", "meta_tegra_url",

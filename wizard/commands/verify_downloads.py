@@ -32,7 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    from ..errors import UsageError, WizardError
+    from wizard.core.errors import UsageError, WizardError
 
     if args.jobs is not None and args.jobs < 1:
         raise UsageError("--jobs must be 1 or more")
@@ -45,10 +45,10 @@ def run(args) -> int:
 
 
 def _run(args) -> int:
-    from ..manifest import cross_check, layer_dir, load_manifest, parse_packages, select
-    from ..profile import load_profile
-    from ..state import State
-    from ..verify import show, verify
+    from wizard.core.profile import load_profile
+    from wizard.core.state import State
+    from wizard.downloads.manifest import cross_check, layer_dir, load_manifest, parse_packages, select
+    from wizard.downloads.verify import show, verify
 
     profile = load_profile(getattr(args, "profile", None))
     answers = _saved_answers(args, profile, State)
@@ -73,7 +73,9 @@ def _run(args) -> int:
     tty = sys.stderr.isatty() and not args.json
     staged = []
     if args.stage_nodla:
-        from ..nodla import stage  # imported only when used: it pulls in shutil (the CLI's start-up counts)
+        from wizard.downloads.nodla import (
+            stage,  # imported only when used: it pulls in shutil (the CLI's start-up counts)
+        )
 
         staged = stage(folder, needed, progress=_printer(tty))
     report = verify(folder, needed, jobs=args.jobs, use_cache=not args.no_cache, progress=_printer(tty))
@@ -109,7 +111,7 @@ def _run(args) -> int:
 
 def _saved_answers(args, profile, State) -> dict:
     """The project's saved answers (machine, packages, downloads folder), when a project exists."""
-    from ..answers import Answers
+    from wizard.core.answers import Answers
 
     base = Answers.defaults(profile)
     project = getattr(args, "project", None)

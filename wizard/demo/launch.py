@@ -9,8 +9,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ..errors import UsageError
-from . import sandbox
+from wizard.core.errors import UsageError
+from wizard.demo import sandbox
 
 
 def _ensure_git_identity(root: Path) -> None:
@@ -25,7 +25,7 @@ def _ensure_git_identity(root: Path) -> None:
 
 def prepare(args):
     """Build the sandbox and a session on it; the caller closes the sandbox."""
-    from ..session import Session
+    from wizard.core.session import Session
 
     root = Path(args.demo_dir).expanduser() if args.demo_dir else Path(tempfile.mkdtemp(prefix="wrnv-demo-"))
     if args.demo_speed <= 0:
@@ -61,7 +61,7 @@ def run_demo(args, run_tui) -> int:
     _exit_on_hangup()
     try:
         if args.plain:
-            from ..plain import run_plain
+            from wizard.plain import run_plain
 
             print(sb.banner())
             return run_plain(args, session=session, given=set(sb.answers()),

@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from ..manifest import load_manifest
-from ..paths import asset, profiles_dir
-from ..profile import DEFAULT_PROFILE
-from ..tomlio import load_toml
-from . import fake_repos
-from .board import DemoBoard, board_paths, lay_out_root
+from wizard.core.paths import asset, profiles_dir
+from wizard.core.profile import DEFAULT_PROFILE
+from wizard.core.tomlio import load_toml
+from wizard.demo import fake_repos
+from wizard.demo.board import DemoBoard, board_paths, lay_out_root
+from wizard.downloads.manifest import load_manifest
 
 CARD_BYTES = 512 * 1024 * 1024
 # The stand-in docker of the demo board: answers like docker 19.03 on the seed's Jetson image.
@@ -224,7 +224,7 @@ def make_card(root: Path, size: int = CARD_BYTES, loop: bool = True) -> tuple:
 
 def make_bin(root: Path) -> Path:
     """`bin/` goes first on PATH, the demo's and the stand-in board's sessions' (sshd's SetEnv)."""
-    from .board import standin_cuda_dir
+    from wizard.demo.board import standin_cuda_dir
 
     bin_dir = root / "bin"
     bin_dir.mkdir(parents=True, exist_ok=True)
