@@ -83,3 +83,61 @@ def test_every_failing_check_says_how_to_fix_it(tmp_path):
     failing = [c for c in checks if c.status == FAIL]
     assert len(failing) >= 4
     assert all(c.fix for c in failing), [c.name for c in failing if not c.fix]
+
+
+# -- which Python runs NVIDIA's flashing scripts (dosdcard.sh) ------------------------------------------------
+
+PY27 = Path("/root/.pyenv/versions/2.7.18/bin/python2.7")
+PY37 = Path("/root/.pyenv/versions/3.7.16/bin/python3.7")
+
+
+def _links(tmp_path: Path, name: str, links: dict) -> str:
+    d = tmp_path / name
+    d.mkdir()
+    for link, target in links.items():
+        (d / link).symlink_to(target)
+    return str(d)
+
+
+def _sdcard_check(tmp_path: Path, path: str):
+    from wizard.host.doctor import check_sdcard_tools
+
+    return check_sdcard_tools(ctx_with(tmp_path, {"PATH": path, "HOME": str(tmp_path)}))
+
+
+def test_sdcard_check_names_the_python_and_the_shim_on_a_311_only_host(tmp_path):
+    """`python` is 3.11 and PATH lacks /usr/sbin: still a pass (sgdisk is found in /usr/sbin, which the wizard
+    puts on dosdcard.sh's PATH), and the check says the 3.11 runs the scripts with the shim."""
+    py311 = shutil.which("python3.11")
+    sgdisk = shutil.which("sgdisk", path="/usr/sbin:/sbin")
+    if not py311 or not sgdisk:
+        import pytest
+        pytest.skip("needs python3.11 and sgdisk in /usr/sbin")
+    c = _sdcard_check(tmp_path, _links(tmp_path, "only311", {"python": py311}))
+    assert c.status == PASS, c
+    assert "only311/python (Python 3.11" in c.detail and "shim" in c.detail
+
+
+def test_sdcard_check_prefers_python27_then_35_to_38(tmp_path):
+    import pytest
+
+    if not (PY27.exists() and PY37.exists() and shutil.which("python3.11")):
+        pytest.skip("needs the pyenv 2.7.18 and 3.7.16 of this machine image")
+    both = _links(tmp_path, "all", {"python": shutil.which("python3.11"), "python3.7": PY37, "python2.7": PY27})
+    c = _sdcard_check(tmp_path, both)
+    assert c.status == PASS and "Python 2.7.18" in c.detail and "shim" not in c.detail
+    no27 = _links(tmp_path, "no27", {"python": shutil.which("python3.11"), "python3.7": PY37})
+    c = _sdcard_check(tmp_path, no27)
+    assert c.status == PASS and "Python 3.7.16" in c.detail and "shim" not in c.detail
+
+
+def test_sdcard_check_fails_only_when_no_python_can_work(tmp_path):
+    """A `python` that is too old (a script reporting 3.4.0, which NVIDIA's scripts do not support) and no
+    other: fail, with the package to install."""
+    d = tmp_path / "old"
+    d.mkdir()
+    fake = d / "python"
+    fake.write_text("#!/bin/sh\necho 3.4.0\n")
+    fake.chmod(0o755)
+    c = _sdcard_check(tmp_path, str(d))
+    assert c.status == FAIL and "python3" in c.detail and "apt-get install" in c.fix

@@ -115,6 +115,7 @@ def _dosdcard(args, cancel) -> int:
     from pathlib import Path
 
     from wizard.card.sdimage import dosdcard_env, run_logged
+    from wizard.card.tegraflash_python import elevated_path
 
     work = Path(args.dir)
     script = work / args.script
@@ -122,7 +123,7 @@ def _dosdcard(args, cancel) -> int:
         raise WizardError(f"no dosdcard.sh in {work}")
     # The environment is rebuilt here: never take BOARDID/FAB or anything else from the caller's sudo env.
     env = dosdcard_env(None)
-    env["PATH"] = os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+    env["PATH"] = elevated_path(work, os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"))
     try:
         rc = run_logged([str(script.resolve())], work, env, lambda line: _emit({"event": "line", "text": line}),
                         Path(args.log) if args.log else None, cancel)

@@ -27,6 +27,8 @@ from typing import Callable, Optional
 import humanize
 
 from wizard.card.sparse import Usage, resparsify, sparse_copy, usage
+from wizard.card.tegraflash_python import choose as choose_python
+from wizard.card.tegraflash_python import missing_message, prepare, with_sbin
 from wizard.core.atomic import atomic_write
 from wizard.core.errors import WizardError
 from wizard.core.paths import logs_dir, wizard_dir
@@ -219,9 +221,10 @@ def _write_stamp(zip_path: Path, dest: Path, infos: list) -> None:
 # -- dosdcard.sh -------------------------------------------------------------------------------------
 
 def missing_tools(profile: Profile) -> list:
-    """dosdcard.sh needs sgdisk and a `python` command (NVIDIA's tegraflash.py is run as `python`)."""
-    wanted = [t for t in profile.host.get("sdcard_tools", ["sgdisk", "python"]) if t != "python3"]
-    return [t for t in wanted if shutil.which(t) is None and not Path("/usr/sbin", t).exists()]
+    """dosdcard.sh needs sgdisk (found in /usr/sbin or /sbin too: they are put on the script's PATH). Its
+    `python` is chosen separately (wizard.card.tegraflash_python), so no `python` command is required."""
+    wanted = [t for t in profile.host.get("sdcard_tools", ["sgdisk"]) if not t.startswith("python")]
+    return [t for t in wanted if shutil.which(t, path=with_sbin(os.environ.get("PATH", os.defpath))) is None]
 
 
 def check_tools(profile: Profile) -> None:
@@ -315,6 +318,9 @@ def make_sdcard_image(profile: Profile, project, machine: str, image: str, fab: 
         raise WizardError("dosdcard.sh needs the board's identity: plug the Jetson Nano in over USB in recovery "
                           f"mode, or choose the carrier board revision (--fab: {revs}; unverified mapping)")
     check_tools(profile)
+    interp = choose_python()
+    if interp is None:
+        raise WizardError(missing_message())
     package = find_package(profile, project, machine, image)
     work = wizard_dir(project) / "sdcard" / package.name.replace(".tegraflash.zip", "")
     work.parent.mkdir(parents=True, exist_ok=True)
@@ -325,12 +331,13 @@ def make_sdcard_image(profile: Profile, project, machine: str, image: str, fab: 
                           "(is MACHINE jetson-nano-qspi-sd?)")
     log_path = logs_dir(project) / "dosdcard.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    log_path.write_text(f"# dosdcard.sh in {work} at {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+    log_path.write_text(f"# dosdcard.sh in {work} at {time.strftime('%Y-%m-%d %H:%M:%S')}\n"
+                        f"# python for NVIDIA's scripts: {interp.describe()}\n")
+    notes.append(f"NVIDIA's flashing scripts ran on {interp.describe()}")
     run = runner or run_logged
-    rc = run([str(script)], work, dosdcard_env(board), on_line, log_path, cancel)
+    rc = run([str(script)], work, prepare(work, dosdcard_env(board), interp), on_line, log_path, cancel)
     if rc != 0:
-        tail = _log_tail(log_path)
-        raise WizardError(f"dosdcard.sh failed (exit {rc}){': ' + tail if tail else ''}; full log: {log_path}")
+        raise WizardError(failure_message("dosdcard.sh", rc, log_path))
     sdcard = find_sdcard(work, image)
     expected = profile.sdcard.get("image_size_bytes")
     size = sdcard.stat().st_size
@@ -359,14 +366,25 @@ def _after_warmup(fn: Optional[ProgressFn], delay: float = 0.5) -> Optional[Prog
     return wrapped
 
 
-def _log_tail(log_path: Path) -> str:
+TAIL_LINES = 20
+
+
+def log_tail(log_path: Path, n: int = TAIL_LINES) -> list:
+    """The last `n` lines the script printed (the log's own `#` headers and procrun's footer left out): NVIDIA's
+    scripts say what went wrong in lines that rarely contain the word "error" (`ERR: ...`, a Python traceback)."""
     try:
-        lines = [ln.strip() for ln in log_path.read_text(errors="replace").splitlines()
-                 if ln.strip() and not ln.startswith("#")]
+        lines = [ln.rstrip()[:200] for ln in log_path.read_text(errors="replace").splitlines()
+                 if ln.strip() and not ln.startswith("#") and not ln.startswith("=== exit code")]
     except OSError:
-        return ""
-    errors = [ln for ln in lines if "error" in ln.lower()]
-    return (errors or lines or [""])[-1][:200]
+        return []
+    return lines[-n:]
+
+
+def failure_message(what: str, rc: int, log_path: Path) -> str:
+    tail = log_tail(log_path)
+    body = "".join(f"\n  | {ln}" for ln in tail)
+    return (f"{what} failed (exit {rc}); its last {len(tail)} lines:{body}\nfull log: {log_path}" if tail
+            else f"{what} failed (exit {rc}) and printed nothing; full log: {log_path}")
 
 
 def existing_sdcard(project, image: str) -> Optional[Path]:

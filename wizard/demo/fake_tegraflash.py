@@ -3,7 +3,8 @@
 It holds what the SD-card step touches in the real one: `<image>.ext4` (a real ext4 made by mkfs.ext4 with a
 few files in it), `flash.xml.in`, `bsp_version`, `<machine>.cfg` and a `dosdcard.sh` that behaves like
 meta-tegra's at the tested commit from the outside: it needs BOARDID+FAB in its environment or a Jetson in
-recovery mode on USB, it needs `sgdisk` and a `python` command, and it writes a sparse `<image>.sdcard` with
+recovery mode on USB, it calls bare `sgdisk` and a bare `python` that must run an ElementTree
+`getiterator` call (as NVIDIA's R32.3.1 tegraflash.py does: Python 2.7/3.5-3.8, or 3.9+ with a shim), and it writes a sparse `<image>.sdcard` with
 a GPT whose APP partition gets the ext4 copied in by `dd conv=notrunc` (fully allocated, as the real one does).
 None of NVIDIA's tools are involved; nothing touches a real disk.
 """
@@ -33,6 +34,21 @@ _FLASH_XML = """<?xml version="1.0"?>
 </partition_layout>
 """
 
+# Stand-in for NVIDIA's tegraflash.py --cmd sign: the same ElementTree call the real R32.3.1 script makes, so it
+# fails the same way on Python >= 3.9 (AttributeError: 'ElementTree' object has no attribute 'getiterator') and
+# runs on 2.7 and 3.5-3.8 (or with the wizard's shim).
+_TEGRAFLASH = r"""# Stand-in for NVIDIA's tegraflash.py (wrnv-wizard demo): signs nothing, parses the layout as the real one does.
+from __future__ import print_function
+import sys
+from xml.etree import ElementTree
+
+cfg = sys.argv[sys.argv.index("--cfg") + 1]
+with open(cfg) as f:
+    tree = ElementTree.parse(f)
+names = [p.get("name") for p in tree.getiterator("partition")]
+print("[   0.0100 ] Signing %d partitions with zero key (stand-in)" % len(names))
+"""
+
 # bash, like the real script: sgdisk for the GPT, dd conv=notrunc for every partition.
 _DOSDCARD = r"""#!/bin/bash
 # Stand-in for meta-tegra's dosdcard.sh (wrnv-wizard demo). Same inputs and outputs, no NVIDIA tools.
@@ -56,18 +72,23 @@ if [ -z "$BOARDID" ] && [ -z "$FAB" ]; then
     FAB=300
     echo "Board ID ($BOARDID) FAB ($FAB) read from EEPROM"
 fi
-command -v sgdisk >/dev/null 2>&1 || { echo "ERROR: sgdisk not found (install gdisk)" >&2; exit 1; }
-command -v python >/dev/null 2>&1 || { echo "./tegra210-flash-helper.sh: line 1: python: command not found" >&2; exit 127; }
 if [ "$FAB" -lt 300 ] 2>/dev/null; then dtbrev=a02; else dtbrev=b00; fi
 echo "Board ID($BOARDID) version($FAB) sku(0000) revision($dtbrev)"
-python -c "import sys; print('Signing with zero key (stand-in for tegraflash.py --cmd sign)')"
+sed -e "s,APPFILE,${IMAGE_BASENAME}.ext4," "$here/flash.xml.in" > "$here/flash.xml"
+# As the real helper: a bare `python` runs the signing script (which uses ElementTree.getiterator).
+python "$here/tegraflash.py" --chip 0x21 --cfg flash.xml --cmd sign || exit 1
 printf 'NV3\n# R32 , REVISION: 3.1\nBOARDID=%s BOARDSKU=0000 FAB=%s\n%s\n' "$BOARDID" "$FAB" "$(date -u)" \
     > "$here/${MACHINE}_bootblob_ver.txt"
 out="${1:-${IMAGE_BASENAME}.sdcard}"
 echo "Creating ${out} (${SDCARD_MIB} MiB, sparse)"
 rm -f "$out"
 dd if=/dev/zero of="$out" bs=1M count=0 seek="$SDCARD_MIB" status=none
-sgdisk --clear --mbrtogpt \
+# As the real make-sdcard: bare sgdisk, its failure said in its own words.
+if ! sgdisk "$out" --clear --mbrtogpt >/dev/null 2>&1; then
+    echo "ERR: could not initialize GPT on $out" >&2
+    exit 1
+fi
+sgdisk \
        -n 1:2048:4095 -c 1:TBC -t 1:8300 \
        -n 2:4096:6143 -c 2:RP1 -t 2:8300 \
        -n 3:6144:8191 -c 3:EBT -t 3:8300 \
@@ -132,6 +153,7 @@ def make_tegraflash_zip(zip_path, machine: str, image: str, sdcard_mib: int = SD
         script = (_DOSDCARD.replace("@IMAGE@", image).replace("@MACHINE@", machine)
                   .replace("@SDCARD_MIB@", str(sdcard_mib)))
         (stage / "dosdcard.sh").write_text(script)
+        (stage / "tegraflash.py").write_text(_TEGRAFLASH)
         os.chmod(stage / "dosdcard.sh", 0o755)
         tmp_zip = zip_path.with_name(zip_path.name + ".part")
         with zipfile.ZipFile(tmp_zip, "w", compression=zipfile.ZIP_DEFLATED) as z:

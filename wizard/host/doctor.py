@@ -125,11 +125,21 @@ def check_required_tools(ctx: HostContext) -> Check:
 
 
 def check_sdcard_tools(ctx: HostContext) -> Check:
-    tools = list(ctx.profile.host.get("sdcard_tools", ["sgdisk", "python"]))
-    missing = [t for t in tools if not ctx.which(t)]
+    """dosdcard.sh calls bare sgdisk (the wizard adds /usr/sbin:/sbin to its PATH, so they count) and a bare
+    `python` for NVIDIA's scripts: the wizard picks one (wizard.card.tegraflash_python) and says which."""
+    from wizard.card.tegraflash_python import choose, with_sbin
+
+    tools = [t for t in ctx.profile.host.get("sdcard_tools", ["sgdisk"]) if not t.startswith("python")]
+    sbin_path = with_sbin(ctx.env.get("PATH", os.defpath))
+    missing = [t for t in tools if not shutil.which(t, path=sbin_path)]
+    interp = choose(ctx.env.get("PATH", os.defpath))
+    if interp is None:
+        missing.append("python3")
+        return Check("SD-card tools", FAIL, f"dosdcard.sh needs: {' '.join(missing)} (NVIDIA's flashing scripts "
+                     "need Python 2.7 or 3.5+; none found on PATH)", ctx.install_command(missing))
     if missing:
         return Check("SD-card tools", FAIL, f"dosdcard.sh needs: {' '.join(missing)}", ctx.install_command(missing))
-    return Check("SD-card tools", PASS, "sgdisk and a python command for dosdcard.sh are present")
+    return Check("SD-card tools", PASS, f"sgdisk found; NVIDIA's flashing scripts will run on {interp.describe()}")
 
 
 def check_disk(ctx: HostContext) -> Check:
