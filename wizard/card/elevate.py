@@ -268,3 +268,19 @@ def dosdcard_runner():
         return int(ev.get("rc", 1))
 
     return runner
+
+
+def doflash_runner():
+    """A runner for firmware.rewrite_qspi: doflash.sh talks to the board over USB (root), the same way as
+    dosdcard.sh: in process as root, else through the helper, which gets only the package folder and sends
+    every line back (the log is written here). Call authenticate() first (in the terminal)."""
+    from wizard.card.firmware import logging_runner, run_in_process
+
+    if is_root():
+        return run_in_process
+
+    def lines(argv, cwd, env, on_line, cancel):
+        ev = run_helper(["doflash", "--dir", _absolute(cwd)], on_line=on_line, cancel=cancel)
+        return int(ev.get("rc", 1))
+
+    return logging_runner(lines)

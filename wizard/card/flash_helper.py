@@ -1,4 +1,4 @@
-"""The small elevated helper: `python -m wizard.card.flash_helper write|dosdcard ...`, run through sudo/pkexec.
+"""The small elevated helper: `python -m wizard.card.flash_helper write|dosdcard|doflash ...`, run through sudo/pkexec.
 
 Why a separate process: the wizard runs unprivileged; only writing a card (and dosdcard.sh reading a
 recovery-mode board over USB) needs root. The helper trusts nothing it is given: it repeats every safety
@@ -63,6 +63,8 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--dir", required=True)
     d.add_argument("--script", default="dosdcard.sh")
     d.add_argument("--log", default="")
+    f = sub.add_parser("doflash", help="run doflash.sh (rewrites the board's QSPI firmware over USB: needs root)")
+    f.add_argument("--dir", required=True, help="the unpacked package: the only place written here")
     return p
 
 
@@ -84,6 +86,8 @@ def main(argv: Optional[list] = None) -> int:
         try:
             if args.action == "write":
                 return _write(args, cancel)
+            if args.action == "doflash":
+                return _doflash(args, cancel)
             return _dosdcard(args, cancel)
         except WriteError as e:
             _emit({"event": "error", "message": str(e), "problem": e.problem, "card_state": e.card_state,
@@ -129,6 +133,32 @@ def _dosdcard(args, cancel) -> int:
                         Path(args.log) if args.log else None, cancel)
     finally:
         _give_back(work, Path(args.log) if args.log else None)
+    _emit({"event": "result", "ok": rc == 0, "rc": rc})
+    return 0 if rc == 0 else 1
+
+
+def _doflash(args, cancel) -> int:
+    """doflash.sh as root: the board's QSPI firmware over USB. Takes only the package folder (the script writes
+    there and nowhere else on the host); no log path: every line goes back over the pipe and the unprivileged
+    side writes the log. The environment is rebuilt here, nothing is taken from the caller's."""
+    import os
+    from pathlib import Path
+
+    from wizard.card.firmware import run_in_process
+    from wizard.card.sdimage import dosdcard_env
+    from wizard.card.tegraflash_python import elevated_path
+
+    work = Path(args.dir).resolve()
+    script = work / "doflash.sh"
+    if not work.is_dir() or script.is_symlink() or not script.is_file():
+        raise WizardError(f"no doflash.sh in {work}")
+    env = dosdcard_env(None)
+    env["PATH"] = elevated_path(work, os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"))
+    try:
+        rc = run_in_process([str(script)], work, env, lambda line: _emit({"event": "line", "text": line}), None,
+                            cancel)
+    finally:
+        _give_back(work, None)
     _emit({"event": "result", "ok": rc == 0, "rc": rc})
     return 0 if rc == 0 else 1
 

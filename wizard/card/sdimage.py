@@ -374,7 +374,7 @@ def log_tail(log_path: Path, n: int = TAIL_LINES) -> list:
     scripts say what went wrong in lines that rarely contain the word "error" (`ERR: ...`, a Python traceback)."""
     try:
         lines = [ln.rstrip()[:200] for ln in log_path.read_text(errors="replace").splitlines()
-                 if ln.strip() and not ln.startswith("#") and not ln.startswith("=== exit code")]
+                 if ln.strip() and not ln.startswith(("#", "=== "))]
     except OSError:
         return []
     return lines[-n:]

@@ -20,6 +20,7 @@ COMMANDS = {
     "image": "wizard.commands.image",
     "disks": "wizard.commands.disks",
     "flash": "wizard.commands.flash",
+    "firmware": "wizard.commands.firmware",
     "check-board": "wizard.commands.check_board",
     "answers": "wizard.commands.answers",
 }

@@ -104,6 +104,55 @@ echo "Init SD card image ${out}... done"
 """
 
 
+# Stand-in for doflash.sh (tegra210-flash-helper.sh without --sdcard): reads the board over USB unless BOARDID/FAB
+# are set (as the real one; no board: the real tegrarcm finds no chip), runs `python tegraflash.py` with the
+# "flash;reboot" command, prints NVIDIA's phase lines, and records what it "wrote" in qspi-written.txt (the demo
+# writes no real flash). @FAIL@ set to a partition name makes it fail there, as tegradevflash does when the
+# board goes away mid-write.
+_DOFLASH = r"""#!/bin/bash
+# Stand-in for meta-tegra's doflash.sh (wrnv-wizard demo). Same inputs, no NVIDIA tools, no real flash written.
+IMAGE_BASENAME="@IMAGE@"
+MACHINE="@MACHINE@"
+FAIL_AT="@FAIL@"
+here="$(cd "$(dirname "$0")" && pwd)"
+if [ -z "$BOARDID" ] && [ -z "$FAB" ]; then
+    chipid=""
+    for d in /sys/bus/usb/devices/*; do
+        if [ -f "$d/idVendor" ] && [ "$(cat "$d/idVendor")" = "0955" ]; then chipid="0x21"; fi
+    done
+    if [ "$chipid" != "0x21" ]; then
+        echo "ERR: chip does not identify as tegra210 ($chipid)" >&2
+        exit 1
+    fi
+    echo "[   0.0010 ] Retrieving EEPROM data"
+    BOARDID=3448; FAB=300
+fi
+if [ "$FAB" -lt 300 ] 2>/dev/null; then dtbrev=a02; else dtbrev=b00; fi
+echo "Board ID($BOARDID) version($FAB) SKU(0000) revision($dtbrev)"
+echo "$here/mksparse -b 4096 -v --fillpattern=0 ${IMAGE_BASENAME}.ext4 ${IMAGE_BASENAME}.img"
+sed -e "s,APPFILE,${IMAGE_BASENAME}.img," "$here/flash.xml.in" > "$here/flash.xml"
+python "$here/tegraflash.py" --chip 0x21 --cfg flash.xml --cmd "flash;reboot" || exit 1
+for step in "Generating RCM messages" "Parsing partition layout" "Creating list of images to be signed" \
+            "Generating signatures" "Boot Rom communication" "Sending BCTs" \
+            "Sending bootloader and pre-requisite binaries" "Flashing the device"; do
+    echo "[   0.1000 ] $step"
+done
+: > "$here/qspi-written.txt"
+for part in TBC RP1 EBT DTB APP; do
+    if [ "$part" = "$FAIL_AT" ]; then
+        echo "[   1.0000 ] Writing partition $part with $part.bin"
+        echo "[   1.0100 ] Error: Return value 8" >&2
+        echo "Command tegradevflash --write $part $part.bin" >&2
+        exit 1
+    fi
+    echo "[   1.0000 ] Writing partition $part with $part.bin"
+    echo "$part" >> "$here/qspi-written.txt"
+done
+echo "[   2.0000 ] Flashing completed"
+echo "[   2.0100 ] Coldbooting the device"
+"""
+
+
 def _rootfs_tree(root: Path, machine: str, image: str) -> None:
     """A few files, some of real size, so the ext4 has data blocks among its zeros."""
     (root / "etc" / "nvidia-container-runtime" / "host-files-for-container.d").mkdir(parents=True)
@@ -133,8 +182,9 @@ def make_ext4(path: Path, tree: Path, mib: int = EXT4_MIB) -> None:
 
 
 def make_tegraflash_zip(zip_path, machine: str, image: str, sdcard_mib: int = SDCARD_MIB,
-                        ext4_mib: int = EXT4_MIB) -> Path:
-    """Build the stand-in package at `zip_path` and return its path."""
+                        ext4_mib: int = EXT4_MIB, doflash_fails_at: str = "") -> Path:
+    """Build the stand-in package at `zip_path` and return its path (`doflash_fails_at`: a partition name at
+    which the stand-in doflash.sh stops with tegradevflash's error)."""
     zip_path = Path(zip_path)
     zip_path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="fake-tegraflash-") as tmp:
@@ -154,6 +204,9 @@ def make_tegraflash_zip(zip_path, machine: str, image: str, sdcard_mib: int = SD
                   .replace("@SDCARD_MIB@", str(sdcard_mib)))
         (stage / "dosdcard.sh").write_text(script)
         (stage / "tegraflash.py").write_text(_TEGRAFLASH)
+        (stage / "doflash.sh").write_text(_DOFLASH.replace("@IMAGE@", image).replace("@MACHINE@", machine)
+                                          .replace("@FAIL@", doflash_fails_at))
+        os.chmod(stage / "doflash.sh", 0o755)
         os.chmod(stage / "dosdcard.sh", 0o755)
         tmp_zip = zip_path.with_name(zip_path.name + ".part")
         with zipfile.ZipFile(tmp_zip, "w", compression=zipfile.ZIP_DEFLATED) as z:
