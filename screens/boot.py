@@ -80,11 +80,15 @@ class BootScreen(StepScreen):
                          classes="boot-label")
             yield CandidateList(id="boot-candidates", compact=True)
             yield Static("", id="boot-result")
+            # When the board never appears: its boot firmware may be newer than this release (shown then only).
+            yield Static("", id="boot-firmware")
+            yield Button("Rewrite boot firmware...", id="boot-firmware-go", compact=True)
             yield ChecksView(id="boot-checks")
 
     def on_mount(self) -> None:
         super().on_mount()
         self.query_one("#boot-forget", Button).display = False
+        self._show_firmware(False)
         self.find_candidates()
         # Coming back (or resuming tomorrow): show the last check's evidence, not an empty table.
         data = self.session.step_state(self.STEP_ID).data
@@ -217,6 +221,8 @@ class BootScreen(StepScreen):
         finally:
             ui(setattr, self, "busy", "")
         record_report(self.session, report)
+        first = report.first_failure()
+        ui(self._show_firmware, first is not None and first.name == "reachable")
         ui(self._finished, self.session.step_state(self.STEP_ID).detail, report.ok, False)
 
     def _finished(self, message: str, ok: bool, key_changed: bool) -> None:
@@ -226,6 +232,18 @@ class BootScreen(StepScreen):
         self.query_one("#boot-forget", Button).display = key_changed
         self.query_one("#boot-demo", Button).disabled = not ok
         self.refresh_nav()
+
+    def _show_firmware(self, show: bool) -> None:
+        """The board does not appear: say why that may be its boot firmware, and offer the route (Image step)."""
+        from wizard.card import firmware
+
+        show = show and firmware.applies(self.session.profile, self.session.answers.machine)
+        note = self.query_one("#boot-firmware", Static)
+        note.display = show
+        self.query_one("#boot-firmware-go", Button).display = show
+        if show:
+            note.update(Text(f"Board not there? {firmware.explanation(self.session.profile)} Or from a shell: "
+                             f"{firmware.command_hint(self.session.project)}"))
 
     # -- the demo, in the real terminal -------------------------------------------------------------------
     def run_demo(self) -> None:
@@ -274,7 +292,8 @@ class BootScreen(StepScreen):
         self.start_checks()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
-        actions = {"boot-check": self.start_checks, "boot-demo": self.run_demo, "boot-forget": self.forget_key}
+        actions = {"boot-check": self.start_checks, "boot-demo": self.run_demo, "boot-forget": self.forget_key,
+                   "boot-firmware-go": lambda: self.app.goto("image")}
         if event.button.id in actions:
             event.stop()
             actions[event.button.id]()

@@ -1,6 +1,10 @@
 """Step 9: the SD-card image. Finds the build's newest tegraflash package, asks how dosdcard.sh learns the
 board (a Jetson Nano in recovery mode, detected live, with the pin diagram; or the carrier-board revision,
 said plainly to be an unverified mapping), then unpacks, runs dosdcard.sh and makes the .sdcard sparse.
+
+It also holds the boot-firmware route (a Nano with newer QSPI firmware never starts from this release's card):
+the mismatch explained, and doflash.sh run with the board in recovery mode, using the same board detection,
+progress and log as the image.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import Button, RadioButton, RadioSet, Static
 
-from wizard.card import elevate
+from wizard.card import elevate, firmware
 from wizard.card.sdimage import UNVERIFIED_FAB, find_package, make_sdcard_image
 from wizard.core.errors import WizardError
 from wizard.core.paths import asset
@@ -56,6 +60,14 @@ class ImageScreen(StepScreen):
         with Horizontal(id="image-actions"):
             yield Button("Make the SD-card image", id="image-start", variant="primary")
             yield Button("Stop", id="image-stop", variant="warning", disabled=True)
+            # Set here, not in on_mount: reached through another step, this screen mounts before its rows do.
+            applies = firmware.applies(prof, self.session.answers.machine)
+            fw_button = Button("Rewrite boot firmware", id="image-firmware", variant="default")
+            fw_button.display = applies
+            yield fw_button
+        fw_note = Static(f"Boot firmware: {firmware.explanation(prof)}" if applies else "", id="image-firmware-note")
+        fw_note.display = applies
+        yield fw_note
         yield WorkProgress(id="image-progress")
         yield LogView(id="image-log")
         yield Static("", id="image-result")
@@ -124,6 +136,10 @@ class ImageScreen(StepScreen):
             event.stop()
             self.action_stop()
             return
+        if event.button.id == "image-firmware":
+            event.stop()
+            self.ask_firmware()
+            return
         super().on_button_pressed(event)
 
     def action_start(self) -> None:
@@ -157,6 +173,57 @@ class ImageScreen(StepScreen):
         self.query_one(LogView).reset()
         self._make(fab, runner)
 
+    # -- the boot firmware (QSPI) -------------------------------------------------------------------------
+    def ask_firmware(self) -> None:
+        if self.busy:
+            return
+        if not self._boards:
+            self.query_one("#image-diagram").display = True
+            self.notify("Put the Jetson Nano in recovery mode and plug it in over USB first (see the diagram).",
+                        severity="warning")
+            return
+        from .confirm import ConfirmScreen
+
+        question = (f"{firmware.explanation(self.session.profile)}\n\nRewrite the boot firmware of "
+                    f"{self._boards[0].describe()} now? The SD card in the board is written too.")
+        self.app.push_screen(ConfirmScreen(question, yes="Rewrite firmware", no="Cancel"),
+                             lambda yes: self.start_firmware() if yes else None)
+
+    def start_firmware(self) -> None:
+        if self.busy:
+            return
+        if not elevate.is_root():
+            def ask() -> None:
+                print("\ndoflash.sh talks to the board over USB, which needs root: sudo asks once.\n", flush=True)
+                elevate.authenticate()
+
+            _, refused = in_terminal(self.app, ask)
+            if refused:
+                self.notify(f"{refused}. Nothing was written.", severity="error", timeout=10)
+                return
+        self._cancel.clear()
+        self.busy = "rewriting the boot firmware"
+        for bid, disabled in (("#image-start", True), ("#image-firmware", True), ("#image-stop", False)):
+            self.query_one(bid, Button).disabled = disabled
+        self.query_one(LogView).reset()
+        self._firmware(elevate.doflash_runner())
+
+    @work(thread=True, exclusive=True, group="image")
+    def _firmware(self, runner) -> None:
+        a = self.session.answers
+        log = self.query_one(LogView)
+        prog = self.query_one(WorkProgress)
+        try:
+            res = firmware.rewrite_qspi(self.session.profile, self.session.project, a.machine, a.image,
+                                        on_line=log.feed.push_line,
+                                        progress=lambda p: self.app.call_from_thread(prog.show, p),
+                                        cancel=self._cancel.is_set, runner=runner)
+        except (WizardError, Cancelled) as e:
+            self.app.call_from_thread(self._finished, False, f"boot firmware: {e}")
+            return
+        text = res.describe() + "".join(f"\nNote: {n}" for n in res.notes)
+        self.app.call_from_thread(self._finished, True, text, "Done: ")
+
     def action_stop(self) -> None:
         if self.busy:
             self._cancel.set()
@@ -180,12 +247,13 @@ class ImageScreen(StepScreen):
         text = f"{res.path}\n{res.describe()}" + "".join(f"\nNote: {n}" for n in res.notes)
         self.app.call_from_thread(self._finished, True, text)
 
-    def _finished(self, ok: bool, text: str) -> None:
+    def _finished(self, ok: bool, text: str, done: str = "Made: ") -> None:
         self.busy = ""
         self.query_one("#image-start", Button).disabled = False
         self.query_one("#image-stop", Button).disabled = True
+        self.query_one("#image-firmware", Button).disabled = False
         res = self.query_one("#image-result", Static)
         res.set_class(ok, "ok")
         res.set_class(not ok, "failed")
-        res.update(("Made: " if ok else "Failed: ") + text)
+        res.update((done if ok else "Failed: ") + text)
         self.refresh_nav()

@@ -178,3 +178,72 @@ def test_the_standin_doflash_fails_like_the_real_one_without_the_wizard(project,
     env = {k: v for k, v in os.environ.items() if k not in ("BOARDID", "FAB")}
     proc = subprocess.run(["./doflash.sh"], env=env, capture_output=True, text=True, timeout=60, cwd=work)
     assert proc.returncode == 1 and "ERR: chip does not identify as tegra210" in proc.stderr
+
+
+# -- the Image screen's firmware route (pilot) ---------------------------------------------------------------
+
+async def test_image_screen_explains_and_refuses_without_a_board(session):
+    from textual.widgets import Button
+    from wrnvtest import wait_until
+
+    from screens.app import WizardApp
+    from screens.confirm import ConfirmScreen
+    from wizard.card.usb_recovery import RecoveryDevice
+
+    a = session.answers
+    _package(session.project)
+    app = WizardApp(session, start_at="image")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        note = str(screen.query_one("#image-firmware-note").render())
+        assert "QSPI" in note and "Unverified" in note
+        assert screen.query_one("#image-firmware", Button).display
+        # no board: a warning and the recovery-mode diagram, nothing started
+        screen.query_one("#image-firmware", Button).press()
+        await pilot.pause()
+        assert screen.query_one("#image-diagram").display and not screen.busy
+        assert not isinstance(app.screen, ConfirmScreen)
+        # the list says a board is there (as the monitor would), the user confirms; the route checks USB again
+        # right before starting, finds no board in this sandbox, and refuses: nothing is written
+        screen._show_boards([RecoveryDevice("0955", "7f21", "Jetson Nano", False, "/sys/devices/x")])
+        screen.query_one("#image-firmware", Button).press()
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 10)
+        assert "QSPI" in str(app.screen.query_one("#confirm-question").render())
+        app.screen.query_one("#confirm-yes", Button).press()
+        await wait_until(pilot, lambda: "Failed" in str(screen.query_one("#image-result").render()), 30)
+        result = str(screen.query_one("#image-result").render())
+        assert "no Jetson in recovery mode" in result
+        assert _written(session.project) == [] and not screen.busy
+        assert a.machine == MACHINE
+
+
+async def test_boot_screen_offers_the_route_when_the_board_does_not_appear(session, tmp_path, monkeypatch):
+    """A board address where nothing listens (a port on 127.0.0.1 just closed): the check fails at
+    "reachable", the firmware mismatch is explained, and the button leads to the route on the Image step."""
+    import socket
+
+    from textual.widgets import Button
+    from wrnvtest import wait_until
+
+    from screens.app import WizardApp
+    from screens.boot import BootScreen
+    from wizard.core.steps import Status
+
+    monkeypatch.setattr(BootScreen, "known_hosts", tmp_path / "kh")
+    monkeypatch.setattr(BootScreen, "ssh_config", "/dev/null")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = WizardApp(session, start_at="boot")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        assert not screen.query_one("#boot-firmware").display            # nothing said before a check
+        screen.query_one("#boot-host").value = "127.0.0.1"
+        screen.query_one("#boot-port").value = str(port)
+        screen.query_one("#boot-check", Button).press()
+        await wait_until(pilot, lambda: not screen.busy and session.status("boot") is Status.FAILED, 60)
+        await pilot.pause()
+        note = str(screen.query_one("#boot-firmware").render())
+        assert screen.query_one("#boot-firmware").display and "QSPI" in note and "wrnv-wizard firmware" in note
+        screen.query_one("#boot-firmware-go", Button).press()
+        await wait_until(pilot, lambda: app.current_step == "image", 10)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from wizard.card import tegraflash_python as tp
+from wizard.core import tegraflash_python as tp
 
 PY27 = Path("/root/.pyenv/versions/2.7.18/bin/python2.7")
 PY37 = Path("/root/.pyenv/versions/3.7.16/bin/python3.7")

@@ -10,7 +10,7 @@ real board is said as unverified.
 
 The route refuses without a Jetson in recovery mode (detected with pyudev, again right before starting), runs
 doflash.sh as root the same way as dosdcard.sh (the privileged helper, or in-process as root), with NVIDIA's
-scripts on the interpreter wizard.card.tegraflash_python chose, and reports the phase it reached.
+scripts on the interpreter wizard.core.tegraflash_python chose, and reports the phase it reached.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from wizard.card.sdimage import dosdcard_env, failure_message, find_package, unpack
-from wizard.card.tegraflash_python import choose as choose_python
-from wizard.card.tegraflash_python import missing_message, prepare
+from wizard.core.tegraflash_python import choose as choose_python
+from wizard.core.tegraflash_python import missing_message, prepare
 from wizard.core.errors import WizardError
 from wizard.core.paths import logs_dir, wizard_dir
 from wizard.core.profile import Profile

@@ -119,7 +119,7 @@ def _dosdcard(args, cancel) -> int:
     from pathlib import Path
 
     from wizard.card.sdimage import dosdcard_env, run_logged
-    from wizard.card.tegraflash_python import elevated_path
+    from wizard.core.tegraflash_python import elevated_path
 
     work = Path(args.dir)
     script = work / args.script
@@ -146,7 +146,7 @@ def _doflash(args, cancel) -> int:
 
     from wizard.card.firmware import run_in_process
     from wizard.card.sdimage import dosdcard_env
-    from wizard.card.tegraflash_python import elevated_path
+    from wizard.core.tegraflash_python import elevated_path
 
     work = Path(args.dir).resolve()
     script = work / "doflash.sh"

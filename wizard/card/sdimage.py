@@ -27,8 +27,8 @@ from typing import Callable, Optional
 import humanize
 
 from wizard.card.sparse import Usage, resparsify, sparse_copy, usage
-from wizard.card.tegraflash_python import choose as choose_python
-from wizard.card.tegraflash_python import missing_message, prepare, with_sbin
+from wizard.core.tegraflash_python import choose as choose_python
+from wizard.core.tegraflash_python import missing_message, prepare, with_sbin
 from wizard.core.atomic import atomic_write
 from wizard.core.errors import WizardError
 from wizard.core.paths import logs_dir, wizard_dir
@@ -222,7 +222,7 @@ def _write_stamp(zip_path: Path, dest: Path, infos: list) -> None:
 
 def missing_tools(profile: Profile) -> list:
     """dosdcard.sh needs sgdisk (found in /usr/sbin or /sbin too: they are put on the script's PATH). Its
-    `python` is chosen separately (wizard.card.tegraflash_python), so no `python` command is required."""
+    `python` is chosen separately (wizard.core.tegraflash_python), so no `python` command is required."""
     wanted = [t for t in profile.host.get("sdcard_tools", ["sgdisk"]) if not t.startswith("python")]
     return [t for t in wanted if shutil.which(t, path=with_sbin(os.environ.get("PATH", os.defpath))) is None]
 

@@ -126,8 +126,8 @@ def check_required_tools(ctx: HostContext) -> Check:
 
 def check_sdcard_tools(ctx: HostContext) -> Check:
     """dosdcard.sh calls bare sgdisk (the wizard adds /usr/sbin:/sbin to its PATH, so they count) and a bare
-    `python` for NVIDIA's scripts: the wizard picks one (wizard.card.tegraflash_python) and says which."""
-    from wizard.card.tegraflash_python import choose, with_sbin
+    `python` for NVIDIA's scripts: the wizard picks one (wizard.core.tegraflash_python) and says which."""
+    from wizard.core.tegraflash_python import choose, with_sbin
 
     tools = [t for t in ctx.profile.host.get("sdcard_tools", ["sgdisk"]) if not t.startswith("python")]
     sbin_path = with_sbin(ctx.env.get("PATH", os.defpath))
