@@ -72,6 +72,8 @@ class FlashScreen(StepScreen):
         yield Static("Image to write:", classes="flash-label")
         yield Input(self._saved_image(), placeholder="path of the .sdcard image", id="flash-image", compact=True)
         yield Static("", id="flash-image-info")
+        from wizard.card.firmware import short_notice  # a Nano with newer boot firmware never starts
+        yield Static(short_notice(self.session.profile, self.session.answers.machine), id="flash-firmware")
         yield Checkbox("Show every disk, with the reason it is not offered", False, id="flash-show-all",
                        compact=True)
         yield DiskTable(id="flash-disks")

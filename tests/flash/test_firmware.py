@@ -247,3 +247,14 @@ async def test_boot_screen_offers_the_route_when_the_board_does_not_appear(sessi
         assert screen.query_one("#boot-firmware").display and "QSPI" in note and "wrnv-wizard firmware" in note
         screen.query_one("#boot-firmware-go", Button).press()
         await wait_until(pilot, lambda: app.current_step == "image", 10)
+
+
+async def test_write_the_card_step_says_it_in_two_lines_at_80x24(session):
+    from screens.app import WizardApp
+
+    app = WizardApp(session, start_at="flash")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        w = app.screen.query_one("#flash-firmware")
+        assert "boot firmware" in str(w.render()) and "Rewrite boot firmware" in str(w.render())
+        assert w.region.height <= 2 and w.region.width > 0

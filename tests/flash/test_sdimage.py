@@ -217,6 +217,7 @@ def test_image_is_made_on_a_host_with_python_311_and_no_sbin_on_path(built, tmp_
     assert ".sdcard" in proc.stdout
     assert "Python 3.11" in proc.stdout and "shim" in proc.stdout          # said which interpreter ran them
     assert "Signing 5 partitions" in proc.stderr                           # the getiterator call really ran
+    assert "Before you write the card:" in proc.stdout and "wrnv-wizard firmware" in proc.stdout
 
 
 def test_the_standin_fails_like_the_real_scripts_without_the_wizard(built, tmp_path):

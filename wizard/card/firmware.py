@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from wizard.card.sdimage import dosdcard_env, failure_message, find_package, unpack
-from wizard.core.tegraflash_python import choose as choose_python
-from wizard.core.tegraflash_python import missing_message, prepare
 from wizard.core.errors import WizardError
 from wizard.core.paths import logs_dir, wizard_dir
 from wizard.core.profile import Profile
 from wizard.core.progress import Cancelled, Progress, ProgressFn
+from wizard.core.tegraflash_python import choose as choose_python
+from wizard.core.tegraflash_python import missing_message, prepare
 
 LineFn = Callable[[str], None]
 CancelFn = Callable[[], bool]
@@ -61,6 +61,15 @@ def explanation(profile: Profile) -> str:
     if not fw.get("outcome_verified", False):
         text += " (Unverified: not tried on a real board here.)"
     return text
+
+
+def short_notice(profile: Profile, machine: str) -> str:
+    """Two lines for the Write-the-card step (the full explanation is on the Image step)."""
+    if not applies(profile, machine):
+        return ""
+    fw = settings(profile)
+    return (f"Nano ran {fw.get('qspi_since_short', 'a newer release')}+? Its boot firmware may not start this "
+            "card: Image step, Rewrite boot firmware.")
 
 
 def command_hint(project) -> str:

@@ -27,13 +27,13 @@ from typing import Callable, Optional
 import humanize
 
 from wizard.card.sparse import Usage, resparsify, sparse_copy, usage
-from wizard.core.tegraflash_python import choose as choose_python
-from wizard.core.tegraflash_python import missing_message, prepare, with_sbin
 from wizard.core.atomic import atomic_write
 from wizard.core.errors import WizardError
 from wizard.core.paths import logs_dir, wizard_dir
 from wizard.core.profile import Profile
 from wizard.core.progress import Cancelled, Progress, ProgressFn, Throttle
+from wizard.core.tegraflash_python import choose as choose_python
+from wizard.core.tegraflash_python import missing_message, prepare, with_sbin
 
 LineFn = Callable[[str], None]
 CancelFn = Callable[[], bool]
