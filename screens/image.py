@@ -14,7 +14,7 @@ import threading
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal
 from textual.widgets import Button, RadioButton, RadioSet, Static
 
 from wizard.card import elevate, firmware
@@ -43,35 +43,34 @@ class ImageScreen(StepScreen):
 
     def compose_body(self) -> ComposeResult:
         prof = self.session.profile
-        # One scroll for the whole body: at 80x24 the buttons and the log sit below the fold, not off-screen.
-        with VerticalScroll(id="image-scroll"):
-            yield Static("", id="image-package")
-            yield Static("How dosdcard.sh learns which board the image is for:", classes="image-title")
-            saved = self.session.answers.fab
-            buttons = [RadioButton("A Jetson Nano plugged in over USB in recovery mode (reads the board; needs root)",
-                                   id="src-recovery", value=False)]
-            boardid = prof.sdcard.get("boardid", "3448")
-            for f in prof.fabs:
-                mark = "" if f.verified else "  [unverified mapping]"
-                buttons.append(RadioButton(f"{f.title}: BOARDID {boardid}, FAB {f.fab}{mark}", id=f"fab-{f.id}",
-                                           value=(f.id == saved)))
-            yield RadioSet(*buttons, id="image-source")
-            yield Static(UNVERIFIED_FAB, id="image-unverified")
-            yield Static("", id="image-board")
-            yield Static(asset("diagrams", "jetson-nano-recovery.txt").read_text(encoding="utf-8"), id="image-diagram")
-            with Horizontal(id="image-actions"):
-                yield Button("Make the SD-card image", id="image-start", variant="primary")
-                yield Button("Stop", id="image-stop", variant="warning", disabled=True)
-            # Set here, not in on_mount: reached through another step, this screen mounts before its rows do. The
-            # short notice here; the two sentences in the confirmation before anything is written.
-            applies = firmware.applies(prof, self.session.answers.machine)
-            with Vertical(id="image-firmware-row") as row:
-                row.display = applies
-                yield Static(firmware.short_notice(prof, self.session.answers.machine), id="image-firmware-note")
-                yield Button("Rewrite boot firmware", id="image-firmware", compact=True)
-            yield WorkProgress(id="image-progress")
-            yield LogView(id="image-log")
-            yield Static("", id="image-result")
+        yield Static("", id="image-package")
+        yield Static("How dosdcard.sh learns which board the image is for:", classes="image-title")
+        saved = self.session.answers.fab
+        buttons = [RadioButton("A Jetson Nano plugged in over USB in recovery mode (reads the board; needs root)",
+                               id="src-recovery", value=False)]
+        boardid = prof.sdcard.get("boardid", "3448")
+        for f in prof.fabs:
+            mark = "" if f.verified else "  [unverified mapping]"
+            buttons.append(RadioButton(f"{f.title}: BOARDID {boardid}, FAB {f.fab}{mark}", id=f"fab-{f.id}",
+                                       value=(f.id == saved)))
+        yield RadioSet(*buttons, id="image-source")
+        yield Static(UNVERIFIED_FAB, id="image-unverified")
+        yield Static("", id="image-board")
+        yield Static(asset("diagrams", "jetson-nano-recovery.txt").read_text(encoding="utf-8"), id="image-diagram")
+        with Horizontal(id="image-actions"):
+            yield Button("Make the SD-card image", id="image-start", variant="primary")
+            yield Button("Stop", id="image-stop", variant="warning", disabled=True)
+        # Set here, not in on_mount: reached through another step, this screen mounts before its rows do. The
+        # short notice here; the two sentences in the confirmation before anything is written.
+        applies = firmware.applies(prof, self.session.answers.machine)
+        fw_note = Static(firmware.short_notice(prof, self.session.answers.machine), id="image-firmware-note")
+        fw_button = Button("Rewrite boot firmware", id="image-firmware", compact=True)
+        fw_note.display = fw_button.display = applies
+        yield fw_note
+        yield fw_button
+        yield WorkProgress(id="image-progress")
+        yield LogView(id="image-log")
+        yield Static("", id="image-result")
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -257,5 +256,5 @@ class ImageScreen(StepScreen):
         res.set_class(ok, "ok")
         res.set_class(not ok, "failed")
         res.update((done if ok else "Failed: ") + text)
-        self.query_one("#image-scroll", VerticalScroll).scroll_to_widget(res, animate=False)
+        self.query_one("#step-body").scroll_to_widget(res, animate=False)
         self.refresh_nav()

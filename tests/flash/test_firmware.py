@@ -196,7 +196,7 @@ async def test_image_screen_explains_and_refuses_without_a_board(session):
     async with app.run_test(size=(80, 24)) as pilot:
         screen = app.screen
         note = str(screen.query_one("#image-firmware-note").render())
-        assert "QSPI" in note and "Unverified" in note
+        assert "boot firmware" in note and "JetPack 4.5" in note
         assert screen.query_one("#image-firmware", Button).display
         # no board: a warning and the recovery-mode diagram, nothing started
         screen.query_one("#image-firmware", Button).press()
@@ -208,7 +208,8 @@ async def test_image_screen_explains_and_refuses_without_a_board(session):
         screen._show_boards([RecoveryDevice("0955", "7f21", "Jetson Nano", False, "/sys/devices/x")])
         screen.query_one("#image-firmware", Button).press()
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 10)
-        assert "QSPI" in str(app.screen.query_one("#confirm-question").render())
+        question = str(app.screen.query_one("#confirm-question").render())
+        assert "QSPI" in question and "Unverified" in question and "SD card in the board is written too" in question
         app.screen.query_one("#confirm-yes", Button).press()
         await wait_until(pilot, lambda: "Failed" in str(screen.query_one("#image-result").render()), 30)
         result = str(screen.query_one("#image-result").render())
