@@ -37,7 +37,7 @@ def run(args) -> int:
     if not firmware.applies(profile, machine):
         raise WizardError(f"{machine} keeps no boot firmware in QSPI this wizard rewrites; the firmware step is "
                           "only for the Jetson Nano SD-card machine")
-    print(firmware.explanation(profile), file=sys.stderr)
+    print(_wrapped(firmware.explanation(profile)), file=sys.stderr)
     boards = firmware.require_board(profile)
     print(f"Board: {boards[0].describe()}", file=sys.stderr)
     if not args.yes:
@@ -68,6 +68,14 @@ def run(args) -> int:
     print("Next: remove the FRC jumper, put the SD card in, power the board on, then "
           "`wrnv-wizard check-board`")
     return 0
+
+
+def _wrapped(text: str) -> str:
+    """Wrapped to the terminal (at most 100 columns): the explanation is a paragraph, not one long line."""
+    import shutil
+    import textwrap
+
+    return textwrap.fill(text, width=min(shutil.get_terminal_size((80, 24)).columns, 100))
 
 
 def _elevated_runner():

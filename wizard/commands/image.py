@@ -101,7 +101,11 @@ def _firmware_notice(profile, machine: str, project) -> None:
     from wizard.card import firmware
 
     if firmware.applies(profile, machine):
-        print(f"Before you write the card: {firmware.explanation(profile)}")
+        import shutil
+        import textwrap
+
+        width = min(shutil.get_terminal_size((80, 24)).columns, 100)
+        print(textwrap.fill(f"Before you write the card: {firmware.explanation(profile)}", width=width))
         print(f"To rewrite it: {firmware.command_hint(project)} (board in recovery mode)")
 
 
