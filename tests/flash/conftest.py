@@ -23,3 +23,23 @@ def loops(root):
         yield lp
     finally:
         lp.cleanup()
+
+
+@pytest.fixture(scope="session")
+def desktop_stack():
+    """The real dbus-daemon --system, systemd-udevd, polkitd and udisksd for the session (stopped by pid)."""
+    import os
+
+    import daemons
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root (starts the system bus, udevd, polkitd, udisksd)")
+    gone = daemons.missing()
+    if gone:
+        pytest.skip(f"needs {gone} (apt-get install dbus udev policykit-1 udisks2)")
+    stack = daemons.Stack()
+    try:
+        stack.start()
+        yield stack
+    finally:
+        stack.stop()

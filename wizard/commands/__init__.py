@@ -20,6 +20,8 @@ COMMANDS = {
     "image": "wizard.commands.image",
     "disks": "wizard.commands.disks",
     "flash": "wizard.commands.flash",
+    "verify": "wizard.commands.verify",
+    "install-helper": "wizard.commands.install_helper",
     "check-board": "wizard.commands.check_board",
     "answers": "wizard.commands.answers",
 }
