@@ -34,6 +34,7 @@ class Stack:
         self.procs: list = []       # (name, Popen) we started, stopped in reverse order
         self.pids: list = []        # forked daemons (dbus-daemon --fork, udevd --daemon)
         self.made_socket = False
+        self.made_udev_db = False   # udevd's database changes how disks are probed: removed again at stop
 
     def start(self) -> None:
         if not SOCKET.exists():
@@ -48,6 +49,7 @@ class Stack:
             _wait(SOCKET.exists, "the system bus")
         if subprocess.run(["pgrep", "-x", "systemd-udevd"], capture_output=True).returncode != 0:
             before = set(_pids("systemd-udevd"))
+            self.made_udev_db = not Path("/run/udev").exists()
             subprocess.run([UDEVD, "--daemon"], check=True, capture_output=True)
             self.pids += [p for p in _pids("systemd-udevd") if p not in before]
             subprocess.run(["udevadm", "trigger", "--subsystem-match=block"], check=False)
@@ -81,6 +83,8 @@ class Stack:
         if self.made_socket:
             SOCKET.unlink(missing_ok=True)
             _drop_stale_pidfile()
+        if self.made_udev_db:
+            shutil.rmtree("/run/udev", ignore_errors=True)
 
 
 def _drop_stale_pidfile() -> None:

@@ -127,8 +127,8 @@ def _confirm(disk, yes: bool) -> None:
 
     if disk.identity() is None and not getattr(disk, "exists", False):
         return
-    what = "erase and write" if disk.identity() is not None else "overwrite"
-    print(f"About to {what} {disk.name}:", file=sys.stderr)
+    what = "erase" if disk.identity() is not None else "overwrite"
+    print(f"About to {what + ' and write' if what == 'erase' else what} {disk.name}:", file=sys.stderr)
     for line in disk.identity_lines():
         print("  " + line, file=sys.stderr)
     interactive = sys.stdin.isatty()
