@@ -25,9 +25,11 @@ def loops(root):
         lp.cleanup()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def desktop_stack():
-    """The real dbus-daemon --system, systemd-udevd, polkitd and udisksd for the session (stopped by pid)."""
+    """The real dbus-daemon --system, systemd-udevd, polkitd and udisksd for the tests of one module, stopped by
+    pid after it: a running udevd probes every device a later test closes after writing (extra reads, a
+    different view of filesystems in wizard.card.disks), so no other test may run beside it."""
     import os
 
     import daemons

@@ -228,8 +228,12 @@ class UDisksOpener:
         from wizard.card import udisks
         from wizard.card.writer import WriteError
 
+        # A terminal agent only from the main thread (the CLI): in the TUI the write runs in a worker while the
+        # app owns the terminal; authenticate() asked there already, with the app suspended, and polkit keeps it.
+        agent = udisks.text_agent() if threading.current_thread() is threading.main_thread() \
+            else contextlib.nullcontext()
         try:
-            with udisks.text_agent():
+            with agent:
                 fd, direct = udisks.open_device(real, write=write, interactive=True)
         except udisks.UDisksError as e:
             raise WriteError(_udisks_problem(Path(real).name, e), "Nothing was written.") from None
