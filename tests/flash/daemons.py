@@ -119,15 +119,16 @@ def _wait(cond, what: str, timeout: float = 30) -> None:
     raise RuntimeError(f"{what} did not start within {timeout:.0f} s")
 
 
-def allow_rule(name: str, user: str, device: str) -> Path:
-    """A polkit rule (JavaScript, polkit >= 0.106) that lets `user` open exactly `device` through udisks2."""
+def allow_rule(name: str, user: str, device: str, result: str = "YES") -> Path:
+    """A polkit rule (JavaScript, polkit >= 0.106) that lets `user` open exactly `device` through udisks2
+    (`result` AUTH_SELF: after typing their own password in a polkit agent)."""
     path = RULES / f"49-wrnv-test-{name}.rules"
     path.write_text(
         "polkit.addRule(function(action, subject) {\n"
         '    if ((action.id == "org.freedesktop.udisks2.open-device" ||\n'
         '         action.id == "org.freedesktop.udisks2.open-device-system") &&\n'
         f'        subject.user == "{user}" && action.lookup("device") == "{device}")\n'
-        "        return polkit.Result.YES;\n"
+        f"        return polkit.Result.{result};\n"
         "});\n")
     time.sleep(1.5)     # polkitd reloads rules on inotify
     return path

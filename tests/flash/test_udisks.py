@@ -23,6 +23,7 @@ from wrnvtest import wizard_command
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 CANARY = 0x5C
+PASSWORD = "pw-" + secrets.token_hex(6)
 
 
 @pytest.fixture
@@ -36,6 +37,7 @@ def user(root):
     home = box / "home"
     home.mkdir()
     subprocess.run(["useradd", "-M", "-d", str(home), "-s", "/bin/sh", name], check=True)
+    subprocess.run(["chpasswd"], input=f"{name}:{PASSWORD}\n", text=True, check=True)
     shutil.chown(home, name, name)
     try:
         yield name, box
@@ -93,3 +95,4 @@ def test_without_a_polkit_rule_udisks2_refuses_and_nothing_is_written(desktop_st
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "did not allow opening" in proc.stderr, proc.stderr
     assert card.read_bytes() == bytes([CANARY]) * (32 * MiB)
+

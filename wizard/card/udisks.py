@@ -99,7 +99,8 @@ def text_agent() -> Iterator[None]:
         yield
         return
     r, w = os.pipe()
-    proc = subprocess.Popen([agent, "--process", str(os.getpid()), "--notify-fd", str(w), "--fallback"],
+    # PID,START_TIME: the exact process polkit will see behind our bus name (a pid alone may be reused).
+    proc = subprocess.Popen([agent, "--process", _process_id(), "--notify-fd", str(w), "--fallback"],
                             pass_fds=(w,))
     os.close(w)
     try:
@@ -115,6 +116,15 @@ def text_agent() -> Iterator[None]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def _process_id() -> str:
+    try:
+        stat = Path("/proc/self/stat").read_text()
+        start = stat.rsplit(")", 1)[1].split()[19]      # field 22, counted after the command name
+        return f"{os.getpid()},{start}"
+    except (OSError, IndexError):
+        return str(os.getpid())
 
 
 def open_device(real: str, write: bool, interactive: bool = True) -> tuple:
