@@ -204,3 +204,37 @@ def test_unprivileged_uses_sudo_and_an_isolated_python(monkeypatch):
     monkeypatch.setattr(elevate.shutil, "which", lambda name: None)
     with pytest.raises(Exception, match="neither udisks2, sudo nor pkexec"):
         elevate.helper_argv(["write"])
+
+
+@pytest.mark.usefixtures("root")
+def test_what_dosdcard_made_as_root_becomes_the_users_without_chown(tmp_path):
+    """elevate.take_back runs as the user: root's files in the user's folder are copied into files the user owns
+    (sparse), never chowned by root; a link planted in the folder is left alone."""
+    import shutil
+    import tempfile
+
+    box = Path(tempfile.mkdtemp(prefix="wrnv-takeback-"))
+    try:
+        box.chmod(0o755)
+        work = box / "work"
+        work.mkdir()
+        made = work / "out.sdcard"
+        with open(made, "wb") as f:
+            f.write(b"\x55" * 4096)
+            f.seek(64 * MiB)
+            f.write(b"\xaa" * 4096)
+        made.chmod(0o644)
+        (work / "link").symlink_to("/etc/passwd")
+        os.chown(work, 65534, 65534)
+        code = "import sys; from pathlib import Path; from wizard.card.elevate import take_back; take_back(Path(sys.argv[1]))"
+        proc = subprocess.run(["runuser", "-u", "nobody", "--", sys.executable, "-c", code, str(work)],
+                              capture_output=True, text=True, timeout=60, cwd="/")
+        assert proc.returncode == 0, proc.stderr
+        st = made.stat()
+        assert st.st_uid == 65534 and st.st_size == 64 * MiB + 4096
+        assert st.st_blocks * 512 < 1 * MiB                   # copied sparse
+        with open(made, "rb") as f:
+            assert f.read(4096) == b"\x55" * 4096
+        assert Path("/etc/passwd").stat().st_uid == 0 and (work / "link").is_symlink()
+    finally:
+        shutil.rmtree(box, ignore_errors=True)
