@@ -69,8 +69,10 @@ def _who(args) -> str:
         return f"%{args.group}"
     name = args.user or os.environ.get("SUDO_USER") or ""
     if not name or name == "root":
-        raise WizardError("say who may run the helper: --user NAME or --group NAME (run through sudo, your own "
+        err = WizardError("say who may run the helper: --user NAME or --group NAME (run through sudo, your own "
                           "user is the default)")
+        err.exit_code = 2       # a usage error
+        raise err
     try:
         pwd.getpwnam(name)
     except KeyError:
