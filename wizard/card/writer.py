@@ -176,7 +176,10 @@ _NOT_IMAGES = {
 _UNTOUCHED = "Nothing was written."
 # How the card was opened, in the words the user reads (README "Writing the card safely").
 PATH_WORDS = {"udisks2": "opened through udisks2 (no code of ours ran as root)",
-              "helper": "through the helper (sudo)", "helper-installed": "through the installed helper (sudo)",
+              # Said plainly: this runs the wizard's own (user-changeable) files as root.
+              "helper": "through the helper (sudo), run from the wizard's own files (`sudo wrnv-wizard "
+                        "install-helper` makes a root-owned copy)",
+              "helper-installed": "through the installed helper (sudo)",
               "root": "opened by the wizard running as root", "in-process": "written by the wizard itself, as you"}
 
 
