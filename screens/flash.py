@@ -19,6 +19,7 @@ from textual.widgets import Button, Checkbox, Input, Static
 
 from wizard.card import elevate
 from wizard.card.sparse import usage
+from wizard.card.target import FileTarget
 from wizard.card.writer import WriteOptions, check_image, make_safe_to_remove
 from wizard.core.errors import WizardError
 from wizard.core.paths import asset
@@ -30,21 +31,6 @@ from .flash_confirm import TypedConfirmScreen
 from .flash_disks import DiskTable
 from .flash_progress import WorkProgress
 from .terminal import in_terminal
-
-
-class FileTarget:
-    """A regular file as the target (a VM's disk image): no disk identity to re-check, nothing to erase."""
-
-    large = False
-    offered = True
-
-    def __init__(self, path: str) -> None:
-        self.path = str(Path(path).expanduser().absolute())
-        self.name = Path(self.path).name
-
-    def identity(self):
-        return None
-
 
 WRITTEN_HINT = "The card is written (see below). To write another one, insert it and pick it here."
 
@@ -203,10 +189,11 @@ class FlashScreen(StepScreen):
 
     # -- the write -----------------------------------------------------------------------------------
     def _begin(self, disk, image: str) -> None:
+        way = elevate.path_words(disk.path)
         if elevate.needs_helper(disk.path):
             def ask() -> None:
-                print(f"\nWriting {disk.name} needs root: sudo asks for your password once.\n", flush=True)
-                elevate.authenticate()
+                print(f"\nWriting {disk.name}: {way}. Your password may be asked once.\n", flush=True)
+                elevate.authenticate(disk.path)
 
             _, refused = in_terminal(self.app, ask)
             if refused:
@@ -216,7 +203,7 @@ class FlashScreen(StepScreen):
         self.busy = f"writing {disk.name}"
         self.query_one("#flash-stop", Button).disabled = False
         self.query_one("#flash-result", Static).update("")
-        self.query_one("#flash-hint", Static).update(f"Writing {disk.name}: do not remove the card.")
+        self.query_one("#flash-hint", Static).update(f"Writing {disk.name} ({way}): do not remove the card.")
         self._write(disk, image)
 
     @work(thread=True, exclusive=True, group="flash-write")
@@ -224,8 +211,8 @@ class FlashScreen(StepScreen):
         progress = self.query_one(WorkProgress)
         self.session.mark(self.STEP_ID, Status.RUNNING, f"writing {disk.name}")
         try:
-            result = elevate.write_card(image, disk.path, identity=disk.identity(),
-                                        options=WriteOptions(allow_non_removable=self.allow_non_removable),
+            opts = WriteOptions(allow_non_removable=self.allow_non_removable, overwrite_file=disk.identity() is None)
+            result = elevate.write_card(image, disk.path, identity=disk.identity(), options=opts,
                                         progress=lambda p: self.app.call_from_thread(progress.show, p),
                                         cancel=self._cancel.is_set)
         except WizardError as e:
@@ -256,19 +243,16 @@ class FlashScreen(StepScreen):
         if self.busy:
             self.notify(f"Busy: {self.busy}", severity="warning")
             return
-        target, image = FileTarget(path), self._image()
+        image = self._image()
         try:
             check_image(image)
+            target = FileTarget.at(path)
         except WizardError as e:
             self.notify(str(e), severity="error", timeout=10)
             return
-        p = Path(target.path)
-        if p.exists() and not p.is_file():
-            self.notify(f"{p} is not a regular file: pick a card in the table for a device.", severity="error")
-            return
-        if p.is_file() and p.stat().st_size > 0:
+        if target.exists:
             self.app.push_screen(
-                ConfirmScreen(f"{p} exists ({p.stat().st_size} bytes). Overwrite it with the image?",
+                ConfirmScreen(f"{target.path} exists ({target.size_bytes} bytes). Overwrite it with the image?",
                               yes="Overwrite"), lambda ok: ok and self._begin(target, image))
         else:
             self._begin(target, image)

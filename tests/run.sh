@@ -6,7 +6,9 @@ cd "$(dirname "$0")/.."
 
 # tool:package pairs the tests use (tmux: real terminal; umockdev: disk fixtures; sshd: board checks; ...)
 APT_NEEDS="tmux:tmux umockdev-run:umockdev /usr/sbin/sshd:openssh-server ssh:openssh-client sgdisk:gdisk
-mkfs.ext4:e2fsprogs losetup:mount git:git ip:iproute2 zip:zip unzip:unzip sudo:sudo"
+mkfs.ext4:e2fsprogs losetup:mount git:git ip:iproute2 zip:zip unzip:unzip sudo:sudo
+dbus-daemon:dbus /lib/systemd/systemd-udevd:udev /usr/lib/polkit-1/polkitd:polkitd pkexec:pkexec
+/usr/libexec/udisks2/udisksd:udisks2 busctl:systemd bmaptool:bmap-tools"
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     missing=""
     for pair in $APT_NEEDS; do

@@ -19,9 +19,12 @@ no card does. So the wall-time goals are judged on the card-like rig (tmpfs with
 cheap, as on a card); the erase-heavy rig (4 KiB pages) is printed too, with what an erase costs on each.
 The images always live on a plain tmpfs, so bmaptool's map is exact to 4 KiB.
 
-Goals (issue 6): (a) write <= 1.0x bmaptool and <= 0.05x the seed's dd; write+verify <= 2.0x bmaptool;
-(b) write+verify <= 0.3x bmaptool copy, in card time. Ratios are compared as printed (3 decimals). The seed
-dd goal is a wall-time one: in card time no tool can beat data/image size (0.117x for (a)).
+Goals (issue 12, best of two runs each, the card-like rig): on an 8 GiB sparse image with 1 GiB of data,
+write <= 0.8x `bmaptool copy --bmap` and write+verify <= 1.3x (wall time); on the realistic fully allocated
+image (b), write+verify card time <= 0.15x bmaptool's. Each figure of this writer is printed with the way
+the card was opened: in-process (as root), the helper (`python -I flash_helper.py`, what sudo runs) and
+udisks2 (the real dbus-daemon/udevd/polkitd/udisksd of tests/flash/daemons.py, started for that part only).
+The machine this runs on may be shared: the ratios come from the same run, the absolute times do not travel.
 """
 
 from __future__ import annotations
@@ -58,17 +61,6 @@ def _fill_card(card: Path, size: int) -> None:
     with open(card, "r+b") as f:
         for _ in range(size // len(junk)):
             f.write(junk)
-
-
-def make_sparse_image(path: Path) -> None:
-    """(a) 2 GiB, GPT, 12 data regions of 20 MiB (240 MiB) spread out, the rest holes."""
-    with open(path, "wb") as f:
-        f.truncate(2 * GiB)
-    _run("sgdisk", "-o", "-n", "1:2048:0", str(path))
-    with open(path, "r+b") as f:
-        for i in range(12):
-            f.seek(8 * MiB + i * 160 * MiB)
-            f.write(os.urandom(20 * MiB))
 
 
 def make_realistic_image(path: Path, work: Path) -> None:
@@ -119,44 +111,6 @@ def _wrnv_wizard() -> list:
     return [sys.executable, "-c", "import sys; from screens.launch import main; sys.exit(main())"]
 
 
-def run_all(image: Path, bmap: Path, dev: str, card: Path, card_size: int) -> list:
-    def writer(verify: bool):
-        argv = [*_wrnv_wizard(), "flash", str(image), "--target", dev, "--yes", "--allow-non-removable"]
-        return lambda: _run(*argv, *([] if verify else ["--no-verify"]))
-
-    runs = [
-        ("seed dd bs=8k conv=fsync", lambda: _run("dd", f"if={image}", f"of={dev}", "bs=8k", "conv=fsync",
-                                                  "status=none")),
-        ("dd bs=4M oflag=direct", lambda: _run("dd", f"if={image}", f"of={dev}", "bs=4M", "oflag=direct",
-                                               "status=none")),
-        ("bmaptool copy (.bmap)", lambda: _run("bmaptool", "-q", "copy", "--bmap", str(bmap), str(image), dev)),
-        ("this writer, no verify", writer(False)),
-        ("this writer + verify", writer(True)),
-    ]
-    out = []
-    for name, fn in runs:
-        out.append(measure(name, dev, card, card_size, fn))
-        # every tool must have produced the image on the card (bmaptool by design leaves the holes' old
-        # contents, so only the others are compared byte for byte)
-        if not name.startswith("bmaptool"):
-            _run("blockdev", "--flushbufs", dev)
-            _run("cmp", "-n", str(image.stat().st_size), str(image), dev)
-    return out
-
-
-def report(title: str, rows: list) -> dict:
-    by = {r["name"]: r for r in rows}
-    bmap, seed = by["bmaptool copy (.bmap)"], by["seed dd bs=8k conv=fsync"]
-    print(f"\n== {title}")
-    print(f"{'tool':26} {'wall s':>7} {'written MB':>11} {'read MB':>8} {'erased MB':>10} {'card s':>7} "
-          f"{'card/bmap':>10} {'wall/bmap':>10} {'wall/seed':>10}")
-    for r in rows:
-        print(f"{r['name']:26} {r['wall']:7.2f} {r['written'] / 1e6:11.3f} {r['read'] / 1e6:8.3f} "
-              f"{r['discarded'] / 1e6:10.1f} {r['card']:7.2f} {r['card'] / bmap['card']:10.3f} "
-              f"{r['wall'] / bmap['wall']:10.3f} {r['wall'] / seed['wall']:10.3f}")
-    return by
-
-
 class Rig:
     """A loop device over a file on its own tmpfs (`opts`: the tmpfs mount options)."""
 
@@ -164,13 +118,12 @@ class Rig:
         self.name, self.card_size = name, card_size
         self.mnt = work / name
         self.mnt.mkdir()
+        size = f"size={card_size // GiB + 2}g"
         try:
-            _run("mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(self.mnt))
+            _run("mount", "-t", "tmpfs", "-o", f"{size},{opts}" if opts else size, "tmpfs", str(self.mnt))
         except subprocess.CalledProcessError:
-            # no transparent huge pages in this kernel: the rig is erase-heavy after all (its erase cost,
-            # printed below, shows it)
             print(f"note: tmpfs -o {opts} failed; the {name} rig uses plain tmpfs")
-            _run("mount", "-t", "tmpfs", "-o", "size=3g", "tmpfs", str(self.mnt))
+            _run("mount", "-t", "tmpfs", "-o", size, "tmpfs", str(self.mnt))
         self.card = self.mnt / "card"
         with open(self.card, "wb") as f:
             f.truncate(card_size)
@@ -182,15 +135,95 @@ class Rig:
         subprocess.run(["umount", "-l", str(self.mnt)], check=False)
 
 
-def _ratio(rows: dict, tool: str, key: str, against: str) -> float:
-    return rows[tool][key] / rows[against][key]
+def make_big_sparse_image(path: Path) -> None:
+    """8 GiB, GPT, 16 data regions of 64 MiB (1 GiB) spread over the image, the rest holes."""
+    with open(path, "wb") as f:
+        f.truncate(8 * GiB)
+    _run("sgdisk", "-o", "-n", "1:2048:0", str(path))
+    chunk = os.urandom(4 * MiB)
+    with open(path, "r+b") as f:
+        for i in range(16):
+            f.seek(8 * MiB + i * 500 * MiB)
+            for j in range(16):
+                f.write(chunk[:8] + (i * 16 + j).to_bytes(8, "little") + chunk[16:])
 
 
-def main() -> int:
+HELPER = REPO / "wizard" / "card" / "flash_helper.py"
+
+
+def _identity(dev: str) -> str:
+    import json
+
+    from wizard.card import disks
+
+    return json.dumps(dict(disks.get(dev, allow_non_removable=True).identity()))
+
+
+def writers(image: Path, dev: str, udisks: bool) -> list:
+    """(name, path used, verify, fn): this writer the three ways it can open the card."""
+    def cli(verify: bool):
+        argv = [*_wrnv_wizard(), "flash", str(image), "--target", dev, "--yes", "--allow-non-removable"]
+        return lambda: _run(*argv, *([] if verify else ["--no-verify"]))
+
+    def helper(verify: bool):
+        argv = [sys.executable, "-I", str(HELPER), "write", "--image", str(image), "--target", dev,
+                "--identity", _identity(dev), "--allow-non-removable"]
+        return lambda: _run(*argv, *([] if verify else ["--no-verify"]))
+
+    def via_udisks(verify: bool):
+        code = ("import sys; from wizard.card.elevate import UDisksOpener; "
+                "from wizard.card.writer import WriteOptions, write_image; "
+                "r = write_image(sys.argv[1], sys.argv[2], options=WriteOptions(allow_non_removable=True, "
+                f"verify={verify}), opener=UDisksOpener()); assert r.path_used == 'udisks2'")
+        env = dict(os.environ, PYTHONPATH=str(REPO))
+        return lambda: subprocess.run([sys.executable, "-c", code, str(image), dev], check=True, env=env,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    out = [("this writer", "in-process", False, cli(False)), ("this writer + verify", "in-process", True, cli(True)),
+           ("this writer", "helper", False, helper(False)), ("this writer + verify", "helper", True, helper(True))]
+    if udisks:
+        out += [("this writer", "udisks2", False, via_udisks(False)),
+                ("this writer + verify", "udisks2", True, via_udisks(True))]
+    return out
+
+
+def best_of(n: int, name: str, rig: Rig, fn, image: Path, check: bool) -> dict:
+    best = None
+    for _ in range(n):
+        r = measure(name, rig.dev, rig.card, rig.card_size, fn)
+        if check:
+            _run("blockdev", "--flushbufs", rig.dev)
+            _run("cmp", "-n", str(image.stat().st_size), str(image), rig.dev)
+        if best is None or r["wall"] < best["wall"]:
+            best = r
+    return best
+
+
+def table(title: str, rows: list, bm: dict) -> None:
+    print(f"\n== {title}")
+    print(f"{'tool':22} {'path used':11} {'wall s':>7} {'written MB':>11} {'read MB':>8} {'erased MB':>10} "
+          f"{'card s':>7} {'wall/bmap':>10} {'card/bmap':>10}")
+    for r in rows:
+        print(f"{r['name']:22} {r.get('path', '-'):11} {r['wall']:7.2f} {r['written'] / 1e6:11.1f} "
+              f"{r['read'] / 1e6:8.1f} {r['discarded'] / 1e6:10.1f} {r['card']:7.2f} "
+              f"{r['wall'] / bm['wall']:10.3f} {r['card'] / bm['card']:10.3f}")
+
+
+def _stack():
+    sys.path.insert(0, str(REPO / "tests" / "flash"))
+    import daemons
+
+    if daemons.missing():
+        print(f"note: no udisks2 stack here ({daemons.missing()} missing): the udisks2 path is not measured")
+        return None
+    return daemons.Stack()
+
+
+def main(runs: int = 2) -> int:
     if os.geteuid() != 0:
         print("needs root (loop devices)", file=sys.stderr)
         return 2
-    for tool in ("bmaptool", "sgdisk", "mkfs.ext4", "losetup", "dd", "blkdiscard"):
+    for tool in ("bmaptool", "sgdisk", "mkfs.ext4", "losetup", "blkdiscard"):
         if shutil.which(tool) is None and not Path("/usr/sbin", tool).exists():
             print(f"needs {tool}", file=sys.stderr)
             return 2
@@ -198,55 +231,60 @@ def main() -> int:
     images = work / "images"
     images.mkdir()
     _run("mount", "-t", "tmpfs", "-o", "size=3g", "tmpfs", str(images))
-    card_size = 2 * GiB + 64 * MiB
-    rigs: list = []
+    card_size = 8 * GiB + 64 * MiB
+    rig = None
+    stack = _stack()
     try:
-        rigs.append(Rig(work, "card-like", "size=3g,huge=always", card_size))
-        rigs.append(Rig(work, "erase-heavy", "size=3g", card_size))
-        print("rig          erase 2 GiB (s)   (the loop device's backing file: tmpfs)")
-        for rig in rigs:
-            print(f"{rig.name:12} {erase_cost(rig.dev, rig.card, card_size, 2 * GiB):15.3f}")
-        cardlike, heavy = rigs
-        plan = [("a", "(a) 2 GiB sparse image, ~240 MiB data", make_sparse_image, rigs),
-                ("b", "(b) GPT + fully allocated ext4 (dd), ~320 MiB of files",
-                 lambda p: make_realistic_image(p, images), [cardlike])]
-        results: dict = {}
-        for key, title, make, on in plan:
+        rig = Rig(work, "card-like", "huge=always", card_size)
+        print(f"card-like rig: erasing 8 GiB costs {erase_cost(rig.dev, rig.card, card_size, 8 * GiB):.3f} s "
+              "(a card erases in place: well under a second)")
+        if stack is not None:
+            stack.start()
+        udisks = stack is not None
+        results = {}
+        for key, title, make in (("a", "(a) 8 GiB sparse image, 1 GiB of data", make_big_sparse_image),
+                                 ("b", "(b) GPT + fully allocated ext4 (dd), ~320 MiB of files",
+                                  lambda p: make_realistic_image(p, images))):
             img = images / f"{key}.img"
             make(img)
             bmap = images / f"{key}.bmap"
             _run("bmaptool", "-q", "create", "-o", str(bmap), str(img))
-            for rig in on:
-                results[key, rig.name] = report(f"{title} -- {rig.name} rig",
-                                                run_all(img, bmap, rig.dev, rig.card, card_size))
+            bm = best_of(runs, "bmaptool copy (.bmap)", rig,
+                         lambda b=bmap, i=img: _run("bmaptool", "-q", "copy", "--bmap", str(b), str(i), rig.dev), img,
+                         False)
+            rows = [bm]
+            for name, path, _verify, fn in writers(img, rig.dev, udisks):
+                r = best_of(runs, name, rig, fn, img, True)
+                r["path"] = path
+                rows.append(r)
+            table(f"{title} -- best of {runs}", rows, bm)
+            results[key] = (bm, rows)
             img.unlink()
             bmap.unlink()
-        a, b, a_heavy = results["a", "card-like"], results["b", "card-like"], results["a", "erase-heavy"]
-        w, wv, bm, seed = "this writer, no verify", "this writer + verify", "bmaptool copy (.bmap)", \
-            "seed dd bs=8k conv=fsync"
-        goals = [
-            ("(a) write <= 1.0x bmaptool (card time)", _ratio(a, w, "card", bm), 1.0),
-            ("(a) write <= 1.0x bmaptool (wall, card-like rig)", _ratio(a, w, "wall", bm), 1.0),
-            ("(a) write <= 0.05x seed dd (wall, card-like rig)", _ratio(a, w, "wall", seed), 0.05),
-            ("(a) write+verify <= 2.0x bmaptool (card time)", _ratio(a, wv, "card", bm), 2.0),
-            ("(a) write+verify <= 2.0x bmaptool (wall, card-like)", _ratio(a, wv, "wall", bm), 2.0),
-            ("(b) write+verify <= 0.3x bmaptool (card time)", _ratio(b, wv, "card", bm), 0.3),
-        ]
-        print("\n== goals")
+        print("\n== goals (issue 12)")
         ok = True
-        for text, ratio, limit in goals:
+        a_bm, a_rows = results["a"]
+        b_bm, b_rows = results["b"]
+        for r in a_rows[1:]:
+            limit = 1.3 if "verify" in r["name"] else 0.8
+            ratio = r["wall"] / a_bm["wall"]
             met = round(ratio, 3) <= limit
             ok &= met
-            print(f"{text:52} {ratio:7.3f}  {'met' if met else 'NOT MET'}")
-        print("\n== for information")
-        print(f"(a) write vs seed dd in card time: {_ratio(a, w, 'card', seed):.3f}x (floor: data/image = "
-              f"{a[w]['written'] / a[seed]['written']:.3f}x, the same for every tool that writes the data)")
-        print(f"(a) erase-heavy rig: write {_ratio(a_heavy, w, 'wall', bm):.3f}x bmaptool wall, "
-              f"{_ratio(a_heavy, w, 'wall', seed):.3f}x seed dd wall (bmaptool {_ratio(a_heavy, bm, 'wall', seed):.3f}x "
-              "seed dd): here erasing what bmaptool leaves as junk costs more than writing the data")
+            print(f"(a) {r['name']:22} [{r['path']:10}] wall <= {limit}x bmaptool: {ratio:6.3f}  "
+                  f"{'met' if met else 'NOT MET'}")
+        for r in b_rows[1:]:
+            if "verify" not in r["name"]:
+                continue
+            ratio = r["card"] / b_bm["card"]
+            met = round(ratio, 3) <= 0.15
+            ok &= met
+            print(f"(b) {r['name']:22} [{r['path']:10}] card time <= 0.15x bmaptool: {ratio:6.3f}  "
+                  f"{'met' if met else 'NOT MET'}")
         return 0 if ok else 1
     finally:
-        for rig in rigs:
+        if stack is not None:
+            stack.stop()
+        if rig is not None:
             rig.close()
         subprocess.run(["umount", "-l", str(images)], check=False)
         shutil.rmtree(work, ignore_errors=True)

@@ -30,11 +30,15 @@ from flashkit import MiB, fill, make_image
 from wrnvtest import wizard_command
 from wrnvtmux import Tmux
 
+from wizard.card import elevate
+from wizard.commands import install_helper
+
 pytestmark = [pytest.mark.root, pytest.mark.tmux, pytest.mark.slow]
 
 TOOLS = ("sudo", "visudo", "useradd", "userdel", "chpasswd", "runuser", "tmux")
-# The one command the product runs through sudo (wizard.card.elevate.helper_argv); the rest of the argv is free.
-HELPER_RULE = "/usr/bin/env PYTHONPATH=* -m wizard.card.flash_helper --control-stdin *"
+# The one program the product runs through sudo once `wrnv-wizard install-helper` put it there (a root-owned
+# copy); the arguments are free: the helper checks them itself.
+HELPER_RULE = str(elevate.INSTALLED_HELPER)
 IMAGE_SIZE, CARD_SIZE = 16 * MiB, 32 * MiB
 PATTERN = 0xA5          # the card's old contents, to prove that a refused write changed nothing
 
@@ -96,8 +100,21 @@ def _remove_user(name: str) -> None:
         _sh(_tool("userdel"), "-f", name, check=False)
 
 
+@pytest.fixture(scope="module")
+def installed(request):
+    """The root-owned helper copy (install-helper's files; each test's user gets its own sudoers rule)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    was_there = elevate.INSTALL_DIR.exists()
+    if not was_there:
+        install_helper.install(elevate.INSTALL_DIR)
+    yield elevate.INSTALLED_HELPER
+    if not was_there:
+        shutil.rmtree(elevate.INSTALL_DIR, ignore_errors=True)
+
+
 @pytest.fixture
-def make_user(root, tmp_path):
+def make_user(root, tmp_path, installed):
     """make_user(rule=HELPER_RULE, defaults="") -> User: a new user who may run `rule` as root after typing
     their password; `defaults` adds a sudoers Defaults line for them (e.g. timestamp_timeout=0)."""
     if os.geteuid() != 0:
@@ -135,7 +152,7 @@ def make_user(root, tmp_path):
         shutil.copyfile(draft, dropin)
         dropin.chmod(0o440)
         listed = _sh("sudo", "-l", "-U", name, check=False).stdout
-        if "wizard.card.flash_helper" not in listed and rule == HELPER_RULE:
+        if "wrnv-flash-helper" not in listed and rule == HELPER_RULE:
             pytest.skip(f"sudo does not read /etc/sudoers.d here (sudo -l -U {name}: {listed.strip()[-120:]})")
         user = User(name, password, home, box)
         # In a neutral folder: from the checkout, `python -c` would find the package in the current folder.
@@ -217,17 +234,34 @@ def test_flash_cli_as_a_user_asks_sudo_then_writes(make_user, term, card):
     assert _card_holds(dev, img.read_bytes())
 
 
-def test_flash_cli_to_a_file_the_user_may_not_write_asks_sudo_first(make_user, term):
+def test_flash_cli_to_a_file_the_user_may_not_write_is_refused_never_elevated(make_user, term):
+    """A regular file is written only with the user's own rights: no password is asked, one line says why."""
     user = make_user()
     img = _image(user)
     vm = fill(user.box / "vm.raw", CARD_SIZE, PATTERN)     # root's, 0644: a VM's disk in a system folder
     vm.chmod(0o644)
-    term.start(user.argv("flash", img, "--target", vm, "--project", user.home / "project"))
-    term.wait_for(user.prompt)
-    term.send(user.password, "Enter")
-    term.wait_for("wrote", timeout=60)
-    assert term.exit_code() == 0, term.screen()
-    assert _card_holds(str(vm), img.read_bytes())
+    term.start(user.argv("flash", img, "--target", vm, "--yes", "--project", user.home / "project"))
+    assert term.exit_code(timeout=60) == 1, term.screen()
+    screen = term.screen()
+    assert user.prompt not in screen
+    _one_error_line(screen, "you may not write", "never as root")
+    assert _card_holds(str(vm), bytes([PATTERN]) * CARD_SIZE)
+
+
+@pytest.mark.parametrize("hostile", [
+    ["/bin/sh", "-c", "id"],
+    ["/usr/bin/env", "PYTHONPATH=x", "/bin/sh", "-c", "id", "-m", "wizard.card.flash_helper", "--control-stdin"],
+    ["/usr/bin/python3", "-I", "-c", "import os", str(elevate.INSTALLED_HELPER)],
+    ["/usr/bin/python3", str(elevate.INSTALLED_HELPER)],
+    [str(elevate.INSTALLED_HELPER) + "x"],
+], ids=["shell", "env-trick", "python-c", "python-file", "other-name"])
+def test_the_sudoers_rule_allows_nothing_but_the_helper(make_user, hostile):
+    user = make_user()
+    allowed = _sh("sudo", "-l", "-U", user.name, str(elevate.INSTALLED_HELPER), "write", "--target", "/dev/sdz",
+                  check=False)
+    assert allowed.returncode == 0, allowed.stdout + allowed.stderr
+    refused = _sh("sudo", "-l", "-U", user.name, *hostile, check=False)
+    assert refused.returncode != 0, (hostile, refused.stdout)
 
 
 def test_wrong_password_three_times_writes_nothing(make_user, term, card):
@@ -330,7 +364,7 @@ def _flash_screen_at_the_prompt(make_user, term, card) -> tuple:
     term.start(user.argv("--project", project, "--allow-non-removable"))
     term.wait_for("Write the card")
     _pick_in_the_table(term, name)
-    term.wait_for(f"Writing {name} needs root")             # the app is suspended: sudo has the terminal
+    term.wait_for(f"Writing {name}: through the installed helper (sudo)")             # the app is suspended: sudo has the terminal
     term.wait_for(user.prompt)
     return user, dev, img, project
 

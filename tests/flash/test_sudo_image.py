@@ -33,6 +33,7 @@ MACHINE, IMAGE = "jetson-nano-qspi-sd", "wrlinux-image-glibc-std"
 WRONG = "not-the-password"
 
 make_user = test_sudo.make_user     # fixture: a temporary user who may run the wizard's helper through sudo
+installed = test_sudo.installed     # fixture: the root-owned helper copy the sudoers rule names
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ import time
 import pytest
 from flashkit import REPO, MiB, assert_clean_failure, fill, make_image, run_cli
 
+from wizard.card import protocol
 from wizard.card.writer import WriteError, WriteOptions, check_image, write_image
 
 pytestmark = pytest.mark.root
@@ -187,14 +188,14 @@ def test_target_changed_between_pick_and_write(tmp_path, loops):
         write_image(img, dev, identity=confirmed, options=WriteOptions(allow_non_removable=True))
     assert "not the card you confirmed" in str(e.value) and "size" in str(e.value)
     assert e.value.card_state == "Nothing was written."
-    # The privileged helper repeats the check itself and reports it as a JSON error event.
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    proc = subprocess.run([sys.executable, "-m", "wizard.card.flash_helper", "write", "--image", str(img), "--target", dev,
-                           "--identity", json.dumps(confirmed), "--allow-non-removable"], cwd=REPO, env=env,
+    # The privileged helper repeats the check itself and reports it as an error message.
+    helper = REPO / "wizard" / "card" / "flash_helper.py"
+    proc = subprocess.run([sys.executable, "-I", str(helper), "write", "--image", str(img), "--target", dev,
+                           "--identity", json.dumps(confirmed), "--allow-non-removable"], cwd="/",
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1
-    events = [json.loads(x) for x in proc.stdout.splitlines()]
-    assert events[-1]["event"] == "error" and "not the card you confirmed" in events[-1]["message"]
+    err = protocol.decode(proc.stdout.splitlines()[-1])
+    assert isinstance(err, protocol.ErrorMsg) and "not the card you confirmed" in err.problem
     assert second.read_bytes()[:16] == b"\x11" * 16
 
 

@@ -25,12 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Union
 
+from wizard.card.target import LARGE_BYTES  # noqa: F401 - the one large-drive threshold, also for callers
 from wizard.card.udev_watch import SubsystemWatcher, WatchedMonitor
 from wizard.core.errors import WizardError
 
 log = logging.getLogger(__name__)
 
-LARGE_BYTES = 128_000_000_000  # decimal, as drives are sold: above it the user confirms twice
 SYSTEM_MOUNTS = ("/", "/boot", "/boot/efi", "/home")
 
 # Virtual block devices by name prefix: (what it is, whether --allow-non-removable may pass it).

@@ -1,20 +1,27 @@
-"""Running the privileged part (writing a card, reading a recovery-mode board) as root, from an
-unprivileged wizard.
+"""Getting at the card from an unprivileged wizard, with as little root as possible.
 
-Why like this: the wizard itself never runs as root. Only `wizard.card.flash_helper` does, started through sudo
-(password asked in the real terminal: the TUI suspends itself for `sudo -v`) or pkexec (its own prompt).
-The helper repeats the safety checks and talks back in JSON lines; this module is the engine-side client
-that turns those lines into Progress updates, output lines and a result or a WriteError. Run as root, the
-work happens in-process, with no helper at all.
+Which way, in order (README "Writing the card safely"):
+1. udisks2 over the system D-Bus (a desktop, or any host running udisksd): polkit decides and udisks2 hands
+   the user's process a descriptor of the disk. No code of ours runs as root.
+2. The helper (`wizard.card.flash_helper`) through sudo, where there is no udisks2 (headless build hosts).
+   It writes nothing but a whole block device that its own checks offer and that matches the identity the
+   user confirmed. When `wrnv-wizard install-helper` installed a root-owned copy (and a sudoers rule for
+   exactly that program), that copy runs; otherwise the wizard's own installation runs as root, which is
+   the same as giving the wizard your sudo rights for that command.
+3. The wizard itself when it already runs as root.
+A regular file (a VM's disk) is never written elevated: always by the wizard, with the user's rights.
+
+This module is also the engine-side client of the helper: the typed messages of wizard.card.protocol become
+Progress updates, output lines and a result or a WriteError.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -24,11 +31,17 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
+from wizard.card import protocol
 from wizard.core.errors import WizardError
 from wizard.core.progress import Progress, ProgressFn
 
 LineFn = Callable[[str], None]
 CancelFn = Callable[[], bool]
+
+# Where `wrnv-wizard install-helper` puts the root-owned copy (a root-owned folder) and its sudoers rule.
+INSTALL_DIR = Path("/usr/local/libexec/wrnv-wizard")
+INSTALLED_HELPER = INSTALL_DIR / "wrnv-flash-helper"
+SUDOERS_FILE = Path("/etc/sudoers.d/wrnv-wizard")
 
 
 def is_root() -> bool:
@@ -36,12 +49,12 @@ def is_root() -> bool:
 
 
 def _package_root() -> str:
-    """The folder holding the `wizard` package, so root's python finds this very code (sudo resets env)."""
+    """The folder holding the `wizard` package: the helper run from this installation finds itself there."""
     return str(Path(__file__).resolve().parents[2])
 
 
 def method() -> str:
-    """How root is obtained here: "root" (already), "sudo", "pkexec", or "" (no way)."""
+    """How root is obtained for the helper: "root" (already), "sudo", "pkexec", or "" (no way)."""
     if is_root():
         return "root"
     if shutil.which("sudo"):
@@ -51,15 +64,77 @@ def method() -> str:
     return ""
 
 
+def installed_helper() -> Optional[Path]:
+    """The root-owned helper copy, when present, safe (root-owned all the way up) and of this version."""
+    from wizard import __version__
+
+    try:
+        if (INSTALL_DIR / "VERSION").read_text().strip() != __version__:
+            return None
+    except OSError:
+        return None
+    return INSTALLED_HELPER if root_owned_chain(INSTALLED_HELPER) else None
+
+
+def root_owned_chain(path: Path) -> bool:
+    """`path` and every folder above it belong to root and nobody else may change them (a sticky folder such
+    as /tmp may be writable by all: others cannot replace what root made in it)."""
+    try:
+        for p in [path, *path.parents]:
+            st = os.lstat(p)
+            if st.st_uid != 0 or stat.S_ISLNK(st.st_mode):
+                return False
+            if st.st_mode & 0o022 and not (stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_ISVTX):
+                return False
+    except OSError:
+        return False
+    return True
+
+
+def route(target) -> str:
+    """Which way `target` is opened: "in-process" (a regular file, or as root), "udisks2" or "helper"."""
+    from wizard.card import udisks
+    from wizard.card.target import resolve
+
+    try:
+        _, kind = resolve(target)
+    except WizardError:
+        return "in-process"         # the writer says what is wrong with it, in the user's process
+    if kind != "block" or is_root():
+        return "in-process"
+    return "udisks2" if udisks.available() else "helper"
+
+
+def path_words(target) -> str:
+    """What the user reads about how the card will be opened (the Flash screen, `flash`)."""
+    from wizard.card.writer import PATH_WORDS
+
+    r = route(target)
+    if r == "in-process":
+        return PATH_WORDS["root" if is_root() else "in-process"]
+    if r == "helper":
+        return PATH_WORDS["helper-installed" if installed_helper() else "helper"]
+    return PATH_WORDS["udisks2"]
+
+
+def needs_helper(target) -> bool:
+    """Whether writing `target` needs a password asked first, in the terminal (call authenticate())."""
+    return route(target) != "in-process"
+
+
 PROMPT = "[wrnv-wizard] password for %u (to write the card): "
 # Set once sudo -v accepted the password in this process: a later "password is required" then means that
 # sudo keeps no timestamp here, not that the user skipped the prompt.
 _authenticated = threading.Event()
 
 
-def authenticate() -> None:
-    """Ask for the password in the terminal now (sudo -v), so that the helper can then start without a
-    prompt (sudo -n) while the wizard draws progress. The TUI calls this with the app suspended."""
+def authenticate(target=None) -> None:
+    """Ask for the password in the terminal now, so that the write can then start without a prompt while the
+    wizard draws progress. The TUI calls this with the app suspended. udisks2: polkit is asked (through
+    pkttyagent) to open the card read-only once; polkit keeps the answer for a few minutes. Helper: sudo -v."""
+    if target is not None and route(target) == "udisks2":
+        _authenticate_udisks(target)
+        return
     how = method()
     if how in ("root", "pkexec"):
         return      # pkexec asks through its own agent when the helper starts
@@ -77,10 +152,35 @@ def authenticate() -> None:
     _authenticated.set()
 
 
+def _authenticate_udisks(target) -> None:
+    from wizard.card import udisks
+    from wizard.card.target import resolve
+
+    real, _ = resolve(target)
+    with _sigint_noted() as interrupted, udisks.text_agent():
+        try:
+            fd, _direct = udisks.open_device(real, write=False, interactive=True)
+        except udisks.UDisksError as e:
+            if interrupted():
+                err = WizardError("password prompt cancelled: nothing was changed")
+                err.exit_code = 130
+                raise err from None
+            raise WizardError(_udisks_problem(Path(real).name, e) + ". Nothing was written.") from None
+    os.close(fd)
+
+
+def _udisks_problem(name: str, e) -> str:
+    if e.not_authorized:
+        return (f"udisks2 (polkit) did not allow opening {name}: authenticate as an administrator when asked, or "
+                "ask your administrator to allow org.freedesktop.udisks2.open-device for you")
+    return f"udisks2 could not open {name} ({e.text or e.name})"
+
+
 @contextlib.contextmanager
 def _sigint_noted() -> Iterator[Callable[[], bool]]:
-    """Ctrl-C at sudo's prompt reaches sudo and us alike (one process group). sudo stops by itself; here it
-    must only be noted: a KeyboardInterrupt raised in the TUI's event loop would end the whole app."""
+    """Ctrl-C at a password prompt reaches the prompting program and us alike (one process group). It stops
+    by itself; here it must only be noted: a KeyboardInterrupt raised in the TUI's event loop would end the
+    whole app."""
     hit: list = []      # not an Event: its lock would deadlock when a second SIGINT lands inside set()
     if threading.current_thread() is not threading.main_thread():
         yield lambda: bool(hit)
@@ -93,37 +193,70 @@ def _sigint_noted() -> Iterator[Callable[[], bool]]:
 
 
 def _no_way() -> WizardError:
-    return WizardError("writing the card needs root and neither sudo nor pkexec is installed: run "
+    return WizardError("writing the card needs root and neither udisks2, sudo nor pkexec is here: run "
                        "`su -c 'wrnv-wizard flash ...'` as root")
 
 
+def helper_command() -> list:
+    """The helper program as root runs it: the installed root-owned copy, else this installation's file run
+    by this Python, isolated (-I: no PYTHONPATH, no user site, not the current folder)."""
+    installed = installed_helper()
+    if installed is not None:
+        return [str(installed)]
+    return [sys.executable, "-I", str(Path(_package_root()) / "wizard" / "card" / "flash_helper.py")]
+
+
 def helper_argv(action_args: list) -> list:
-    base = [sys.executable, "-m", "wizard.card.flash_helper", "--control-stdin", *action_args]
+    base = [*helper_command(), "--control-stdin", *action_args]
     how = method()
     if how == "root":
         return base
-    env = ["env", f"PYTHONPATH={_package_root()}"]
     if how == "sudo":
-        return ["sudo", "-n", "--", *env, *base]
+        return ["sudo", "-n", "--", *base]
     if how == "pkexec":
-        return ["pkexec", *env, *base]
+        return ["pkexec", *base]
     raise _no_way()
 
 
+class UDisksOpener:
+    """The writer's Opener for udisks2: the descriptor comes from udisks2, the checks run on it here."""
+
+    path_used = "udisks2"
+    blocks_only = False
+
+    def open_block(self, real: str, check, write: bool):
+        from wizard.card import udisks
+        from wizard.card.writer import WriteError
+
+        # A terminal agent only from the main thread (the CLI): in the TUI the write runs in a worker while the
+        # app owns the terminal; authenticate() asked there already, with the app suspended, and polkit keeps it.
+        agent = udisks.text_agent() if threading.current_thread() is threading.main_thread() \
+            else contextlib.nullcontext()
+        try:
+            with agent:
+                fd, direct = udisks.open_device(real, write=write, interactive=True)
+        except udisks.UDisksError as e:
+            raise WriteError(_udisks_problem(Path(real).name, e), "Nothing was written.") from None
+        try:
+            tgt = check(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        tgt.fd, tgt.direct = fd, direct
+        return tgt
+
+
 def run_helper(action_args: list, progress: Optional[ProgressFn] = None, on_line: Optional[LineFn] = None,
-               cancel: Optional[CancelFn] = None, argv: Optional[list] = None) -> dict:
-    """Run the helper and return its result event; raise WriteError/WriteCancelled/WizardError from its
-    error event. `argv` overrides the command (tests run the helper directly)."""
+               cancel: Optional[CancelFn] = None, argv: Optional[list] = None) -> protocol.ResultMsg:
+    """Run the helper and return its result; raise WriteError/WriteCancelled/WizardError from its error.
+    `argv` overrides the command (tests run the helper directly)."""
     from wizard.card.writer import WriteCancelled, WriteError
 
     cmd = argv or helper_argv(action_args)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = _package_root() + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     try:
-        # cwd "/": `python -m` puts the working folder first on sys.path, so root would import a `wizard`
-        # folder found in the user's current folder instead of this very package.
+        # cwd "/": nothing of the user's folder is near root's Python.
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                env=env, text=True, bufsize=1, cwd="/")
+                                text=True, bufsize=1, cwd="/")
     except OSError as e:
         raise WizardError(f"cannot start the privileged helper ({cmd[0]}): {e.strerror}") from None
     errtail: deque = deque(maxlen=20)
@@ -139,7 +272,7 @@ def run_helper(action_args: list, progress: Optional[ProgressFn] = None, on_line
             if cancel is not None and cancel():
                 try:
                     assert proc.stdin is not None
-                    proc.stdin.write("cancel\n")
+                    proc.stdin.write(protocol.CANCEL + "\n")
                     proc.stdin.flush()
                 except (OSError, ValueError):
                     pass
@@ -148,30 +281,27 @@ def run_helper(action_args: list, progress: Optional[ProgressFn] = None, on_line
     threads = [threading.Thread(target=read_err, daemon=True), threading.Thread(target=watch_cancel, daemon=True)]
     for t in threads:
         t.start()
-    result: Optional[dict] = None
-    error: Optional[dict] = None
+    result: Optional[protocol.ResultMsg] = None
+    error: Optional[protocol.ErrorMsg] = None
     started: dict = {}
     try:
         assert proc.stdout is not None
         for raw in proc.stdout:
-            try:
-                ev = json.loads(raw)
-            except ValueError:
+            msg = protocol.decode(raw)
+            if msg is None:
                 if on_line and raw.strip():
                     on_line(raw.rstrip())
-                continue
-            kind = ev.get("event")
-            if kind == "progress" and progress is not None:
-                label = ev.get("label", "")
-                p = Progress(int(ev.get("done", 0)), ev.get("total"), label=label,
-                             started=started.setdefault(label, time.monotonic()))
-                progress(p)
-            elif kind == "line" and on_line is not None:
-                on_line(ev.get("text", ""))
-            elif kind == "result":
-                result = ev
-            elif kind == "error":
-                error = ev
+            elif isinstance(msg, protocol.ProgressMsg):
+                if progress is not None:
+                    progress(Progress(msg.done, msg.total, label=msg.label,
+                                      started=started.setdefault(msg.label, time.monotonic())))
+            elif isinstance(msg, protocol.LineMsg):
+                if on_line is not None:
+                    on_line(msg.text)
+            elif isinstance(msg, protocol.ResultMsg):
+                result = msg
+            else:
+                error = msg
         rc = proc.wait()
     finally:
         done.set()
@@ -186,19 +316,19 @@ def run_helper(action_args: list, progress: Optional[ProgressFn] = None, on_line
                 pass
     threads[0].join(timeout=2)
     if error is not None:
-        cls = WriteCancelled if error.get("exit_code") == 130 else WriteError
-        if error.get("card_state"):
-            raise cls(error.get("problem", "failed"), error["card_state"])
-        err = WizardError(error.get("message", "the privileged helper failed"))
-        err.exit_code = int(error.get("exit_code") or 1)
+        if error.card_state:
+            cls = WriteCancelled if error.exit_code == 130 else WriteError
+            raise cls(error.problem, error.card_state)
+        err = WizardError(error.problem)
+        err.exit_code = error.exit_code
         raise err
     if result is None:
         said = " / ".join(line for line in errtail if line.strip())
         tail = said[-300:]
         if "is not allowed to execute" in said:     # sudo names the whole command first: check all of it
             raise WizardError("sudo accepted your password but does not let you run the wizard's helper as root: "
-                              "nothing was written; ask your administrator for full sudo rights, or run the "
-                              "command as root")
+                              "nothing was written; ask your administrator to run `wrnv-wizard install-helper`, "
+                              "or run the command as root")
         if "password is required" in said or "a terminal is required" in said:
             if _authenticated.is_set():
                 raise WizardError("sudo asked for the password again right after accepting it (this system keeps "
@@ -213,33 +343,58 @@ def run_helper(action_args: list, progress: Optional[ProgressFn] = None, on_line
 def write_card(image, target, identity: Optional[dict] = None, options=None,
                progress: Optional[ProgressFn] = None, cancel: Optional[CancelFn] = None,
                in_process: Optional[bool] = None):
-    """Write through the helper (or in-process as root, or for a regular file the user may write)."""
+    """Write `image` to `target` the least privileged way there is (see the module's docstring)."""
     from wizard.card.writer import WriteOptions, WriteResult, write_image
 
     opts = options or WriteOptions()
-    if in_process is None:
-        in_process = not needs_helper(target)
-    if in_process:
+    way = "in-process" if in_process else route(target)
+    if way == "in-process":
         return write_image(image, target, identity=identity, options=opts, progress=progress, cancel=cancel)
-    args = ["write", "--image", _absolute(image), "--target", _absolute(target)]
-    if identity:
-        args += ["--identity", json.dumps(identity)]
+    if way == "udisks2":
+        return write_image(image, target, identity=identity, options=opts, progress=progress, cancel=cancel,
+                           opener=UDisksOpener())
+    if not identity:
+        from wizard.card.writer import WriteError
+
+        raise WriteError(f"{target} was not confirmed: pick the card and confirm it first", "Nothing was written.")
+    args = ["write", "--image", _absolute(image), "--target", _absolute(target),
+            "--identity", protocol.json.dumps(identity)]
     if not opts.verify:
         args.append("--no-verify")
+    if opts.verify_full:
+        args.append("--verify-full")
     if opts.sparse:
         args.append("--sparse")
     if opts.allow_non_removable:
         args.append("--allow-non-removable")
-    ev = run_helper(args, progress=progress, cancel=cancel)
+    res = run_helper(args, progress=progress, cancel=cancel)
     known = {f.name for f in fields(WriteResult)}
-    return WriteResult(**{k: v for k, v in ev.items() if k in known})
+    return WriteResult(**{k: v for k, v in res.data.items() if k in known})
 
 
-def needs_helper(target) -> bool:
-    """Whether writing `target` goes through the privileged helper: then call authenticate() first, in the
-    terminal. A device always does (even one the user's group may write: the helper opens it exclusively and
-    repeats the checks); a regular file only when the user may not write it."""
-    return not (is_root() or _user_writable_file(target))
+def verify_card(image, target, identity: Optional[dict] = None, full: bool = False,
+                allow_non_removable: bool = False, progress: Optional[ProgressFn] = None,
+                cancel: Optional[CancelFn] = None):
+    """Check a card again: the same ways as write_card, opened read-only."""
+    from wizard.card.writer import VerifyResult, verify_image
+
+    way = route(target)
+    kw = dict(identity=identity, full=full, allow_non_removable=allow_non_removable, progress=progress,
+              cancel=cancel)
+    if way == "in-process":
+        return verify_image(image, target, **kw)
+    if way == "udisks2":
+        return verify_image(image, target, opener=UDisksOpener(), **kw)
+    args = ["verify", "--image", _absolute(image), "--target", _absolute(target)]
+    if identity:
+        args += ["--identity", protocol.json.dumps(identity)]
+    if full:
+        args.append("--full")
+    if allow_non_removable:
+        args.append("--allow-non-removable")
+    res = run_helper(args, progress=progress, cancel=cancel)
+    known = {f.name for f in fields(VerifyResult)}
+    return VerifyResult(**{k: v for k, v in res.data.items() if k in known})
 
 
 def _absolute(path) -> str:
@@ -247,27 +402,59 @@ def _absolute(path) -> str:
     return os.path.abspath(os.path.expanduser(str(path)))
 
 
-def _user_writable_file(target) -> bool:
-    p = Path(target)
-    if p.exists():
-        return p.is_file() and os.access(p, os.W_OK)
-    return not str(p).startswith("/dev/") and os.access(p.parent, os.W_OK)
-
-
 def dosdcard_runner():
     """A runner for sdimage.make_sdcard_image when dosdcard.sh must read the board over USB (root): in
-    process as root, else through the helper. Call authenticate() first (in the terminal)."""
+    process as root, else through the helper. Call authenticate() first (in the terminal). The helper sends
+    the script's output back over the pipe and this process writes the log (root never opens a path of
+    ours for writing); what the script made as root is then copied into files the user owns."""
     from wizard.card.sdimage import run_logged
 
     if is_root():
         return run_logged
 
     def runner(argv, cwd, env, on_line, log_path, cancel):
-        args = ["dosdcard", "--dir", _absolute(cwd)] + (["--log", _absolute(log_path)] if log_path else [])
-        ev = run_helper(args, on_line=on_line, cancel=cancel)
-        return int(ev.get("rc", 1))
+        log = open(log_path, "a", encoding="utf-8") if log_path else None  # noqa: SIM115 - closed below
+
+        def line(text: str) -> None:
+            if log is not None:
+                log.write(text + "\n")
+                log.flush()
+            if on_line is not None:
+                on_line(text)
+
+        try:
+            res = run_helper(["dosdcard", "--dir", _absolute(cwd)], on_line=line, cancel=cancel)
+        finally:
+            if log is not None:
+                log.close()
+        take_back(Path(_absolute(cwd)))
+        return int(res.data.get("rc", 1))
 
     return runner
+
+
+def take_back(work: Path) -> None:
+    """Files the script made as root in the user's folder become the user's: each is copied (sparse) into a
+    new file the user owns, which then replaces it. No chown as root, so no link can trick root into giving
+    away a file elsewhere."""
+    me = os.geteuid()
+    for root, _dirs, files in os.walk(work):
+        for name in files:
+            p = Path(root) / name
+            try:
+                st = os.lstat(p)
+            except OSError:
+                continue
+            if not stat.S_ISREG(st.st_mode) or st.st_uid == me:
+                continue
+            tmp = p.with_name(f".{name}.wrnv-copy")
+            try:
+                subprocess.run(["cp", "--sparse=always", "--preserve=mode,timestamps", "--", str(p), str(tmp)],
+                               check=True, capture_output=True)
+                os.replace(tmp, p)
+            except (OSError, subprocess.CalledProcessError):
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
 
 
 def doflash_runner():
@@ -280,7 +467,10 @@ def doflash_runner():
         return run_in_process
 
     def lines(argv, cwd, env, on_line, cancel):
-        ev = run_helper(["doflash", "--dir", _absolute(cwd)], on_line=on_line, cancel=cancel)
-        return int(ev.get("rc", 1))
+        try:
+            res = run_helper(["doflash", "--dir", _absolute(cwd)], on_line=on_line, cancel=cancel)
+        finally:
+            take_back(Path(_absolute(cwd)))
+        return int(res.data.get("rc", 1))
 
     return logging_runner(lines)

@@ -1,37 +1,47 @@
-"""The small elevated helper: `python -m wizard.card.flash_helper write|dosdcard|doflash ...`, run through sudo/pkexec.
+"""The small elevated helper, run through sudo/pkexec where there is no udisks2:
+`wrnv-flash-helper write|verify|dosdcard|doflash ...` (installed by `wrnv-wizard install-helper`), or this file run
+with `python -I`.
 
-Why a separate process: the wizard runs unprivileged; only writing a card (and dosdcard.sh reading a
-recovery-mode board over USB) needs root. The helper trusts nothing it is given: it repeats every safety
-check itself (wizard.card.writer re-validates the target and the confirmed identity) and reports progress and the
-result on stdout as JSON lines, one object each:
-
-    {"event": "progress", "label": "Writing", "done": 123, "total": 456}
-    {"event": "line", "text": "..."}                      (dosdcard.sh output)
-    {"event": "result", "ok": true, ...}                  (WriteResult fields, or {"rc": 0})
-    {"event": "error", "message": "...", "problem": "...", "card_state": "...", "exit_code": 1}
-
-It stops at the next block when stdin says `cancel` or closes (the wizard went away), or on SIGINT/SIGTERM.
+Why it can be trusted with root: it trusts nothing it is given.
+- It writes only a whole block device: the target path is resolved once and opened once (read-only), fstat
+  must say block device, THAT device (by major:minor) is classified by wizard.card.disks and compared with
+  the identity the user confirmed (required), and only then is the same inode re-opened for writing,
+  exclusively (wizard.card.writer.Opener). A regular file, a path under /dev that is not a disk, a partition,
+  a system, mounted or internal disk: refused, nothing created.
+- The image is opened with the calling user's rights (SUDO_UID/PKEXEC_UID), so root's rights never let the
+  user copy a file they cannot read onto a card.
+- It never takes a path it would write (no log file: dosdcard.sh's output goes back over the pipe), never
+  creates a file and never chowns.
+It talks back in wizard.card.protocol messages, one JSON line each, and stops at the next block when stdin
+says `cancel` or closes (the wizard went away), or on SIGINT/SIGTERM.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import threading
+from pathlib import Path
 from typing import Optional
 
-from wizard.core.errors import WizardError
-from wizard.core.progress import Cancelled, Progress
+if __name__ == "__main__" and not __package__:
+    # Run as a file (`python -I .../wizard/card/flash_helper.py`): the package is the one this file is in.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from wizard.card import protocol  # noqa: E402
+from wizard.core.errors import WizardError  # noqa: E402
+from wizard.core.progress import Cancelled, Progress  # noqa: E402
 
 
-def _emit(obj: dict) -> None:
-    sys.stdout.write(json.dumps(obj) + "\n")
+def _emit(msg: protocol.Message) -> None:
+    sys.stdout.write(protocol.encode(msg) + "\n")
     sys.stdout.flush()
 
 
 def _progress(p: Progress) -> None:
-    _emit({"event": "progress", "label": p.label, "done": p.done, "total": p.total})
+    _emit(protocol.ProgressMsg(label=p.label, done=int(p.done), total=p.total))
 
 
 def _watch_stdin(ev: threading.Event) -> None:
@@ -39,7 +49,7 @@ def _watch_stdin(ev: threading.Event) -> None:
     def run() -> None:
         try:
             for line in sys.stdin:
-                if line.strip() == "cancel":
+                if line.strip() == protocol.CANCEL:
                     break
         except (OSError, ValueError):
             pass
@@ -49,23 +59,45 @@ def _watch_stdin(ev: threading.Event) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m wizard.card.flash_helper", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="wrnv-flash-helper", description=__doc__.splitlines()[0])
     p.add_argument("--control-stdin", action="store_true", help="read `cancel` from stdin; EOF also cancels")
     sub = p.add_subparsers(dest="action", required=True)
     w = sub.add_parser("write", help="write an image to a card and verify it")
     w.add_argument("--image", required=True)
     w.add_argument("--target", required=True)
-    w.add_argument("--identity", default="", help="JSON identity the user confirmed")
+    w.add_argument("--identity", required=True, help="JSON identity the user confirmed")
     w.add_argument("--no-verify", action="store_true")
+    w.add_argument("--verify-full", action="store_true")
     w.add_argument("--sparse", action="store_true")
     w.add_argument("--allow-non-removable", action="store_true")
+    v = sub.add_parser("verify", help="read a card back and compare it with an image")
+    v.add_argument("--image", required=True)
+    v.add_argument("--target", required=True)
+    v.add_argument("--identity", default="")
+    v.add_argument("--full", action="store_true")
+    v.add_argument("--allow-non-removable", action="store_true")
     d = sub.add_parser("dosdcard", help="run dosdcard.sh (the board is read over USB: needs root)")
     d.add_argument("--dir", required=True)
-    d.add_argument("--script", default="dosdcard.sh")
-    d.add_argument("--log", default="")
     f = sub.add_parser("doflash", help="run doflash.sh (rewrites the board's QSPI firmware over USB: needs root)")
     f.add_argument("--dir", required=True, help="the unpacked package: the only place written here")
     return p
+
+
+class HelperOpener:
+    """wizard.card.writer.Opener, limited to block devices."""
+
+    blocks_only = True
+
+    def __init__(self) -> None:
+        from wizard.card.elevate import INSTALL_DIR
+        from wizard.card.writer import Opener
+
+        self._opener = Opener()
+        installed = str(Path(__file__).resolve()).startswith(str(INSTALL_DIR) + "/")
+        self.path_used = "helper-installed" if installed else "helper"
+
+    def open_block(self, real, check, write):
+        return self._opener.open_block(real, check, write)
 
 
 def main(argv: Optional[list] = None) -> int:
@@ -86,101 +118,150 @@ def main(argv: Optional[list] = None) -> int:
         try:
             if args.action == "write":
                 return _write(args, cancel)
+            if args.action == "verify":
+                return _verify(args, cancel)
             if args.action == "doflash":
                 return _doflash(args, cancel)
             return _dosdcard(args, cancel)
         except WriteError as e:
-            _emit({"event": "error", "message": str(e), "problem": e.problem, "card_state": e.card_state,
-                   "exit_code": e.exit_code})
+            _emit(protocol.ErrorMsg(problem=e.problem, card_state=e.card_state, exit_code=e.exit_code))
             return e.exit_code
         except Cancelled as e:
-            _emit({"event": "error", "message": str(e), "problem": str(e), "card_state": "", "exit_code": 130})
+            _emit(protocol.ErrorMsg(problem=str(e), exit_code=130))
             return 130
         except WizardError as e:
-            _emit({"event": "error", "message": str(e), "problem": str(e), "card_state": "",
-                   "exit_code": e.exit_code})
+            _emit(protocol.ErrorMsg(problem=str(e), exit_code=e.exit_code))
             return e.exit_code
+
+
+def _identity(text: str) -> Optional[dict]:
+    from wizard.card.writer import WriteError
+
+    if not text:
+        return None
+    try:
+        ident = json.loads(text)
+    except ValueError:
+        ident = None
+    if not isinstance(ident, dict) or not ident.get("devnum"):
+        raise WriteError("the confirmed identity is not readable: pick the card again", "Nothing was written.")
+    return ident
+
+
+def _caller() -> tuple:
+    """(uid, gid) of the user who asked (sudo/pkexec say so); root's own when run by root."""
+    uid = os.environ.get("SUDO_UID") or os.environ.get("PKEXEC_UID") or str(os.getuid())
+    gid = os.environ.get("SUDO_GID") or ""
+    try:
+        import pwd
+
+        pw = pwd.getpwuid(int(uid))
+        return pw.pw_uid, int(gid) if gid else pw.pw_gid, pw.pw_name
+    except (KeyError, ValueError):
+        return int(uid), int(gid or 0), ""
+
+
+def _open_image_as_caller(path: str) -> int:
+    """Open the image with the calling user's rights: root's would let the user copy a file only root may
+    read onto a card they own."""
+    from wizard.card.writer import WriteError
+
+    uid, gid, name = _caller()
+    if os.geteuid() != 0 or uid == 0:
+        return _open_ro(path)
+    groups = os.getgroups()
+    os.setgroups(os.getgrouplist(name, gid) if name else [gid])
+    os.setegid(gid)
+    os.seteuid(uid)
+    try:
+        return _open_ro(path)
+    except PermissionError:
+        raise WriteError(f"you may not read the image {path}", "Nothing was written.") from None
+    finally:
+        os.seteuid(0)
+        os.setegid(0)
+        os.setgroups(groups)
+
+
+def _open_ro(path: str) -> int:
+    from wizard.card.writer import WriteError
+
+    try:
+        return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise WriteError(f"image {path} does not exist: give the path of the .sdcard file", "Nothing was written.") \
+            from None
 
 
 def _write(args, cancel) -> int:
-    from wizard.card.writer import WriteOptions, write_image
+    from wizard.card.writer import WriteError, WriteOptions, check_image, write_image
 
-    identity = json.loads(args.identity) if args.identity else None
-    opts = WriteOptions(verify=not args.no_verify, sparse=args.sparse,
-                        allow_non_removable=args.allow_non_removable)
-    result = write_image(args.image, args.target, identity=identity, options=opts, progress=_progress,
-                         cancel=cancel)
-    _emit({"event": "result", "ok": True, **result.to_json()})
+    identity = _identity(args.identity)
+    if identity is None:
+        raise WriteError("no confirmed identity: the helper writes only a card the user confirmed",
+                         "Nothing was written.")
+    fd = _open_image_as_caller(args.image)
+    try:
+        info = check_image(args.image, fd=fd)
+        opts = WriteOptions(verify=not args.no_verify, verify_full=args.verify_full, sparse=args.sparse,
+                            allow_non_removable=args.allow_non_removable)
+        result = write_image(info, args.target, identity=identity, options=opts, progress=_progress,
+                             cancel=cancel, opener=HelperOpener())
+    finally:
+        os.close(fd)
+    _emit(protocol.ResultMsg(ok=True, data=result.to_json()))
+    return 0
+
+
+def _verify(args, cancel) -> int:
+    from wizard.card.writer import check_image, verify_image
+
+    fd = _open_image_as_caller(args.image)
+    try:
+        info = check_image(args.image, fd=fd)
+        result = verify_image(info, args.target, identity=_identity(args.identity), full=args.full,
+                              allow_non_removable=args.allow_non_removable, progress=_progress, cancel=cancel,
+                              opener=HelperOpener())
+    finally:
+        os.close(fd)
+    _emit(protocol.ResultMsg(ok=True, data=result.to_json()))
     return 0
 
 
 def _dosdcard(args, cancel) -> int:
-    import os
-    from pathlib import Path
-
     from wizard.card.sdimage import dosdcard_env, run_logged
     from wizard.core.tegraflash_python import elevated_path
 
-    work = Path(args.dir)
-    script = work / args.script
-    if not script.is_file() or script.name != "dosdcard.sh":
+    work = Path(os.path.realpath(args.dir))
+    script = work / "dosdcard.sh"
+    if not work.is_dir() or not script.is_file() or script.is_symlink():
         raise WizardError(f"no dosdcard.sh in {work}")
     # The environment is rebuilt here: never take BOARDID/FAB or anything else from the caller's sudo env.
     env = dosdcard_env(None)
-    env["PATH"] = elevated_path(work, os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"))
-    try:
-        rc = run_logged([str(script.resolve())], work, env, lambda line: _emit({"event": "line", "text": line}),
-                        Path(args.log) if args.log else None, cancel)
-    finally:
-        _give_back(work, Path(args.log) if args.log else None)
-    _emit({"event": "result", "ok": rc == 0, "rc": rc})
+    env["PATH"] = elevated_path(work, "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+    rc = run_logged([str(script)], work, env, lambda line: _emit(protocol.LineMsg(text=line)), None, cancel)
+    _emit(protocol.ResultMsg(ok=rc == 0, data={"rc": rc}))
     return 0 if rc == 0 else 1
 
 
 def _doflash(args, cancel) -> int:
     """doflash.sh as root: the board's QSPI firmware over USB. Takes only the package folder (the script writes
     there and nowhere else on the host); no log path: every line goes back over the pipe and the unprivileged
-    side writes the log. The environment is rebuilt here, nothing is taken from the caller's."""
-    import os
-    from pathlib import Path
-
+    side writes the log and takes back what root made. The environment is rebuilt here, nothing is taken from
+    the caller's."""
     from wizard.card.firmware import run_in_process
     from wizard.card.sdimage import dosdcard_env
     from wizard.core.tegraflash_python import elevated_path
 
-    work = Path(args.dir).resolve()
+    work = Path(os.path.realpath(args.dir))
     script = work / "doflash.sh"
     if not work.is_dir() or script.is_symlink() or not script.is_file():
         raise WizardError(f"no doflash.sh in {work}")
     env = dosdcard_env(None)
-    env["PATH"] = elevated_path(work, os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"))
-    try:
-        rc = run_in_process([str(script)], work, env, lambda line: _emit({"event": "line", "text": line}), None,
-                            cancel)
-    finally:
-        _give_back(work, None)
-    _emit({"event": "result", "ok": rc == 0, "rc": rc})
+    env["PATH"] = elevated_path(work, "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+    rc = run_in_process([str(script)], work, env, lambda line: _emit(protocol.LineMsg(text=line)), None, cancel)
+    _emit(protocol.ResultMsg(ok=rc == 0, data={"rc": rc}))
     return 0 if rc == 0 else 1
-
-
-def _give_back(work, log) -> None:
-    """What dosdcard.sh made as root goes back to the folder's owner (the user), who makes it sparse next."""
-    import os
-
-    st = os.stat(work)
-    if os.geteuid() != 0 or st.st_uid == 0:
-        return
-    for root, dirs, files in os.walk(work):
-        for name in dirs + files:
-            try:
-                os.lchown(os.path.join(root, name), st.st_uid, st.st_gid)
-            except OSError:
-                pass
-    if log is not None and log.exists():
-        try:
-            os.lchown(log, st.st_uid, st.st_gid)
-        except OSError:
-            pass
 
 
 if __name__ == "__main__":

@@ -1,8 +1,13 @@
 """Writing an SD-card image to a card (or a file, for VMs) fast and safely, then proving it reads back.
 
 Why each step (the seed's `dd bs=8k` is slow and checks nothing):
-- The target is re-checked right before writing against the identity the user confirmed (major:minor,
-  serial, size), and again on the opened file descriptor, so a card swapped after the pick is refused.
+- The target path is resolved once and opened once; every check is then made on the descriptor (fstat must
+  say block device; THAT device, found by its major:minor in /sys/dev/block, is classified and compared
+  with the identity the user confirmed), so a card or symlink swapped after the pick is refused. Nothing is
+  ever created under /dev.
+- How the descriptor is obtained is an Opener: udisks2 hands one to the user's own process (polkit decides;
+  no code of ours runs as root), the elevated helper opens it itself, or the wizard does when run as root.
+  Every byte afterwards goes through that one descriptor, the verify included.
 - It is opened with O_EXCL: the kernel then refuses while any partition is mounted or in use.
 - It is discarded first; if discarded blocks read back as zeros, writing zeros is pointless, so the image's
   holes (SEEK_DATA/SEEK_HOLE) and all-zero blocks are skipped. Otherwise zeros are written (an ext4 image's
@@ -11,7 +16,10 @@ Why each step (the seed's `dd bs=8k` is slow and checks nothing):
 - Writes are large, aligned and O_DIRECT where possible (no huge dirty cache, so Ctrl-C never hangs), with
   a flush every few MiB otherwise; fsync at the end.
 - Every written block is read back past the page cache and compared with the image; skipped blocks are
-  covered by the discard check and spot reads. bmaptool never reads the card back; we do.
+  covered by the discard check and spot reads (or all read back: --verify=full). bmaptool never reads the
+  card back; we do.
+- A regular file (a VM's disk) is only ever written in the user's own process, and an existing one only
+  when the user confirmed overwriting it.
 Every failure says plainly what state the card is left in.
 """
 
@@ -26,6 +34,7 @@ import stat
 import struct
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +42,16 @@ from typing import Callable, Iterator, Optional
 
 import humanize
 
-from wizard.card.sparse import BLOCK, CHUNK, AlignedBuffer, aligned_extents, data_extents, iter_blocks
+from wizard.card import disks
+from wizard.card.sparse import (
+    BLOCK,
+    CHUNK,
+    AlignedBuffer,
+    _memcmp,  # noqa: PLC2701 - the same libc memcmp the zero test uses
+    aligned_extents,
+    data_extents,
+    iter_blocks,
+)
 from wizard.core.errors import WizardError
 from wizard.core.progress import Progress, ProgressFn, Throttle
 
@@ -71,6 +89,8 @@ class WriteOptions:
     verify: bool = True
     sparse: bool = False              # skip holes even where the card does not read zeros after discard
     allow_non_removable: bool = False  # loop devices and internal disks; never overrides system/mounted/ro
+    verify_full: bool = False         # also read back every skipped range (it must read as zeros)
+    overwrite_file: bool = False      # an existing regular file is overwritten only when the user confirmed
 
 
 @dataclass
@@ -78,6 +98,13 @@ class ImageInfo:
     path: Path
     size: int
     extents: list        # (start, end) data ranges; holes read as zeros
+    fd: Optional[int] = None     # opened by the caller (the helper opens the image with the user's rights)
+
+    def open(self) -> int:
+        """A descriptor of the image for reading (a duplicate when the caller opened it)."""
+        if self.fd is not None:
+            return os.dup(self.fd)
+        return os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
 
     @property
     def data_bytes(self) -> int:
@@ -95,6 +122,8 @@ class Target:
     # What a spot read reads: the device's logical sector (a discard zeroes whole sectors, so one tells as
     # much as a 4 KiB block, and on a card every byte read costs time). Files: a page, safe for O_DIRECT.
     sector: int = BLOCK
+    fd: int = -1            # the one descriptor every read and write goes through
+    direct: bool = False    # fd is O_DIRECT
 
     def noun(self) -> str:
         return f"the card {self.name}" if self.is_block else f"the file {self.path}"
@@ -112,14 +141,20 @@ class WriteResult:
     partitions_reread: bool = False
     seconds: float = 0.0
     verify_seconds: float = 0.0
+    zeros_checked: int = 0          # bytes of skipped ranges read back in full (--verify=full)
+    path_used: str = ""             # how the target was opened: a key of PATH_WORDS
 
     def summary(self) -> str:
         n = humanize.naturalsize
         text = (f"wrote {n(self.written)} of a {n(self.image_size)} image to {self.target} "
                 f"({n(self.skipped)} skipped: already zeros) in {self.seconds:.1f} s")
+        if self.path_used:
+            text += f", {PATH_WORDS.get(self.path_used, self.path_used)}"
         if self.verified:
             text += f"; verified {n(self.verified)} read back from the card"
-            if self.spot_checked:
+            if self.zeros_checked:
+                text += f" and all {n(self.zeros_checked)} skipped read as zeros"
+            elif self.spot_checked:
                 text += f" and {self.spot_checked} skipped blocks read as zeros"
         return text
 
@@ -139,23 +174,45 @@ _NOT_IMAGES = {
 
 
 _UNTOUCHED = "Nothing was written."
+# How the card was opened, in the words the user reads (README "Writing the card safely").
+PATH_WORDS = {"udisks2": "opened through udisks2 (no code of ours ran as root)",
+              # Said plainly: this runs the wizard's own (user-changeable) files as root.
+              "helper": "through the helper (sudo), run from the wizard's own files (`sudo wrnv-wizard "
+                        "install-helper` makes a root-owned copy)",
+              "helper-installed": "through the installed helper (sudo)",
+              "root": "opened by the wizard running as root", "in-process": "written by the wizard itself, as you"}
 
 
-def check_image(path) -> ImageInfo:
-    """The image exists, is a regular file and looks like a whole-disk image (MBR or GPT)."""
+def check_image(path, fd: Optional[int] = None) -> ImageInfo:
+    """The image exists, is a regular file and looks like a whole-disk image (MBR or GPT). `fd`: the image
+    already opened by the caller (the helper opens it with the user's rights, never root's)."""
     p = Path(path).expanduser()
+    if fd is not None:
+        return _check_image_fd(p, fd)
     if not p.exists():
         raise WriteError(f"image {p} does not exist: give the path of the .sdcard file "
                          "(`wrnv-wizard image` makes it)", _UNTOUCHED)
     if not p.is_file():
         raise WriteError(f"image {p} is not a regular file: give the path of the .sdcard file", _UNTOUCHED)
     try:
-        with open(p, "rb") as f:
-            head = f.read(1024)
-            size = os.fstat(f.fileno()).st_size
-            extents = data_extents(f.fileno(), size)
+        fd = os.open(p, os.O_RDONLY | os.O_CLOEXEC)
     except PermissionError:
         raise WriteError(f"cannot read image {p}: permission denied", _UNTOUCHED) from None
+    try:
+        info = _check_image_fd(p, fd)
+    finally:
+        os.close(fd)
+    info.path, info.fd = p.resolve(), None
+    return info
+
+
+def _check_image_fd(p: Path, fd: int) -> ImageInfo:
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        raise WriteError(f"image {p} is not a regular file: give the path of the .sdcard file", _UNTOUCHED)
+    size = st.st_size
+    head = os.pread(fd, 1024, 0)
+    extents = data_extents(fd, size)
     if size == 0:
         raise WriteError(f"image {p} is empty: make it again with `wrnv-wizard image`", _UNTOUCHED)
     for magic, what in _NOT_IMAGES.items():
@@ -166,7 +223,7 @@ def check_image(path) -> ImageInfo:
     if not (has_mbr or has_gpt):
         raise WriteError(f"{p} is not a disk image (no partition table in its first sector): "
                          "give the .sdcard file that dosdcard.sh made", _UNTOUCHED)
-    return ImageInfo(path=p.resolve(), size=size, extents=extents)
+    return ImageInfo(path=p, size=size, extents=extents, fd=fd)
 
 
 # -- the target ------------------------------------------------------------------------------------
@@ -175,33 +232,9 @@ def _sys_dev(devnum: tuple) -> Path:
     return Path(f"/sys/dev/block/{devnum[0]}:{devnum[1]}")
 
 
-def _read_sys(path: Path) -> str:
-    try:
-        return path.read_text().strip()
-    except OSError:
-        return ""
-
-
-def _disks():
-    """The disk classifier (wizard.card.disks), or None where it is not there."""
-    try:
-        from wizard.card import disks
-    except ImportError:
-        return None
-    return disks
-
-
 def identity_of(path) -> dict:
     """What the user confirms and the writer re-checks: device, major:minor, serial, size, model."""
-    disks = _disks()
-    if disks is not None:
-        return dict(disks.get(str(path), allow_non_removable=True).identity())
-    st = os.stat(path)
-    devnum = (os.major(st.st_rdev), os.minor(st.st_rdev))
-    sysd = _sys_dev(devnum)
-    return {"path": str(path), "devnum": list(devnum), "serial": _read_sys(sysd / "device" / "serial"),
-            "size_bytes": int(_read_sys(sysd / "size") or 0) * 512,
-            "model": _read_sys(sysd / "device" / "model")}
+    return dict(disks.get(str(path), allow_non_removable=True).identity())
 
 
 def _same_identity(confirmed: dict, now: dict) -> list:
@@ -221,92 +254,191 @@ def _devnum_text(devnum) -> str:
     return f"{devnum[0]}:{devnum[1]}" if devnum else "?"
 
 
-def check_target(target, image: ImageInfo, identity: Optional[dict] = None,
-                 allow_non_removable: bool = False) -> Target:
-    """Every safety check that can be made before opening: the kind of target, the disk classifier's
-    verdict (system, mounted, internal, read-only, too small, holds the image), and the confirmed identity."""
-    p = Path(target)
-    untouched = "Nothing was written."
-    if not p.exists():
-        if str(p).startswith("/dev/"):
-            raise WriteError(f"{p} does not exist: the card was removed or not recognised; plug it in again "
-                             "and pick it again", untouched)
-        if not p.parent.is_dir():
-            raise WriteError(f"cannot create {p}: folder {p.parent} does not exist", untouched)
-        return Target(path=p, is_block=False, size=0, name=p.name)
-    st = os.stat(p)
-    if stat.S_ISREG(st.st_mode):
-        if os.path.samefile(p, image.path):
-            raise WriteError(f"{p} is the image itself: give the card (e.g. /dev/sdb) or another file", untouched)
-        return Target(path=p, is_block=False, size=st.st_size, name=p.name)
+def check_block_fd(fd: int, given, image: Optional[ImageInfo], identity: Optional[dict],
+                   allow_non_removable: bool) -> Target:
+    """Every check, made on the opened descriptor: a block device (fstat), the whole disk, THAT device (by its
+    major:minor) classified by wizard.card.disks (system, mounted, internal, read-only, too small, holds the
+    image), and the identity the user confirmed. Raises WriteError; nothing has been written yet."""
+    st = os.fstat(fd)
     if not stat.S_ISBLK(st.st_mode):
-        raise WriteError(f"{p} is neither a disk nor a regular file: give a card such as /dev/sdb", untouched)
-
+        raise WriteError(f"{given} is not a disk (it changed while being opened?): give a card such as /dev/sdb",
+                         _UNTOUCHED)
     devnum = (os.major(st.st_rdev), os.minor(st.st_rdev))
     sysd = _sys_dev(devnum)
-    name = Path(os.path.realpath(sysd)).name or p.name
+    name = Path(os.path.realpath(sysd)).name
+    if not sysd.exists() or not name:
+        raise WriteError(f"{given} ({_devnum_text(devnum)}) is not known to the kernel any more: plug the card in "
+                         "and pick it again", _UNTOUCHED)
     if (sysd / "partition").exists():
-        raise WriteError(f"{p} is a partition: give the whole card (e.g. /dev/sdb, not /dev/sdb1)", untouched)
-    size = int(_read_sys(sysd / "size") or 0) * 512
-    if _read_sys(sysd / "ro") == "1":
+        raise WriteError(f"{given} is a partition: give the whole card (e.g. /dev/sdb, not /dev/sdb1)", _UNTOUCHED)
+    size = struct.unpack("Q", fcntl.ioctl(fd, BLKGETSIZE64, b"\0" * 8))[0]
+    ro = struct.unpack("i", fcntl.ioctl(fd, BLKROGET, b"\0" * 4))[0]
+    if ro:
         raise WriteError(f"{name} is read-only (is the card's write-protect switch on?): slide the switch "
-                         "away from LOCK and plug it in again", untouched)
+                         "away from LOCK and plug it in again", _UNTOUCHED)
     if size == 0:
-        raise WriteError(f"{name} has no medium (a reader with no card?): insert the card", untouched)
-    if image.size > size:
+        raise WriteError(f"{name} has no medium (a reader with no card?): insert the card", _UNTOUCHED)
+    if image is not None and image.size > size:
         raise WriteError(f"the image ({humanize.naturalsize(image.size)}) is larger than {name} "
                          f"({humanize.naturalsize(size)}): use a card of at least "
-                         f"{humanize.naturalsize(image.size)}", untouched)
-
-    disks = _disks()
-    now: dict
-    if disks is not None:
-        try:
-            disk = disks.get(str(p), image=str(image.path), allow_non_removable=allow_non_removable)
-        except WizardError as e:
-            raise WriteError(str(e), untouched) from None
-        if not disk.offered:
-            reasons = "; ".join(disk.reasons) or "refused"
-            raise WriteError(f"refusing to write {name}: {reasons}", untouched)
-        now = dict(disk.identity())
-    else:
-        _basic_classify(name, devnum, image, allow_non_removable)
-        now = identity_of(p)
+                         f"{humanize.naturalsize(image.size)}", _UNTOUCHED)
+    try:
+        disk = disks.get(name, image=str(image.path) if image is not None else None,
+                         allow_non_removable=allow_non_removable)
+    except WizardError as e:
+        raise WriteError(str(e), _UNTOUCHED) from None
+    if tuple(disk.devnum) != devnum:
+        raise WriteError(f"{name} changed while it was being checked: pick it again", _UNTOUCHED)
+    if not disk.offered:
+        raise WriteError(f"refusing to write {name}: {'; '.join(disk.reasons) or 'refused'}", _UNTOUCHED)
+    now = dict(disk.identity())
     if identity:
         diffs = _same_identity(identity, now)
         if diffs:
             raise WriteError(f"{name} is not the card you confirmed ({', '.join(diffs)}): it was swapped or "
-                             "re-plugged; pick it again", untouched)
-    return Target(path=p, is_block=True, size=size, name=name, devnum=devnum, identity=identity or now)
-
-
-def _basic_classify(name: str, devnum: tuple, image: ImageInfo, allow_non_removable: bool) -> None:
-    """Stand-in for wizard.card.disks where that module is absent: virtual/internal disks need
-    allow_non_removable, and the disk holding the image is never written."""
-    untouched = "Nothing was written."
-    sysd = _sys_dev(devnum)
-    virtual = name.startswith(("loop", "zram", "dm-", "md", "nbd", "ram"))
-    removable = _read_sys(sysd / "removable") == "1"
-    if (virtual or not removable) and not allow_non_removable:
-        kind = "a virtual device" if virtual else "not removable (an internal disk?)"
-        raise WriteError(f"refusing to write {name}: it is {kind}; use --allow-non-removable only if you "
-                         "are sure", untouched)
-    img_dev = os.stat(image.path).st_dev
-    holders = {devnum} | {tuple(int(x) for x in _read_sys(part / "dev").split(":"))
-                          for part in Path(f"/sys/block/{name}").glob(f"{name}*") if (part / "dev").exists()}
-    if (os.major(img_dev), os.minor(img_dev)) in holders:
-        raise WriteError(f"refusing to write {name}: it holds the image itself", untouched)
-
-
-def _who_holds(target: Target) -> str:
-    disks = _disks()
-    if disks is None:
-        return "it is mounted or in use"
+                             "re-plugged; pick it again", _UNTOUCHED)
     try:
-        who = disks.who_holds(disks.get(str(target.path), allow_non_removable=True))
+        sector = struct.unpack("i", fcntl.ioctl(fd, BLKSSZGET, b"\0" * 4))[0] or 512
+    except OSError:
+        sector = 512
+    return Target(path=Path(str(given)), is_block=True, size=size, name=name, devnum=devnum,
+                  identity=identity or now, sector=sector)
+
+
+def _who_holds(name: str) -> str:
+    try:
+        who = disks.who_holds(name)
     except Exception:  # noqa: BLE001 - best effort: the refusal itself is what matters
         who = []
     return ("held by " + ", ".join(who)) if who else "it is mounted or in use"
+
+
+class Opener:
+    """How the target's one descriptor is obtained. This one opens it in the calling process: the wizard run
+    as root, or the elevated helper (`blocks_only`: it never writes a regular file)."""
+
+    path_used = "in-process"
+    blocks_only = False
+
+    def open_block(self, real: str, check: Callable[[int], Target], write: bool) -> Target:
+        """Open once read-only, check THAT descriptor, then re-open it (through /proc/self/fd, so the same
+        inode, never the path again) for writing, exclusively."""
+        try:
+            ro = os.open(real, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        except OSError as e:
+            raise _open_error(e, real, Path(real).name) from None
+        try:
+            tgt = check(ro)
+            flags = (os.O_RDWR | os.O_EXCL) if write else os.O_RDONLY
+            fd, direct = _reopen(ro, flags, tgt)
+        finally:
+            os.close(ro)
+        tgt.fd, tgt.direct = fd, direct
+        return tgt
+
+
+def _reopen(ro: int, flags: int, tgt: Target) -> tuple:
+    want = os.fstat(ro).st_rdev
+    for direct in (True, False):
+        try:
+            fd = os.open(f"/proc/self/fd/{ro}", flags | os.O_CLOEXEC | (os.O_DIRECT if direct else 0))
+        except OSError as e:
+            if e.errno == errno.EINVAL and direct:
+                continue
+            raise _open_error(e, str(tgt.path), tgt.name) from None
+        st = os.fstat(fd)
+        if not stat.S_ISBLK(st.st_mode) or st.st_rdev != want:
+            os.close(fd)
+            raise WriteError(f"{tgt.name} changed while it was being opened: pick it again", _UNTOUCHED)
+        return fd, direct
+    raise AssertionError("unreachable")
+
+
+class RootOpener(Opener):
+    path_used = "root"
+
+
+def default_opener() -> Opener:
+    """As root: open here. As a user: the caller (wizard.card.elevate) picks udisks2 or the helper."""
+    return RootOpener() if os.geteuid() == 0 else Opener()
+
+
+def _open_error(e: OSError, path: str, name: str) -> WriteError:
+    if e.errno == errno.EBUSY:
+        return WriteError(f"{name} is busy ({_who_holds(name)}): unmount it (or close what uses it) and "
+                          "try again", _UNTOUCHED)
+    if e.errno == errno.EROFS:
+        return WriteError(f"{name} is read-only (write-protect switch?): slide the switch away from LOCK",
+                          _UNTOUCHED)
+    if e.errno in (errno.EACCES, errno.EPERM):
+        return WriteError(f"no permission to open {path}: let the wizard ask udisks2 or sudo (or run as root)",
+                          _UNTOUCHED)
+    if e.errno == errno.ELOOP:
+        return WriteError(f"{path} changed into a symbolic link while being opened: pick it again", _UNTOUCHED)
+    if e.errno in (errno.ENOMEDIUM, errno.ENXIO, errno.ENODEV, errno.ENOENT):
+        return WriteError(f"{name} disappeared (card removed?): insert it and pick it again", _UNTOUCHED)
+    return WriteError(f"cannot open {path}: {e.strerror}", _UNTOUCHED)
+
+
+def open_target(target, image: Optional[ImageInfo], identity: Optional[dict], opts: WriteOptions,
+                opener: Optional[Opener] = None, write: bool = True) -> Target:
+    """Resolve `target` once and open it once: a block device through `opener`, a regular file here (never
+    elevated). Returns the Target holding the descriptor; raises WriteError with nothing written."""
+    from wizard.card.target import resolve
+
+    opener = opener or default_opener()
+    try:
+        real, kind = resolve(target)
+    except WizardError as e:
+        raise WriteError(str(e), _UNTOUCHED) from None
+    if kind == "block":
+        return opener.open_block(real, lambda fd: check_block_fd(fd, target, image, identity,
+                                                                 opts.allow_non_removable), write)
+    if opener.blocks_only:
+        raise WriteError(f"{target} is not a disk: the elevated helper writes only removable disks (a file is "
+                         "written by the wizard itself, with your rights)", _UNTOUCHED)
+    if not write and kind == "new":
+        raise WriteError(f"{target} does not exist", _UNTOUCHED)
+    return _open_file(real, kind, image, opts, write)
+
+
+def _open_file(real: str, kind: str, image: Optional[ImageInfo], opts: WriteOptions, write: bool) -> Target:
+    p = Path(real)
+    if kind == "file" and write and not opts.overwrite_file:
+        raise WriteError(f"{p} exists: confirm overwriting it (or add --yes)", _UNTOUCHED)
+    if write:
+        flags = os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW | (os.O_CREAT | os.O_EXCL if kind == "new" else 0)
+    else:
+        flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW
+    try:
+        fd = os.open(p, flags, 0o644)
+    except OSError as e:
+        if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise WriteError(f"you may not {'write' if write else 'read'} {p}: pick a file you own (files "
+                             "are written by the wizard itself, never as root)", _UNTOUCHED) from None
+        if e.errno == errno.EEXIST:
+            raise WriteError(f"{p} appeared while being opened: confirm overwriting it and try again",
+                             _UNTOUCHED) from None
+        if e.errno == errno.ELOOP:
+            raise WriteError(f"{p} changed into a symbolic link while being opened: try again",
+                             _UNTOUCHED) from None
+        raise WriteError(f"cannot open {p}: {e.strerror}", _UNTOUCHED) from None
+    try:    # O_DIRECT where the filesystem has it (tmpfs may not): set afterwards, so a create never repeats
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_DIRECT)
+        direct = True
+    except OSError:
+        direct = False
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise WriteError(f"{p} changed while being opened (it is not a regular file now): try again", _UNTOUCHED)
+    if image is not None:
+        img_st = os.fstat(image.fd) if image.fd is not None else os.stat(image.path)
+        if (st.st_dev, st.st_ino) == (img_st.st_dev, img_st.st_ino):
+            os.close(fd)
+            raise WriteError(f"{p} is the image itself: give the card (e.g. /dev/sdb) or another file",
+                             _UNTOUCHED)
+    return Target(path=p, is_block=False, size=st.st_size, name=p.name, fd=fd, direct=direct)
 
 
 # -- the write -------------------------------------------------------------------------------------
@@ -347,64 +479,9 @@ class _State:
                     "boot. Write it again (or use another card).")
         if self.phase == "written":
             return f"{what.capitalize()} was fully written but not verified."
+        if self.phase == "verifying":
+            return "Nothing was changed."
         return f"{what.capitalize()} was written."
-
-
-def _open_target(target: Target, state: _State) -> tuple:
-    """Open for writing: exclusive (block devices), O_DIRECT where the target supports it."""
-    flags = os.O_RDWR | os.O_CLOEXEC
-    if target.is_block:
-        flags |= os.O_EXCL
-    elif not target.path.exists():
-        flags |= os.O_CREAT | os.O_EXCL
-    for direct in (True, False):
-        try:
-            fd = os.open(target.path, flags | (os.O_DIRECT if direct else 0), 0o644)
-            return fd, direct
-        except OSError as e:
-            if e.errno == errno.EINVAL and direct:
-                continue        # e.g. tmpfs files: no O_DIRECT
-            raise _open_error(e, target, state) from None
-    raise AssertionError("unreachable")
-
-
-def _open_error(e: OSError, target: Target, state: _State) -> WriteError:
-    name = target.name
-    if e.errno == errno.EBUSY:
-        return WriteError(f"{name} is busy ({_who_holds(target)}): unmount it (or close what uses it) and "
-                          "try again", state.text())
-    if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-        if e.errno == errno.EROFS:
-            return WriteError(f"{name} is read-only (write-protect switch?): slide the switch away from LOCK",
-                              state.text())
-        return WriteError(f"no permission to write {target.path}: run with sudo (or let the wizard ask for "
-                          "your password)", state.text())
-    if e.errno in (errno.ENOMEDIUM, errno.ENXIO, errno.ENODEV, errno.ENOENT):
-        return WriteError(f"{name} disappeared (card removed?): insert it and pick it again", state.text())
-    return WriteError(f"cannot open {target.path}: {e.strerror}", state.text())
-
-
-def _revalidate_fd(fd: int, target: Target, image: ImageInfo, state: _State) -> int:
-    """The same checks on the opened descriptor: closes the window between the checks and the open."""
-    st = os.fstat(fd)
-    if not target.is_block:
-        return st.st_size
-    devnum = (os.major(st.st_rdev), os.minor(st.st_rdev))
-    size = struct.unpack("Q", fcntl.ioctl(fd, BLKGETSIZE64, b"\0" * 8))[0]
-    ro = struct.unpack("i", fcntl.ioctl(fd, BLKROGET, b"\0" * 4))[0]
-    if devnum != target.devnum or size != target.size:
-        raise WriteError(f"{target.name} changed while it was being opened (now {_devnum_text(devnum)}, "
-                         f"{humanize.naturalsize(size)}): pick it again", state.text())
-    if ro:
-        raise WriteError(f"{target.name} is read-only (write-protect switch?): slide the switch away from LOCK",
-                         state.text())
-    if image.size > size:
-        raise WriteError(f"the image is larger than {target.name}", state.text())
-    try:
-        target.sector = struct.unpack("i", fcntl.ioctl(fd, BLKSSZGET, b"\0" * 4))[0] or 512
-    except OSError:
-        target.sector = 512
-    return size
 
 
 def _io_error(e: OSError, target: Target, state: _State, where: str) -> WriteError:
@@ -438,6 +515,23 @@ def _pwrite(fd: int, view: memoryview, offset: int, direct: bool) -> None:
         if n <= 0:
             raise OSError(errno.EIO, "short write")
         done += n
+
+
+def _pread_any(fd: int, view: memoryview, offset: int, direct: bool) -> int:
+    """Read all of view at offset; an unaligned tail (images not a multiple of 512) is read buffered."""
+    if direct and len(view) % 512:
+        aligned = len(view) - len(view) % 512
+        got = _pread(fd, view[:aligned], offset) if aligned else 0
+        if got < aligned:
+            return got
+        flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+        fcntl.fcntl(fd, fcntl.F_SETFL, flags & ~os.O_DIRECT)
+        try:
+            os.posix_fadvise(fd, offset + aligned, len(view) - aligned, os.POSIX_FADV_DONTNEED)
+            return got + _pread(fd, view[aligned:], offset + aligned)
+        finally:
+            fcntl.fcntl(fd, fcntl.F_SETFL, flags)
+    return _pread(fd, view, offset)
 
 
 def _pread(fd: int, view: memoryview, offset: int) -> int:
@@ -542,11 +636,11 @@ def _reads_zero(target: Target, length: int, state: _State) -> bool:
 
 def _blocks_read_zero(target: Target, offsets: list, end: int, state: _State, doing: str) -> bool:
     """Read one block at each offset (up to `end`), past the page cache: are they all zeros?"""
-    fd, _ = _open_verify(target)
+    fd, direct = _open_verify(target)
     try:
         with AlignedBuffer(BLOCK) as buf:
             for off in offsets:
-                n = _pread(fd, buf.view[:min(target.sector, end - off)], off)
+                n = _pread_any(fd, buf.view[:min(target.sector, end - off)], off, direct)
                 if n and not buf.is_zero(0, n):
                     return False
     except OSError as e:
@@ -557,34 +651,32 @@ def _blocks_read_zero(target: Target, offsets: list, end: int, state: _State, do
 
 
 def _open_verify(target: Target) -> tuple:
-    """A read descriptor that sees the card, not the page cache (O_DIRECT; else drop the cache first)."""
-    try:
-        return os.open(target.path, os.O_RDONLY | os.O_DIRECT | os.O_CLOEXEC), True
-    except OSError as e:
-        if e.errno != errno.EINVAL:
-            raise
-    fd = os.open(target.path, os.O_RDONLY | os.O_CLOEXEC)
-    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-    return fd, False
+    """A read descriptor that sees the card, not the page cache: the target's own descriptor, duplicated (it
+    is O_DIRECT where the device allows; otherwise the cache is dropped first). Never the path again."""
+    fd = os.dup(target.fd)
+    if not target.direct:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    return fd, target.direct
 
 
 def write_image(image, target, identity: Optional[dict] = None, options: Optional[WriteOptions] = None,
                 progress: Optional[ProgressFn] = None, cancel: Optional[CancelFn] = None,
-                before_verify: Optional[Callable[[], None]] = None) -> WriteResult:
+                before_verify: Optional[Callable[[], None]] = None,
+                opener: Optional[Opener] = None) -> WriteResult:
     """Write `image` to `target` (a whole-disk block device or a regular file) and verify it.
     Raises WriteError (WriteCancelled) with the card's state; returns what was done."""
     opts = options or WriteOptions()
     cancel = cancel or (lambda: False)
     tick = Throttle(progress, 0.1)
     info = image if isinstance(image, ImageInfo) else check_image(image)
-    tgt = check_target(target, info, identity, opts.allow_non_removable)
+    opener = opener or default_opener()
+    tgt = open_target(target, info, identity, opts, opener)
+    fd, direct = tgt.fd, tgt.direct
     state = _State(tgt, info.size)
-    result = WriteResult(target=str(tgt.path), image_size=info.size)
+    result = WriteResult(target=str(tgt.path), image_size=info.size,
+                         path_used=opener.path_used if tgt.is_block else "in-process")
     t0 = time.monotonic()
-
-    fd, direct = _open_target(tgt, state)
     try:
-        _revalidate_fd(fd, tgt, info, state)
         if cancel():
             raise WriteCancelled("stopped before writing", state.text())
         zero_ok, discarder = _begin_discard(fd, tgt, info.size, tick, state)
@@ -608,19 +700,15 @@ def write_image(image, target, identity: Optional[dict] = None, options: Optiona
             if before_verify is not None:
                 before_verify()
             tv = time.monotonic()
-            _verify(info, tgt, written, zero_ok, tick, cancel, state, result)
+            # With --sparse on a card that cannot erase, the holes keep old data: nothing to check there.
+            check_gaps = zero_ok or not opts.sparse
+            _verify(info, tgt, written, check_gaps, opts.verify_full, tick, cancel, state, result)
             result.verify_seconds = time.monotonic() - tv
             state.phase = "verified"
         if tgt.is_block:
             result.partitions_reread = _reread_partitions(fd)
     finally:
         os.close(fd)
-    if tgt.is_block and not result.partitions_reread:
-        fd2 = os.open(tgt.path, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            result.partitions_reread = _reread_partitions(fd2)
-        finally:
-            os.close(fd2)
     return result
 
 
@@ -637,7 +725,7 @@ def _write_all(fd: int, direct: bool, info: ImageInfo, tgt: Target, zero_ok: boo
     label = "Writing" if skip_holes else "Writing every byte (this card cannot erase)"
     prog = Progress(0, info.size, label=label)
     since_sync = 0
-    img_fd = os.open(info.path, os.O_RDONLY | os.O_CLOEXEC)
+    img_fd = info.open()
     try:
         os.posix_fadvise(img_fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
         with AlignedBuffer() as buf:
@@ -688,41 +776,85 @@ def _write_all(fd: int, direct: bool, info: ImageInfo, tgt: Target, zero_ok: boo
     return written
 
 
-def _verify(info: ImageInfo, tgt: Target, written: list, zero_ok: bool, tick: Throttle, cancel: CancelFn,
-            state: _State, result: WriteResult) -> None:
+def _verify(info: ImageInfo, tgt: Target, written: list, check_gaps: bool, full: bool, tick: Throttle,
+            cancel: CancelFn, state: _State, result: WriteResult) -> None:
+    """Read back every written range and compare; the skipped ranges must read as zeros: a spread sample,
+    or every byte of them (`full`)."""
     total = sum(e - s for s, e in written)
-    prog = Progress(0, total, label="Verifying")
-    img_fd = os.open(info.path, os.O_RDONLY | os.O_CLOEXEC)
+    gaps = _gaps(info.size, written) if (full and check_gaps) else []
+    prog = Progress(0, total + sum(e - s for s, e in gaps), label="Verifying")
+    img_fd = info.open()
     try:
-        dev_fd, _ = _open_verify(tgt)
+        dev_fd, direct = _open_verify(tgt)
     except OSError as e:
         os.close(img_fd)
         raise _io_error(e, tgt, state, "opening it to verify") from None
     try:
-        with AlignedBuffer() as a, AlignedBuffer() as b:
+        # The image is read on a second thread while the card is read here (both release the GIL), and the two
+        # are compared in place with memcmp: the verify then costs about one read of the card, not two reads
+        # and two copies.
+        with AlignedBuffer() as a, AlignedBuffer() as b, \
+                ThreadPoolExecutor(1, thread_name_prefix="wrnv-verify") as pool:
             for off, n in iter_blocks(written, CHUNK):
                 if cancel():
                     raise WriteCancelled("verify stopped at your request", state.text())
-                _pread(img_fd, a.view[:n], off)
+                img_read = pool.submit(_pread, img_fd, a.view[:n], off)
                 try:
-                    got = _pread(dev_fd, b.view[:n], off)
+                    got = _pread_any(dev_fd, b.view[:n], off, direct)
                 except OSError as e:
+                    img_read.result()
                     raise _io_error(e, tgt, state, "reading back to verify") from None
-                if got < n or bytes(a.view[:n]) != bytes(b.view[:n]):
-                    bad = off + _first_difference(a.view[:n], b.view[:got])
-                    raise WriteError(f"verify failed: {tgt.name} reads back differently from the image at byte "
-                                     f"{bad} ({humanize.naturalsize(bad)} in)",
-                                     f"{tgt.noun().capitalize()} was written but does not hold the image: it "
-                                     "may be failing or fake. Try another card.")
+                img_read.result()
+                if got < n or _memcmp(a.addr, b.addr, n) != 0:
+                    raise _verify_failed(tgt, off + _first_difference(a.view[:n], b.view[:got]))
                 result.verified += n
                 prog.done += n
                 tick(prog)
+            if gaps:
+                result.zeros_checked = _read_all_zero(dev_fd, direct, gaps, b, tgt, state, cancel, prog, tick)
             tick(prog, final=True)
-            if zero_ok:
-                result.spot_checked = _spot_check_skipped(dev_fd, info.size, written, b, tgt, state)
+            if check_gaps and not gaps:
+                result.spot_checked = _spot_check_skipped(dev_fd, direct, info.size, written, b, tgt, state)
     finally:
         os.close(dev_fd)
         os.close(img_fd)
+
+
+def _verify_failed(tgt: Target, bad: int) -> WriteError:
+    return WriteError(f"verify failed: {tgt.name} reads back differently from the image at byte {bad} "
+                      f"({humanize.naturalsize(bad)} in)",
+                      f"{tgt.noun().capitalize()} was written but does not hold the image: it may be failing or "
+                      "fake. Try another card.")
+
+
+def _gaps(size: int, written: list) -> list:
+    """The (start, end) ranges of [0, size) that `written` does not cover."""
+    gaps, cursor = [], 0
+    for s, e in sorted(written) + [(size, size)]:
+        if s > cursor:
+            gaps.append((cursor, s))
+        cursor = max(cursor, e)
+    return gaps
+
+
+def _read_all_zero(fd: int, direct: bool, gaps: list, buf: AlignedBuffer, tgt: Target, state: _State,
+                   cancel: CancelFn, prog: Progress, tick: Throttle) -> int:
+    """Read every byte of `gaps`: all must be zeros. It costs card time: a read of everything skipped."""
+    checked = 0
+    for off, n in iter_blocks(gaps, CHUNK):
+        if cancel():
+            raise WriteCancelled("verify stopped at your request", state.text())
+        try:
+            got = _pread_any(fd, buf.view[:n], off, direct)
+        except OSError as e:
+            raise _io_error(e, tgt, state, "reading back to verify") from None
+        if got < n or not buf.is_zero(0, n):
+            data = bytes(buf.view[:got])
+            raise _verify_failed(tgt, off + len(data) - len(data.lstrip(b"\0")))
+        checked += n
+        prog.done += n
+        tick(prog)
+    return checked
 
 
 def _first_difference(a: memoryview, b: memoryview) -> int:
@@ -793,12 +925,12 @@ def _fill_gaps(fd: int, direct: bool, size: int, written: list, tgt: Target, sta
     return [(0, size)]
 
 
-def _spot_check_skipped(dev_fd: int, size: int, written: list, buf: AlignedBuffer, tgt: Target,
-                        state: _State) -> int:
+def _spot_check_skipped(dev_fd: int, direct: bool, size: int, written: list, buf: AlignedBuffer,
+                        tgt: Target, state: _State) -> int:
     """In the verify: a sample of the skipped blocks must still read as zeros."""
     checked = 0
     for off in _gap_samples(size, written, SPOT_READS, seed=1):     # other blocks than the first check
-        n = _pread(dev_fd, buf.view[:tgt.sector], off)
+        n = _pread_any(dev_fd, buf.view[:min(tgt.sector, size - off)], off, direct)
         if n and not buf.is_zero(0, n):
             raise WriteError(f"verify failed: a block of {tgt.name} that should read as zeros (at byte {off}) "
                              "does not",
@@ -837,26 +969,66 @@ def make_safe_to_remove(target) -> str:
     return f"All data is on {name}: it is safe to remove the card now."
 
 
-LARGE_BYTES = 128 * 1000 ** 3
+# -- checking a card again, later ----------------------------------------------------------------------
+
+@dataclass
+class VerifyResult:
+    target: str
+    image_size: int
+    verified: int = 0               # image data read back and compared
+    zeros_checked: int = 0          # the image's empty ranges read back in full (--full)
+    spot_checked: int = 0           # blocks of them sampled (without --full)
+    seconds: float = 0.0
+    path_used: str = ""
+
+    def summary(self) -> str:
+        n = humanize.naturalsize
+        text = f"{self.target} holds the image: {n(self.verified)} of data compared"
+        if self.zeros_checked:
+            text += f", all {n(self.zeros_checked)} of the image's empty ranges read as zeros"
+        elif self.spot_checked:
+            text += f", {self.spot_checked} blocks of its empty ranges read as zeros (--full reads them all)"
+        text += f", in {self.seconds:.1f} s"
+        if self.path_used:
+            text += f" ({PATH_WORDS.get(self.path_used, self.path_used)})"
+        return text
+
+    def to_json(self) -> dict:
+        return dict(self.__dict__)
 
 
-def identity_lines(disk) -> list:
-    """What the user confirms, one fact a line: device, vendor/model, serial, bus, size, partitions."""
-    if hasattr(disk, "identity_lines"):
-        return list(disk.identity_lines())
-    n = humanize.naturalsize
-    vendor_model = " ".join(x for x in (getattr(disk, "vendor", ""), getattr(disk, "model", "")) if x) or "unknown"
-    lines = [f"Device:  {disk.path}  ({_devnum_text(getattr(disk, 'devnum', None))})",
-             f"Model:   {vendor_model}",
-             f"Serial:  {getattr(disk, 'serial', '') or 'none reported'}",
-             f"Bus:     {getattr(disk, 'bus', '') or 'unknown'}",
-             f"Size:    {n(disk.size_bytes)} ({disk.size_bytes:,} bytes)"]
-    parts = getattr(disk, "partitions", []) or []
-    if parts:
-        for part in parts:
-            label = f" \"{part.label}\"" if getattr(part, "label", "") else ""
-            fs = f" {part.fstype}" if getattr(part, "fstype", "") else ""
-            lines.append(f"  {part.name}: {n(part.size_bytes)}{fs}{label}  -- will be erased")
-    else:
-        lines.append("  (no partitions)")
-    return lines
+def verify_image(image, target, identity: Optional[dict] = None, full: bool = False,
+                 allow_non_removable: bool = False, progress: Optional[ProgressFn] = None,
+                 cancel: Optional[CancelFn] = None, opener: Optional[Opener] = None) -> VerifyResult:
+    """Check a card (or a file) again, at any time: every data range of the image is read back and compared,
+    and the image's holes must read as zeros (sampled; every byte with `full`). Nothing is written."""
+    cancel = cancel or (lambda: False)
+    tick = Throttle(progress, 0.1)
+    info = image if isinstance(image, ImageInfo) else check_image(image)
+    opener = opener or default_opener()
+    opts = WriteOptions(allow_non_removable=allow_non_removable)
+    unchanged = "Nothing was changed."
+    try:
+        tgt = open_target(target, info, identity, opts, opener, write=False)
+    except WriteError as e:
+        raise WriteError(e.problem, unchanged) from None
+    res = WriteResult(target=str(tgt.path), image_size=info.size)
+    t0 = time.monotonic()
+    try:
+        if tgt.size < info.size:
+            raise WriteError(f"{tgt.path} is smaller than the image: it does not hold it", unchanged)
+        state = _State(tgt, info.size)
+        state.phase = "verifying"
+        written = aligned_extents(info.extents, BLOCK, info.size)
+        _verify(info, tgt, written, True, full, tick, cancel, state, res)
+    except WriteCancelled:
+        raise WriteCancelled("verify stopped at your request", unchanged) from None
+    except WriteError as e:
+        if e.card_state == unchanged:
+            raise
+        raise WriteError(e.problem, f"{unchanged} It does not hold the image: write it again.") from None
+    finally:
+        os.close(tgt.fd)
+    return VerifyResult(target=str(tgt.path), image_size=info.size, verified=res.verified,
+                        zeros_checked=res.zeros_checked, spot_checked=res.spot_checked,
+                        seconds=time.monotonic() - t0, path_used=opener.path_used if tgt.is_block else "in-process")

@@ -21,6 +21,8 @@ COMMANDS = {
     "disks": "wizard.commands.disks",
     "flash": "wizard.commands.flash",
     "firmware": "wizard.commands.firmware",
+    "verify": "wizard.commands.verify",
+    "install-helper": "wizard.commands.install_helper",
     "check-board": "wizard.commands.check_board",
     "answers": "wizard.commands.answers",
 }

@@ -1,8 +1,10 @@
 """`wrnv-wizard flash IMAGE [--target DEV]`: write the SD-card image to a card, fast, then verify it.
 
 Without --target it asks (offered cards only, nothing pre-selected), shows the card's identity and asks you
-to type its name. --yes skips only that typed confirmation, never a safety check. Exit 0 when written (and
-verified), 1 on any refusal or failure (the message says the card's state), 130 when interrupted.
+to type its name; an existing file as the target is confirmed the same way. --yes skips only that typed
+confirmation, never a safety check. It says how the card is opened (udisks2, the helper through sudo, or the
+wizard itself). Exit 0 when written (and verified), 1 on any refusal or failure (the message says the card's
+state), 130 when interrupted.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target", metavar="DEV", help="the card, e.g. /dev/sdb (or a file, for a VM)")
     p.add_argument("--yes", action="store_true", help="skip typing the device name (no safety check is skipped)")
     p.add_argument("--no-verify", action="store_true", help="do not read the card back after writing")
+    p.add_argument("--verify", choices=("yes", "full"), default="yes",
+                   help="full: also read back every range the write skipped (must read as zeros); costs a read of "
+                        "the whole image size at the card's read speed")
     p.add_argument("--sparse", action="store_true",
                    help="skip the image's holes even where the card cannot be erased to zeros (bmaptool's "
                         "semantics; safe only if the holes' old contents do not matter)")
@@ -30,6 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
+    from wizard.card import elevate
     from wizard.card.writer import WriteOptions, check_image, make_safe_to_remove, sigint_cancels
     from wizard.core.errors import WizardError
     from wizard.core.progress import line_printer
@@ -39,22 +45,19 @@ def run(args) -> int:
         raise WizardError("no image given and none made yet: run `wrnv-wizard image` first, or give the "
                           ".sdcard path")
     info = check_image(image)
-    opts = WriteOptions(verify=not args.no_verify, sparse=args.sparse,
-                        allow_non_removable=args.allow_non_removable)
     target, identity, disk = _pick_target(args, info)
-    if disk is not None:
-        _confirm(disk, args.yes)
-    from wizard.card import elevate
-
-    in_process = None
-    if elevate.needs_helper(target):    # a card, or a file the user may not write (a VM's image in /var/lib)
-        elevate.authenticate()          # the password prompt, before any progress is drawn
+    _confirm(disk, args.yes)
+    opts = WriteOptions(verify=not args.no_verify, verify_full=args.verify == "full", sparse=args.sparse,
+                        allow_non_removable=args.allow_non_removable, overwrite_file=disk.identity() is None)
+    print(f"{disk.name}: {elevate.path_words(target)}", file=sys.stderr)
+    if elevate.needs_helper(target):    # udisks2 (polkit) or sudo: the password prompt, before any progress
+        elevate.authenticate(target)
     tty = sys.stderr.isatty()
     show = line_printer(tty)
     try:
         with sigint_cancels() as cancel:
             result = elevate.write_card(info.path, target, identity=identity, options=opts, progress=show,
-                                        cancel=cancel, in_process=in_process)
+                                        cancel=cancel)
     finally:
         if tty:
             print(file=sys.stderr)
@@ -74,36 +77,23 @@ def _last_image(args):
     return path
 
 
-def _disks():
-    try:
-        from wizard.card import disks
-    except ImportError:
-        return None
-    return disks
-
-
 def _pick_target(args, info):
-    """(target path, confirmed identity, Disk or None for a file target)."""
-    from pathlib import Path
+    """(target path, confirmed identity or None for a file, Disk or FileTarget)."""
 
+    from wizard.card import disks
+    from wizard.card.target import FileTarget, resolve
     from wizard.core.errors import WizardError
 
-    disks = _disks()
     if args.target:
-        p = Path(args.target)
-        if p.exists() and p.is_block_device():
-            if disks is None:
-                from wizard.card.writer import identity_of
-
-                return str(p), identity_of(p), _FallbackDisk(p, identity_of(p))
-            disk = disks.get(str(p), image=str(info.path), allow_non_removable=args.allow_non_removable)
+        real, kind = resolve(args.target)
+        if kind == "block":
+            disk = disks.get(real, image=str(info.path), allow_non_removable=args.allow_non_removable)
             if not disk.offered:
                 raise WizardError(f"refusing to write {disk.name}: {'; '.join(disk.reasons) or 'refused'}. "
                                   "Nothing was written.")
             return disk.path, dict(disk.identity()), disk
-        return str(p), None, None
-    if disks is None:
-        raise WizardError("cannot list disks here (wizard.card.disks missing): give --target /dev/sdX")
+        target = FileTarget.at(real)
+        return target.path, None, target
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise WizardError("no --target given and no terminal to ask in: give --target /dev/sdX (see "
                           "`wrnv-wizard disks`)")
@@ -130,41 +120,31 @@ def _pick_target(args, info):
     return picked.path, dict(picked.identity()), picked
 
 
-class _FallbackDisk:
-    """Enough of a Disk for the confirmation where wizard.card.disks is missing."""
-
-    def __init__(self, path, ident: dict):
-        import os
-
-        self.path, self.name = str(path), os.path.basename(os.path.realpath(str(path)))
-        self.size_bytes = ident.get("size_bytes", 0)
-        self.model, self.serial, self.vendor, self.bus = ident.get("model", ""), ident.get("serial", ""), "", ""
-        self.devnum = ident.get("devnum")
-        self.partitions = []
-        self.large = self.size_bytes > 128 * 1000 ** 3
-
-
 def _confirm(disk, yes: bool) -> None:
-    from wizard.card.writer import identity_lines
+    """The typed confirmation: for a card, and for an existing file (it is overwritten); a new file needs none."""
+    from wizard.card.target import LARGE_BYTES
     from wizard.core.errors import WizardError
 
-    print(f"About to erase and write {disk.name}:", file=sys.stderr)
-    for line in identity_lines(disk):
+    if disk.identity() is None and not getattr(disk, "exists", False):
+        return
+    what = "erase" if disk.identity() is not None else "overwrite"
+    print(f"About to {what + ' and write' if what == 'erase' else what} {disk.name}:", file=sys.stderr)
+    for line in disk.identity_lines():
         print("  " + line, file=sys.stderr)
     interactive = sys.stdin.isatty()
     if not yes:
         if not interactive:
-            raise WizardError(f"confirm by typing the device name in a terminal, or add --yes: {disk.name} was "
+            raise WizardError(f"confirm by typing the name in a terminal, or add --yes: {disk.name} was "
                               "not written")
         import questionary
 
-        typed = questionary.text(f"Type {disk.name} to erase it (anything else cancels):").ask()
+        typed = questionary.text(f"Type {disk.name} to {what} it (anything else cancels):").ask()
         if (typed or "").strip() != disk.name:
             raise WizardError(f"you typed {typed!r}, not {disk.name!r}: nothing was written")
-    if getattr(disk, "large", False):
+    if disk.large:
         if not interactive:
-            raise WizardError(f"{disk.name} is larger than 128 GB (an SD card rarely is): confirm in a terminal; "
-                              "nothing was written")
+            raise WizardError(f"{disk.name} is larger than {LARGE_BYTES // 10**9} GB (an SD card rarely is): "
+                              "confirm in a terminal; nothing was written")
         import questionary
 
         ok = questionary.confirm(f"{disk.name} is a large drive ({disk.size_bytes / 1e9:.0f} GB). Are you sure it "

@@ -1,0 +1,95 @@
+"""The messages the elevated helper sends back to the wizard: one JSON object a line on the helper's stdout.
+
+Why one module both sides import: the helper (flash_helper, running as root) and the client (elevate, running
+as the user) then cannot drift apart: a field added to a message is added for both, and a line that is not a
+known message is shown to the user as output, never guessed at. The wizard talks to the helper only through
+its stdin: the line `cancel` (or stdin closing) asks it to stop at the next block.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Optional, Union
+
+CANCEL = "cancel"
+
+
+@dataclass
+class ProgressMsg:
+    """How far a phase ("Writing", "Verifying", ...) has come."""
+
+    label: str
+    done: int
+    total: Optional[int] = None
+    event = "progress"
+
+
+@dataclass
+class LineMsg:
+    """One line of a program's output (dosdcard.sh): the wizard logs and shows it."""
+
+    text: str
+    event = "line"
+
+
+@dataclass
+class ResultMsg:
+    """The action finished: `data` holds the WriteResult/VerifyResult fields, or {"rc": N} for dosdcard."""
+
+    ok: bool = True
+    data: dict = field(default_factory=dict)
+    event = "result"
+
+
+@dataclass
+class ErrorMsg:
+    """The action failed or was refused: `card_state` (may be empty) says what the card holds now."""
+
+    problem: str
+    card_state: str = ""
+    exit_code: int = 1
+    event = "error"
+
+    @property
+    def message(self) -> str:
+        return f"{self.problem}. {self.card_state}" if self.card_state else self.problem
+
+
+Message = Union[ProgressMsg, LineMsg, ResultMsg, ErrorMsg]
+_KINDS = {cls.event: cls for cls in (ProgressMsg, LineMsg, ResultMsg, ErrorMsg)}
+
+
+def encode(msg: Message) -> str:
+    """One line (no newline) for the helper's stdout."""
+    return json.dumps({"event": msg.event, **asdict(msg)}, separators=(",", ":"))
+
+
+def decode(line: str) -> Optional[Message]:
+    """The message on `line`, or None when the line is not one (then it is plain output)."""
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(obj, dict):
+        return None
+    cls = _KINDS.get(obj.get("event"))
+    if cls is None:
+        return None
+    known = {f.name for f in fields(cls)}
+    try:
+        msg = cls(**{k: v for k, v in obj.items() if k in known})
+    except TypeError:
+        return None
+    return msg if _well_typed(msg) else None
+
+
+def _well_typed(msg: Message) -> bool:
+    if isinstance(msg, ProgressMsg):
+        return isinstance(msg.label, str) and isinstance(msg.done, int) and (msg.total is None
+                                                                           or isinstance(msg.total, int))
+    if isinstance(msg, LineMsg):
+        return isinstance(msg.text, str)
+    if isinstance(msg, ResultMsg):
+        return isinstance(msg.ok, bool) and isinstance(msg.data, dict)
+    return isinstance(msg.problem, str) and isinstance(msg.card_state, str) and isinstance(msg.exit_code, int)
