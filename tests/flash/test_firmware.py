@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from flashkit import REPO, assert_clean_failure, run_cli
 
-from wizard.card import firmware
+from wizard.card import firmware, protocol
 from wizard.card.sdimage import deploy_dir
 from wizard.core.errors import WizardError
 from wizard.core.profile import load_profile
@@ -136,7 +136,7 @@ def test_through_the_privileged_helper_pipe(project, tmp_path):
 
         def lines(argv, cwd, env, on_line, cancel):
             cmd = [sys.executable, "-m", "wizard.card.flash_helper", "--control-stdin", "doflash", "--dir", str(cwd)]
-            return int(elevate.run_helper([], on_line=on_line, cancel=cancel, argv=cmd).get("rc", 1))
+            return int(elevate.run_helper([], on_line=on_line, cancel=cancel, argv=cmd).data.get("rc", 1))
 
         seen = []
         res = firmware.rewrite_qspi(load_profile(), {str(project)!r}, {MACHINE!r}, {IMAGE!r}, on_line=seen.append,
@@ -154,7 +154,7 @@ def test_through_the_privileged_helper_pipe(project, tmp_path):
     empty.mkdir()
     out = subprocess.run([sys.executable, "-m", "wizard.card.flash_helper", "doflash", "--dir", str(empty)],
                          capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(REPO)), cwd="/")
-    assert out.returncode == 1 and json.loads(out.stdout)["message"].startswith("no doflash.sh in")
+    assert out.returncode == 1 and protocol.decode(out.stdout.strip()).problem.startswith("no doflash.sh in")
     (empty / "doflash.sh").symlink_to("/bin/true")
     out = subprocess.run([sys.executable, "-m", "wizard.card.flash_helper", "doflash", "--dir", str(empty)],
                          capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(REPO)), cwd="/")

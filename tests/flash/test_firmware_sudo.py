@@ -17,6 +17,7 @@ from wrnvtest import wizard_command
 pytestmark = [pytest.mark.root, pytest.mark.tmux, pytest.mark.slow]
 
 make_user = test_sudo.make_user
+installed = test_sudo.installed
 
 
 def test_ctrl_c_at_the_firmware_prompt_comes_back_and_writes_nothing(make_user, term, tegraflash_zip):  # noqa: F811
