@@ -79,16 +79,11 @@ def make_card_image(path: Path, work: Path, *, app_fs: str = "ext4", app_name: s
     if app_fs == "ext4":
         root = make_rootfs(work / f"{path.name}.root", **rootfs)
         run("mkfs.ext4", "-q", "-F", "-E", "root_owner=0:0", "-d", root, part)
-    elif app_fs == "vfat":
-        run("mkfs.vfat", part) if _has("mkfs.vfat") else part.write_bytes(b"\xeb\x3c\x90MSDOS5.0" + bytes(500))
+    elif app_fs == "swap":  # util-linux, on every Debian: a partition that is clearly not ext4
+        run("mkswap", part)
     run("dd", f"if={part}", f"of={path}", "bs=512", f"seek={APP_START}", "conv=notrunc", "status=none")
     part.unlink()
     return path
-
-
-def _has(tool: str) -> bool:
-    import shutil
-    return shutil.which(tool) is not None
 
 
 def app_spec(target) -> str:
@@ -101,11 +96,12 @@ def debugfs(target, command: str) -> str:
 
 
 def stat_of(target, path: str) -> tuple:
+    """(type, permission bits, uid, gid) as debugfs reports them."""
     import re
     out = debugfs(target, f"stat {path}")
-    m = re.search(r"Mode:\s+(\d+)", out)
+    m = re.search(r"Type:\s+(\w+)\s+Mode:\s+(\d+)", out)
     u = re.search(r"User:\s+(\d+)\s+Group:\s+(\d+)", out)
-    return int(m.group(1), 8), int(u.group(1)), int(u.group(2))
+    return m.group(1), int(m.group(2), 8), int(u.group(1)), int(u.group(2))
 
 
 def fsck_clean(target) -> bool:
