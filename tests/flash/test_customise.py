@@ -277,3 +277,13 @@ def test_hostname_pattern_checked_before_any_card(card):
         CardOptions(hostname="bad_name")
     assert sha(card) == before
 
+
+
+def test_profile_names_the_root_partition_as_unverified(tmp_path):
+    from wizard.core.profile import load_profile
+    assert cz.root_partition(load_profile()) == ("APP", False)
+
+    class NoKey:
+        sdcard = {"image_size_bytes": 1}
+    with pytest.raises(CustomiseError, match="sdcard.root_partition"):
+        cz.root_partition(NoKey())
