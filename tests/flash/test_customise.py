@@ -287,3 +287,18 @@ def test_profile_names_the_root_partition_as_unverified(tmp_path):
         sdcard = {"image_size_bytes": 1}
     with pytest.raises(CustomiseError, match="sdcard.root_partition"):
         cz.root_partition(NoKey())
+
+
+def test_customise_while_the_writer_holds_the_card_exclusively(card, loops):
+    """The helper keeps its O_EXCL fd for write, verify and customise: debugfs re-opens /proc/self/fd/N without
+    O_EXCL, which the kernel allows, while anyone else asking for the card exclusively is still refused."""
+    dev = loops.attach(card)
+    fd = os.open(dev, os.O_RDWR | os.O_EXCL)
+    try:
+        r = customise_card(f"/proc/self/fd/{fd}", CardOptions(hostname="held-card"), partition_name="APP",
+                           pass_fds=(fd,))
+        with pytest.raises(OSError):
+            os.close(os.open(dev, os.O_RDWR | os.O_EXCL))
+    finally:
+        os.close(fd)
+    assert r.verified and debugfs(dev, "cat /etc/hostname") == "held-card\n"
