@@ -302,3 +302,32 @@ def test_customise_while_the_writer_holds_the_card_exclusively(card, loops):
     finally:
         os.close(fd)
     assert r.verified and debugfs(dev, "cat /etc/hostname") == "held-card\n"
+
+
+def test_without_debugfs_one_line_and_nothing_changed(card, tmp_path, monkeypatch):
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    monkeypatch.setenv("PATH", str(bare))
+    _refused(card, CardOptions(hostname="x"), "install e2fsprogs")
+
+
+def test_key_text_is_checked_even_when_not_from_a_file():
+    with pytest.raises(CustomiseError, match="not a public key"):
+        CardOptions(ssh_key="-----BEGIN OPENSSH PRIVATE KEY-----\n")
+
+
+def test_other_bytes_in_hosts_survive(tmp_path):
+    """A hosts file with a Latin-1 comment: our line is added, every other byte stays as it was."""
+    img = make_card_image(tmp_path / "latin.img", tmp_path)
+    odd = b"127.0.0.1 localhost\n# caf\xe9 printer\n10.0.0.9 printer\n"
+    src = tmp_path / "hosts"
+    src.write_bytes(odd)
+    subprocess.run(["debugfs", "-w", "-R", "rm /etc/hosts", f"{img}?offset={APP_START * SECTOR}"],
+                   capture_output=True, check=True)
+    subprocess.run(["debugfs", "-w", "-R", f"write {src} /etc/hosts", f"{img}?offset={APP_START * SECTOR}"],
+                   capture_output=True, check=True)
+    r = customise_card(img, CardOptions(hostname="jetson-05"), partition_name="APP")
+    assert r.verified
+    got = subprocess.run(["debugfs", "-R", "cat /etc/hosts", f"{img}?offset={APP_START * SECTOR}"],
+                         capture_output=True, check=True).stdout
+    assert got == b"127.0.0.1 localhost\n127.0.1.1\tjetson-05\n# caf\xe9 printer\n10.0.0.9 printer\n"

@@ -131,6 +131,8 @@ class CardOptions:
     def __post_init__(self):
         if self.hostname is not None:
             check_hostname(self.hostname)
+        if self.ssh_key is not None and not all(_is_public_key_line(k) for k in self.ssh_key.splitlines()):
+            raise CustomiseError("the SSH key is not a public key; give the .pub file")
         if self.no_empty_password_ssh and not self.ssh_key:
             raise CustomiseError("turning off password-less root login needs an SSH key, or nobody could log in "
                                  "over SSH; add --ssh-key FILE")
@@ -189,13 +191,27 @@ class _Debugfs:
     def __init__(self, spec: str, pass_fds=()):
         self.spec, self.pass_fds = spec, tuple(pass_fds)
 
+    def _call(self, argv: list, stdin: bytes | None = None, timeout: int = 120):
+        env = dict(os.environ, DEBUGFS_PAGER="__none__", PAGER="__none__", LC_ALL="C")
+        try:
+            return subprocess.run(argv, input=stdin, capture_output=True, env=env, pass_fds=self.pass_fds,
+                                  timeout=timeout)
+        except FileNotFoundError:
+            raise CustomiseError("debugfs was not found; install e2fsprogs (apt-get install e2fsprogs); "
+                                 "nothing was changed") from None
+        except subprocess.TimeoutExpired:
+            raise CustomiseError(f"debugfs did not answer within {timeout} s; is the card still there? "
+                                 "Check it and write it again") from None
+
+    @staticmethod
+    def _errors(proc) -> list:
+        return [ln for ln in proc.stderr.decode(errors="replace").splitlines()
+                if ln.strip() and not ln.startswith("debugfs ")]
+
     def run(self, commands: list, write: bool = False) -> bytes:
         argv = ["debugfs"] + (["-w"] if write else []) + ["-f", "-", self.spec]
-        env = dict(os.environ, DEBUGFS_PAGER="__none__", PAGER="__none__", LC_ALL="C")
-        proc = subprocess.run(argv, input="\n".join(commands).encode() + b"\n", capture_output=True, env=env,
-                              pass_fds=self.pass_fds, timeout=120)
-        errors = [ln for ln in proc.stderr.decode(errors="replace").splitlines()
-                  if ln.strip() and not ln.startswith("debugfs ")]
+        proc = self._call(argv, "\n".join(commands).encode() + b"\n")
+        errors = self._errors(proc)
         if proc.returncode != 0 or errors:
             raise CustomiseError(f"debugfs: {errors[0] if errors else 'exit ' + str(proc.returncode)}")
         return proc.stdout
@@ -203,34 +219,24 @@ class _Debugfs:
     def cat(self, path: str) -> bytes | None:
         if self.stat(path) is None:
             return None
-        return self._one(f"cat {path}")
+        proc = self._call(["debugfs", "-R", f"cat {path}", self.spec])
+        errors = self._errors(proc)
+        if errors:
+            raise CustomiseError(f"debugfs: {errors[0]}")
+        return proc.stdout
 
     def stat(self, path: str):
-        """(type, mode, uid, gid) or None when `path` does not exist."""
-        argv = ["debugfs", "-R", f"stat {path}", self.spec]
-        env = dict(os.environ, DEBUGFS_PAGER="__none__", PAGER="__none__", LC_ALL="C")
-        proc = subprocess.run(argv, capture_output=True, env=env, pass_fds=self.pass_fds, timeout=60)
+        """(type, permission bits, uid, gid) or None when `path` does not exist."""
+        proc = self._call(["debugfs", "-R", f"stat {path}", self.spec])
         out = proc.stdout.decode(errors="replace")
-        err = proc.stderr.decode(errors="replace")
-        if "File not found" in err:
+        if "File not found" in proc.stderr.decode(errors="replace"):
             return None
         m = re.search(r"Type:\s+(\w+)\s+Mode:\s+(\d+)", out)
         u = re.search(r"User:\s+(\d+)\s+Group:\s+(\d+)", out)
         if not (m and u):
-            line = next((ln for ln in err.splitlines() if ln.strip() and not ln.startswith("debugfs ")),
-                        "no answer")
-            raise CustomiseError(f"debugfs: {line}")
+            errors = self._errors(proc)
+            raise CustomiseError(f"debugfs: {errors[0] if errors else 'no answer'}")
         return m.group(1), int(m.group(2), 8), int(u.group(1)), int(u.group(2))
-
-    def _one(self, command: str) -> bytes:
-        argv = ["debugfs", "-R", command, self.spec]
-        env = dict(os.environ, DEBUGFS_PAGER="__none__", PAGER="__none__", LC_ALL="C")
-        proc = subprocess.run(argv, capture_output=True, env=env, pass_fds=self.pass_fds, timeout=60)
-        errors = [ln for ln in proc.stderr.decode(errors="replace").splitlines()
-                  if ln.strip() and not ln.startswith("debugfs ")]
-        if errors:
-            raise CustomiseError(f"debugfs: {errors[0]}")
-        return proc.stdout
 
 
 def _check_ext4(path, offset: int, name: str) -> None:
@@ -381,8 +387,8 @@ def _apply(fs: _Debugfs, target: str, part, options: CardOptions, route: str) ->
     if options.hostname:
         plan("/etc/hostname", f"{options.hostname}\n".encode(), 0o644)
         hosts = fs.cat("/etc/hosts")
-        plan("/etc/hosts", hosts_with(hosts.decode(errors="replace") if hosts is not None else None,
-                                      options.hostname).encode(), 0o644)
+        plan("/etc/hosts", hosts_with(hosts.decode("utf-8", "surrogateescape") if hosts is not None else None,
+                                      options.hostname).encode("utf-8", "surrogateescape"), 0o644)
     mkdirs, keys_added = [], 0
     if options.ssh_key:
         for d in ("/root", "/root/.ssh"):
@@ -392,8 +398,8 @@ def _apply(fs: _Debugfs, target: str, part, options: CardOptions, route: str) ->
             elif st[0] != "directory":
                 raise CustomiseError(f"{d} on the card is not a folder; nothing was changed")
         old = fs.cat("/root/.ssh/authorized_keys")
-        text, keys_added = keys_merged(old.decode(errors="replace") if old is not None else None, options.ssh_key)
-        plan("/root/.ssh/authorized_keys", text.encode(), 0o600)
+        text, keys_added = keys_merged(old.decode("utf-8", "surrogateescape") if old is not None else None, options.ssh_key)
+        plan("/root/.ssh/authorized_keys", text.encode("utf-8", "surrogateescape"), 0o600)
         writes[-1].mode, writes[-1].uid, writes[-1].gid = 0o600, 0, 0  # sshd's StrictModes wants exactly this
     sshd_files, sshd_before = [], []
     if options.no_empty_password_ssh:
@@ -401,9 +407,9 @@ def _apply(fs: _Debugfs, target: str, part, options: CardOptions, route: str) ->
             cfg = fs.cat(path)
             if cfg is None:
                 continue
-            text = cfg.decode(errors="replace")
+            text = cfg.decode("utf-8", "surrogateescape")
             sshd_before.append((path, effective_setting(text, "PermitEmptyPasswords")))
-            plan(path, sshd_without_empty_passwords(text).encode(), 0o644)
+            plan(path, sshd_without_empty_passwords(text).encode("utf-8", "surrogateescape"), 0o644)
             sshd_files.append(path)
         if not sshd_files:
             raise CustomiseError("the image has no /etc/ssh/sshd_config (is OpenSSH installed?), so password-less "
