@@ -331,3 +331,32 @@ def test_other_bytes_in_hosts_survive(tmp_path):
     got = subprocess.run(["debugfs", "-R", "cat /etc/hosts", f"{img}?offset={APP_START * SECTOR}"],
                          capture_output=True, check=True).stdout
     assert got == b"127.0.0.1 localhost\n127.0.1.1\tjetson-05\n# caf\xe9 printer\n10.0.0.9 printer\n"
+
+
+def test_card_with_4k_sectors(tmp_path, loops):
+    """A reader that reports 4096-byte sectors: the GPT's LBAs count 4 KiB, and the offset must follow."""
+    backing = tmp_path / "4k.img"
+    subprocess.run(["truncate", "-s", str(16 << 20), str(backing)], check=True)
+    out = subprocess.run(["losetup", "-f", "--show", "--sector-size", "4096", str(backing)], capture_output=True,
+                         text=True)
+    if out.returncode != 0:
+        pytest.skip("this losetup cannot make 4096-byte sectors")
+    dev = out.stdout.strip()
+    loops.devs.append(dev)
+    subprocess.run(["sgdisk", "-n", "1:256:511", "-c", "1:RP1", "-n", "2:512:3583", "-c", "2:APP", dev],
+                   check=True, capture_output=True)
+    app = find_partition(dev, "APP")
+    assert (app.sector_size, app.offset) == (4096, 512 * 4096)
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc" / "hostname").write_text("old\n")
+    part = tmp_path / "app.ext4"
+    subprocess.run(["truncate", "-s", str(app.size), str(part)], check=True)
+    subprocess.run(["mkfs.ext4", "-q", "-F", "-d", str(root), str(part)], check=True)
+    subprocess.run(["dd", f"if={part}", f"of={dev}", "bs=4096", "seek=512", "conv=notrunc,fsync", "status=none"],
+                   check=True)
+    r = customise_card(dev, CardOptions(hostname="four-k"), partition_name="APP")
+    assert r.verified and r.offset == 512 * 4096
+    got = subprocess.run(["debugfs", "-R", "cat /etc/hostname", f"{dev}?offset={512 * 4096}"],
+                         capture_output=True, text=True, check=True).stdout
+    assert got == "four-k\n"
