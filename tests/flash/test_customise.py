@@ -360,3 +360,23 @@ def test_card_with_4k_sectors(tmp_path, loops):
     got = subprocess.run(["debugfs", "-R", "cat /etc/hostname", f"{dev}?offset={512 * 4096}"],
                          capture_output=True, text=True, check=True).stdout
     assert got == "four-k\n"
+
+
+def test_options_for_cards_checked_up_front_with_usage_exit(keypair):
+    priv, pub = keypair
+    opts = cz.options_for_cards(3, hostname_pattern="jetson-{n:02}", ssh_key_file=pub, no_empty_password_ssh=True)
+    assert [o.hostname for o in opts] == ["jetson-01", "jetson-02", "jetson-03"]
+    assert all(o.ssh_key == pub.read_text() and o.no_empty_password_ssh for o in opts)
+    assert all(o.empty for o in cz.options_for_cards(2))
+    for kw in ({"hostname_pattern": "jetson"}, {"ssh_key_file": priv}, {"no_empty_password_ssh": True}):
+        with pytest.raises(cz.CardOptionError) as e:
+            cz.options_for_cards(2, **kw)
+        assert e.value.exit_code == 2  # wrong command line, like argparse
+
+
+def test_card_problems_exit_1(tmp_path):
+    img = tmp_path / "blank.img"
+    img.write_bytes(bytes(1 << 20))
+    with pytest.raises(CustomiseError) as e:
+        customise_card(img, CardOptions(hostname="x"), partition_name="APP")
+    assert e.value.exit_code == 1 and not isinstance(e.value, cz.CardOptionError)

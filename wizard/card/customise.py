@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from wizard.card.gpt import GptError, find_partition
-from wizard.core.errors import WizardError
+from wizard.core.errors import UsageError, WizardError
 
 SSHD_CONFIGS = ("/etc/ssh/sshd_config", "/etc/ssh/sshd_config_readonly")
 _KEY_TYPES = ("ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
@@ -35,7 +35,11 @@ _INCOMPAT_RECOVER = 0x4
 
 
 class CustomiseError(WizardError):
-    """Bad per-card option or a card that cannot be customised; nothing was changed."""
+    """A card that cannot be customised (exit 1); nothing was changed."""
+
+
+class CardOptionError(CustomiseError, UsageError):
+    """A bad host-name pattern or key file: the command line is wrong (exit 2), found before any card is touched."""
 
 
 # ---------------------------------------------------------------- options
@@ -43,13 +47,13 @@ class CustomiseError(WizardError):
 def check_hostname(name: str) -> str:
     """RFC 1123 host name: dot-separated labels of letters, digits and inner hyphens, 1-63 each, 253 in all."""
     if not name or len(name) > 253:
-        raise CustomiseError(f"host name {name!r} must be 1 to 253 characters; use letters, digits and hyphens")
+        raise CardOptionError(f"host name {name!r} must be 1 to 253 characters; use letters, digits and hyphens")
     for label in name.split("."):
         if len(label) > 63:
-            raise CustomiseError(f"host name {name!r}: the part {label!r} is longer than 63 characters; "
+            raise CardOptionError(f"host name {name!r}: the part {label!r} is longer than 63 characters; "
                                  "shorten it")
         if not _LABEL.match(label):
-            raise CustomiseError(f"host name {name!r} is not valid: use letters, digits and hyphens "
+            raise CardOptionError(f"host name {name!r} is not valid: use letters, digits and hyphens "
                                  "(not at the start or end), e.g. jetson-01")
     return name
 
@@ -67,10 +71,10 @@ def expand_hostnames(pattern: str, count: int, start: int = 1) -> list:
             fields.append(fname)
         names = [pattern.format(n=i) for i in range(start, start + count)]
     except (ValueError, IndexError, KeyError):
-        raise CustomiseError(f"host-name pattern {pattern!r} is not valid: use {{n}} or {{n:02}} for the card "
+        raise CardOptionError(f"host-name pattern {pattern!r} is not valid: use {{n}} or {{n:02}} for the card "
                              "number, e.g. jetson-{n:02}") from None
     if count > 1 and not fields:
-        raise CustomiseError(f"host-name pattern {pattern!r} gives every card the same name; add {{n}}, "
+        raise CardOptionError(f"host-name pattern {pattern!r} gives every card the same name; add {{n}}, "
                              "e.g. jetson-{n:02}")
     for name in names:
         check_hostname(name)
@@ -83,15 +87,15 @@ def load_public_key(path) -> str:
     try:
         raw = path.read_bytes()[:65537]
     except OSError as e:
-        raise CustomiseError(f"cannot read the SSH key {path}: {e.strerror}; check the path") from None
+        raise CardOptionError(f"cannot read the SSH key {path}: {e.strerror}; check the path") from None
     if (b"PRIVATE KEY" in raw or b"openssh-key-v1" in raw or b"PuTTY-User-Key-File" in raw):
-        raise CustomiseError(f"{path} is a private key; give the public key instead (usually {path.name}.pub)")
+        raise CardOptionError(f"{path} is a private key; give the public key instead (usually {path.name}.pub)")
     if len(raw) > 65536:
-        raise CustomiseError(f"{path} is too big for a public key; give the .pub file")
+        raise CardOptionError(f"{path} is too big for a public key; give the .pub file")
     try:
         text = raw.decode("ascii")
     except UnicodeDecodeError:
-        raise CustomiseError(f"{path} is not an SSH public key; give the .pub file "
+        raise CardOptionError(f"{path} is not an SSH public key; give the .pub file "
                              "(ssh-keygen -y -f KEY prints it)") from None
     keys = []
     for line in text.splitlines():
@@ -99,11 +103,11 @@ def load_public_key(path) -> str:
         if not line or line.startswith("#"):
             continue
         if not _is_public_key_line(line):
-            raise CustomiseError(f"{path} is not an SSH public key (expected e.g. 'ssh-ed25519 AAAA... comment'); "
+            raise CardOptionError(f"{path} is not an SSH public key (expected e.g. 'ssh-ed25519 AAAA... comment'); "
                                  "give the .pub file")
         keys.append(line)
     if not keys:
-        raise CustomiseError(f"{path} holds no SSH public key; give the .pub file")
+        raise CardOptionError(f"{path} holds no SSH public key; give the .pub file")
     return "\n".join(keys) + "\n"
 
 
@@ -132,14 +136,22 @@ class CardOptions:
         if self.hostname is not None:
             check_hostname(self.hostname)
         if self.ssh_key is not None and not all(_is_public_key_line(k) for k in self.ssh_key.splitlines()):
-            raise CustomiseError("the SSH key is not a public key; give the .pub file")
+            raise CardOptionError("the SSH key is not a public key; give the .pub file")
         if self.no_empty_password_ssh and not self.ssh_key:
-            raise CustomiseError("turning off password-less root login needs an SSH key, or nobody could log in "
+            raise CardOptionError("turning off password-less root login needs an SSH key, or nobody could log in "
                                  "over SSH; add --ssh-key FILE")
 
     @property
     def empty(self) -> bool:
         return self.hostname is None and self.ssh_key is None and not self.no_empty_password_ssh
+
+
+def options_for_cards(count: int, *, hostname_pattern: str | None = None, ssh_key_file=None,
+                      no_empty_password_ssh: bool = False) -> list:
+    """One CardOptions per target, in target order, all checked before the first card is written."""
+    names = expand_hostnames(hostname_pattern, count) if hostname_pattern else [None] * count
+    key = load_public_key(ssh_key_file) if ssh_key_file else None
+    return [CardOptions(hostname=n, ssh_key=key, no_empty_password_ssh=no_empty_password_ssh) for n in names]
 
 
 # ---------------------------------------------------------------- results
