@@ -353,7 +353,8 @@ def customise_card(target, options: CardOptions, *, partition_name: str, pass_fd
 
     `target` is a whole disk (block device, loop device) or an image file, or `/proc/self/fd/N` for an fd the
     caller holds (list N in `pass_fds` so debugfs inherits it). `route` "auto" uses debugfs' offset option and
-    falls back to a loop device over the partition only when this debugfs ignores it.
+    falls back to a loop device over the partition only when this debugfs ignores it. Callers skip cards whose
+    options are `empty` (a result with no files read back is not counted as verified).
     """
     target = str(target)
     try:
@@ -366,15 +367,22 @@ def customise_card(target, options: CardOptions, *, partition_name: str, pass_fd
     if route in ("auto", "offset"):
         fs = _Debugfs(f"{target}?offset={part.offset}", pass_fds)
         try:
-            fs.stat("/")
-            return _apply(fs, target, part, options, "offset")
+            fs.stat("/")  # the probe: nothing is written before it answers
+            honoured = True
         except CustomiseError as e:
             # Our own superblock read found ext4 at this offset; "bad magic" from debugfs means it read
             # from 0 instead, i.e. this e2fsprogs does not know the offset option.
             if route == "offset" or "magic" not in str(e).lower():
                 raise
-    loop = subprocess.run(["losetup", "--find", "--show", "--offset", str(part.offset), "--sizelimit",
-                           str(part.size), target], capture_output=True, text=True, pass_fds=tuple(pass_fds))
+            honoured = False
+        if honoured:
+            return _apply(fs, target, part, options, "offset")
+    try:
+        loop = subprocess.run(["losetup", "--find", "--show", "--offset", str(part.offset), "--sizelimit",
+                               str(part.size), target], capture_output=True, text=True, pass_fds=tuple(pass_fds))
+    except FileNotFoundError:
+        raise CustomiseError("losetup was not found (util-linux) and this debugfs cannot address a partition "
+                             "inside a disk; install util-linux; nothing was changed") from None
     if loop.returncode != 0:
         raise CustomiseError(f"cannot open the {partition_name} partition of {target}: "
                              f"{loop.stderr.strip() or 'losetup failed'}; nothing was changed")
