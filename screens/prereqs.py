@@ -8,7 +8,6 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
 from wizard.core.paths import asset
-from wizard.core.steps import Status
 from wizard.downloads import prereqs
 
 from .base import StepScreen
@@ -55,12 +54,7 @@ class PrereqsScreen(StepScreen):
         self._update_status()
 
     def _update_status(self) -> None:
-        ok = prereqs.satisfied(self.items, self.confirmed)
-        status = self.session.status(self.STEP_ID)
-        if ok and status is not Status.DONE:
-            self.session.mark(self.STEP_ID, Status.DONE, "all prerequisites detected or confirmed")
-        elif not ok and status is Status.DONE:
-            self.session.mark(self.STEP_ID, Status.PENDING, "")
+        prereqs.record(self.session, self.items, self.confirmed)
         self.refresh_nav()
 
     def on_checkbox_changed(self, event: Checkbox.Changed) -> None:

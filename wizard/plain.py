@@ -14,7 +14,7 @@ from typing import Callable, Optional
 
 from wizard.core.errors import WizardError
 from wizard.core.paths import asset
-from wizard.core.steps import STEPS, Status
+from wizard.core.steps import STEPS
 
 
 class Stop(Exception):
@@ -45,18 +45,15 @@ class PlainRun:
             except Stop:
                 self.out("\nStopped. Run the same command again to go on from this step.")
                 return 130
+            # The step's engine call recorded it (in this process or in the command's); only the user's own
+            # choice to go on past a failed step is recorded here, and that too by the engine.
             self.session.reload()
-            status = self.session.status(spec.id)
-            if ok and not status.finished:
-                self.session.mark(spec.id, Status.DONE)
-            elif not ok:
-                if status is not Status.FAILED:
-                    self.session.mark(spec.id, Status.FAILED, "see the lines above")
+            if not ok:
                 if not (spec.continue_anyway and self._continue_anyway(spec)):
                     self.out(f"\nStep {n} failed; fix what it says, then run the same command again.")
                     return 1
                 failed.append(spec.title)
-                self.session.mark(spec.id, Status.SKIPPED, "continued anyway")
+                self.session.continue_anyway(spec.id)
         if failed:
             self.out(f"\nFinished, but continued past: {', '.join(failed)}.")
             return 1
@@ -118,8 +115,9 @@ class PlainRun:
     def step_welcome(self) -> bool:
         text = asset("text", "welcome.txt").read_text(encoding="utf-8")
         self.out(re.sub(r"\[/?[^\]]*\]", "", text).rstrip())
-        if self.ask:
-            return self._confirm("Start?")
+        if self.ask and not self._confirm("Start?"):
+            return False
+        self.session.complete("welcome")
         return True
 
     def step_prereqs(self) -> bool:
@@ -140,8 +138,7 @@ class PlainRun:
                 elif not self.ask:
                     self.out("  (not confirmed: the answers file cannot confirm it; the next steps check what "
                              "they can)")
-        self.session.step_state("prereqs").data["confirmed"] = sorted(confirmed)
-        return prereqs.satisfied(items, confirmed)
+        return prereqs.record(self.session, items, confirmed)
 
     def step_host(self) -> bool:
         return self.command("doctor") == 0
@@ -170,6 +167,7 @@ class PlainRun:
         self._select("distro", "Distro:", [(d.id, d.title) for d in prof.distros])
         self._select("image", "Image to build:", [(i.id, i.title) for i in prof.images])
         self._text("project_dir", "Project folder:", path=True)
+        self.session.choose_board()
         a = self.session.answers
         self.out(f"Board {a.machine}, source {a.source}, distro {a.distro}, image {a.image}, "
                  f"packages {', '.join(a.packages) or 'none'}, project {a.project}")
@@ -228,6 +226,7 @@ class PlainRun:
     def step_summary(self) -> bool:
         from wizard.core.summary import build_summary, export_markdown, to_markdown
 
+        self.session.complete("summary", "summary shown")
         self.out(to_markdown(build_summary(self.session)))
         self.out(f"Saved as {export_markdown(self.session)}")
         return True

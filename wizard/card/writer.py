@@ -860,3 +860,14 @@ def identity_lines(disk) -> list:
     else:
         lines.append("  (no partitions)")
     return lines
+
+
+def write_for(session, image, target, **kwargs):
+    """The Write the card step for a session: write (through the helper when needed) and record the result
+    with the target and image, whoever asked (screen, plain mode or `flash`)."""
+    from wizard.card import elevate
+
+    with session.step_run("flash", f"writing {target}") as run:
+        result = elevate.write_card(image, target, **kwargs)
+        run.done(result.summary(), **{**result.to_json(), "target": str(target), "image": str(image)})
+    return result
