@@ -105,8 +105,10 @@ def _check_project_folder(project: Optional[str]) -> None:
     import os
 
     from wizard.core.paths import default_project_dir, wizard_dir
+    from wizard.core.session import usable_project
 
     folder = Path(project).expanduser() if project else default_project_dir()
+    usable_project(folder)          # a file, a path through a file, a folder this user may not enter
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"--project {folder}: that is a file; give a folder (it is created if missing)")
     try:

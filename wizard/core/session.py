@@ -24,6 +24,33 @@ INVALIDATES = {
 }
 
 
+def usable_project(project: Path) -> Path:
+    """A project folder the wizard can use: a folder (or not there yet, under folders), that this user may
+    enter. Anything else is one line naming the folder, before any work starts."""
+    import errno
+    import os
+
+    p = Path(project)
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        return p
+    except NotADirectoryError:
+        raise WizardError(f"project folder {p}: a part of that path is a file; give a folder") from None
+    except PermissionError:
+        raise WizardError(f"project folder {p}: you may not look into a folder on that path; choose a folder you "
+                          "own (--project DIR)") from None
+    except OSError as e:
+        raise WizardError(f"project folder {p}: {os.strerror(e.errno or errno.EIO)}; choose another") from None
+    import stat
+
+    if not stat.S_ISDIR(st.st_mode):
+        raise WizardError(f"project folder {p} is a file, not a folder; give a folder (it is created if missing)")
+    if not os.access(p, os.X_OK | os.R_OK):
+        raise WizardError(f"project folder {p}: you may not enter it; choose a folder you own (--project DIR)")
+    return p
+
+
 class StepRun:
     """What one run of a step found, given by the engine code inside `Session.step_run`."""
 
@@ -68,6 +95,7 @@ class Session:
         proj = Path(project).expanduser().resolve() if project else None
         if proj is None:
             proj = Answers.defaults(prof).project
+        usable_project(proj)
         return cls(prof, proj)
 
     # -- facts ---------------------------------------------------------------------------------
@@ -192,6 +220,7 @@ class Session:
         try:
             self.state.save()
         except OSError as e:
+            usable_project(self.project)
             raise WizardError(f"cannot save the wizard's state in {self.state.path.parent} ({e.strerror}); "
                               "free some space or choose a project folder you can write") from None
 

@@ -79,7 +79,7 @@ def host(key: str, value: str) -> str:
         if len(label) > 63:
             raise WizardError(f"{key}: {label[:20]!r}... is {len(label)} characters; a host name's parts are at "
                               "most 63; give the board's IP address or host name")
-        if not _LABEL.match(label):
+        if not _LABEL.fullmatch(label):
             raise WizardError(f"{key}: {value!r} is not a host name or IP address; give one like 192.168.1.42 or "
                               "jetson.local (letters, digits, '-' and '.')")
     return value
@@ -87,6 +87,6 @@ def host(key: str, value: str) -> str:
 
 def login(key: str, value: str) -> str:
     """A login name as useradd takes it: never an ssh option, never with '@' or spaces."""
-    if value and (not _LOGIN.match(value) or len(value) > 32):
+    if value and (not _LOGIN.fullmatch(value) or len(value) > 32):
         raise WizardError(f"{key}: {value!r} is not a login name; give one like root (letters, digits, _ . -)")
     return value
