@@ -23,8 +23,9 @@ class Stop(Exception):
 
 class PlainRun:
     def __init__(self, session, ask: bool = True, given: Optional[set] = None,
-                 extra_args: Optional[dict] = None, out: Callable[[str], None] = print):
+                 extra_args: Optional[dict] = None, out: Callable[[str], None] = print, start_at: str = ""):
         self.session = session
+        self.start_at = start_at                 # an adopted project: the first step really missing
         self.ask = ask                           # False with --answers: defaults for anything unanswered
         self.given = set(given or ())            # answers that came from a file or the demo: never asked
         self.extra = extra_args or {}            # per-command extra flags (the demo's card, ...)
@@ -35,7 +36,7 @@ class PlainRun:
         if self.ask and not sys.stdin.isatty():
             raise WizardError("--plain asks questions in a terminal: run it in one, or give every answer with "
                               "--answers FILE (see `wrnv-wizard answers --example`)")
-        start = [s.id for s in STEPS].index(self.session.first_unfinished())
+        start = [s.id for s in STEPS].index(self.start_at or self.session.first_unfinished())
         failed = []
         for n, spec in enumerate(STEPS[start:], start=start + 1):
             self.out(f"\n== Step {n} of {len(STEPS)}: {spec.title} ==")
@@ -246,10 +247,17 @@ def run_plain(args, session=None, given: Optional[set] = None, extra_args: Optio
     from wizard.core.answers_file import load_answers
     from wizard.core.session import Session
 
-    session = session or Session.open(args.project, args.profile)
+    adopted = None
+    if session is None:
+        session = Session.open(args.project, args.profile)
+        if args.project:
+            from wizard.cli import adopt_project
+
+            adopted = adopt_project(session, say=print)
     given = set(given or ())
     if args.answers:
         answers = load_answers(Path(args.answers), session.base_profile, session.answers)
         given |= {k for k, v in answers.to_dict().items() if v != getattr(session.answers, k)}
         session.update_answers(**answers.to_dict())
-    return PlainRun(session, ask=not args.answers, given=given, extra_args=extra_args).run()
+    return PlainRun(session, ask=not args.answers, given=given, extra_args=extra_args,
+                    start_at=adopted.start_at if adopted else "").run()
