@@ -134,11 +134,14 @@ class PlainRun:
             if item.help and not item.detected:
                 self.out(f"  {item.help}")
             if not item.detected:
-                if self.ask and self._confirm(f"Is this done: {item.title}?", default=False):
+                if item.id in a.confirmed_prereqs:
+                    self.out("  (confirmed in the answers: confirmed_prereqs)")
+                    confirmed.add(item.id)
+                elif self.ask and self._confirm(f"Is this done: {item.title}?", default=False):
                     confirmed.add(item.id)
                 elif not self.ask:
-                    self.out("  (not confirmed: the answers file cannot confirm it; the next steps check what "
-                             "they can)")
+                    self.out(f"  (not confirmed: add {item.id!r} to confirmed_prereqs in the answers file once it "
+                             "is done; the next steps check what they can)")
         return prereqs.record(self.session, items, confirmed)
 
     def step_host(self) -> bool:

@@ -34,6 +34,9 @@ class Answers:
     board_user: str = "root"
     board_port: int = 22
     board_identity: str = ""
+    # Prerequisites the wizard cannot detect, confirmed ahead in an answers file ("account", "sdkmanager"),
+    # as a person ticks them on the checklist.
+    confirmed_prereqs: list = field(default_factory=list)
 
     @classmethod
     def defaults(cls, profile: Profile) -> Answers:
@@ -83,6 +86,8 @@ class Answers:
                     raise WizardError(f"{origin}: packages: {p} needs {req}; add {req!r} to packages")
         if self.fab:
             allowed("fab", self.fab, [f.id for f in profile.fabs])
+        for p in self.confirmed_prereqs:
+            allowed("confirmed_prereqs", p, ["account", "sdkmanager", "downloads"])
         if not (0 < self.board_port < 65536):
             raise WizardError(f"{origin}: board_port must be between 1 and 65535")
         if self.meta_tegra_commit and (len(self.meta_tegra_commit) != 40
