@@ -111,8 +111,12 @@ def _check_project_folder(project: Optional[str]) -> None:
     from wizard.core.session import usable_project
 
     folder = Path(project).expanduser() if project else default_project_dir()
-    usable_project(folder)          # a file, a path through a file, a folder this user may not enter
-    if folder.exists() and not folder.is_dir():
+    try:
+        exists = folder.exists()
+    except OSError:
+        usable_project(folder)      # a folder on the way this user may not enter: its one line
+        raise
+    if exists and not folder.is_dir():
         raise UsageError(f"--project {folder}: that is a file; give a folder (it is created if missing)")
     try:
         wizard_dir(folder).mkdir(parents=True, exist_ok=True)
