@@ -53,8 +53,8 @@ class PrereqsScreen(StepScreen):
                 box.mount(Static(item.help, classes="prereq-help"))
         self._update_status()
 
-    def _update_status(self) -> None:
-        prereqs.record(self.session, self.items, self.confirmed)
+    def _update_status(self, confirmed: set = None) -> None:
+        prereqs.record(self.session, self.items, self.confirmed if confirmed is None else confirmed)
         self.refresh_nav()
 
     def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
@@ -64,9 +64,7 @@ class PrereqsScreen(StepScreen):
             confirmed.add(item_id)
         else:
             confirmed.discard(item_id)
-        self.session.step_state(self.STEP_ID).data["confirmed"] = sorted(confirmed)
-        self.session.save()
-        self._update_status()
+        self._update_status(confirmed)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "prereqs-folder":

@@ -27,13 +27,15 @@ def mark_calls(path: Path) -> list:
         if isinstance(node, ast.Call):
             f = node.func
             name = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else ""
-            if name == "mark":
+            if name == "mark" or (name == "update" and "step_state(" in ast.unparse(f)):
                 out.append(node.lineno)
         if isinstance(node, (ast.Assign, ast.AugAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             for t in targets:
                 if isinstance(t, ast.Attribute) and t.attr in ("status", "finished", "started") and \
                         "step_state" in ast.unparse(t):
+                    out.append(node.lineno)
+                if isinstance(t, ast.Subscript) and "step_state(" in ast.unparse(t):      # ....data["x"] = ...
                     out.append(node.lineno)
     return sorted(out)
 
@@ -47,8 +49,9 @@ def test_no_face_records_a_step(path):
 def test_the_checker_sees_a_mark(tmp_path):
     """The AST check above must be able to fail."""
     bad = tmp_path / "bad.py"
-    bad.write_text("def f(self):\n    self.session.mark('host', 'done')\n    s.step_state('x').status = 1\n")
-    assert mark_calls(bad) == [2, 3]
+    bad.write_text("def f(self):\n    self.session.mark('host', 'done')\n    s.step_state('x').status = 1\n"
+                   "    s.step_state('x').data['k'] = 1\n    s.step_state('x').data.update(k=1)\n")
+    assert mark_calls(bad) == [2, 3, 4, 5]
 
 
 @pytest.fixture()
