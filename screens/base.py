@@ -126,7 +126,7 @@ class StepScreen(Screen):
             self.notify(why, severity="warning")
             return
         if self.COMPLETE_ON_NEXT and not self.session.status(self.STEP_ID).finished:
-            self.session.mark(self.STEP_ID, Status.DONE)
+            self.session.complete(self.STEP_ID)
         self.app.next_step()
 
     def action_back(self) -> None:
@@ -138,5 +138,5 @@ class StepScreen(Screen):
     def action_continue_anyway(self) -> None:
         if not self.can_continue_anyway():
             return
-        self.session.mark(self.STEP_ID, Status.SKIPPED, "continued anyway")
+        self.session.continue_anyway(self.STEP_ID)
         self.app.next_step()

@@ -19,13 +19,8 @@ from textual.widgets import (
 
 from wizard.core.errors import WizardError
 from wizard.core.paths import asset
-from wizard.core.steps import Status
 
 from .base import StepScreen
-
-# Answers whose change means the project (or only local.conf) must be looked at again.
-PROJECT_KEYS = ("source", "distro", "project_dir", "wrlinux_url", "meta_tegra_url", "meta_tegra_commit")
-LOCALCONF_KEYS = ("machine", "packages", "source_mirror_url", "sstate_mirror_url")
 
 
 class BoardScreen(StepScreen):
@@ -104,21 +99,14 @@ class BoardScreen(StepScreen):
         """Validate and save; a problem shows as one line and nothing is saved."""
         result = self.query_one("#board-result", Static)
         new = self.choices()
-        old = self.session.answers.to_dict()
         if not new["project_dir"]:
             result.update("[red]Choose a project folder.[/]")
             return False
         try:
-            self.session.update_answers(**new)
+            self.session.choose_board(**new)
         except WizardError as e:
             result.update(f"[red]{e}[/]")
             return False
-        changed = [k for k in new if new[k] != old.get(k)]
-        for step_id, keys in (("project", PROJECT_KEYS), ("localconf", PROJECT_KEYS + LOCALCONF_KEYS)):
-            if any(k in keys for k in changed) and self.session.status(step_id).finished:
-                self.session.mark(step_id, Status.PENDING, "board choices changed: run this step again (it "
-                                                           "verifies what is already done)")
-        self.session.mark(self.STEP_ID, Status.DONE, f"{new['machine']}, {new['distro']}, {new['image']}")
         result.update(f"[green]Saved:[/] {new['machine']} · {new['distro']} · {len(new['packages'])} packages")
         self.refresh_nav()
         return True

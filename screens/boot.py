@@ -17,19 +17,17 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Input, Static
 from textual.worker import get_current_worker
 
-from wizard.board.check import BoardChecker, Check, demo_command, record_report
+from wizard.board.check import UNTRUSTED, BoardChecker, Check, check_board, demo_command
 from wizard.board.ssh import (
     HostKeyChanged,
     HostKeyUnknown,
     SshClient,
     SshTarget,
     default_known_hosts,
-    tcp_reachable,
 )
 from wizard.core.errors import WizardError
 from wizard.core.paths import asset
 from wizard.core.progress import Cancelled
-from wizard.core.steps import Status
 
 from .base import StepScreen
 from .boot_candidates import CandidateList
@@ -193,34 +191,25 @@ class BootScreen(StepScreen):
         ui(setattr, self, "busy", f"checking {client.target.login}")
         ui(lambda: self.query_one("#boot-scroll", VerticalScroll).scroll_to_widget(
             self.query_one("#boot-result"), top=True, animate=False))
-        self.session.mark(self.STEP_ID, Status.RUNNING, f"checking {client.target.login}")
         try:
-            t = client.target
-            if tcp_reachable(t.host, t.port, timeout=client.connect_timeout)[0]:
-                client.ensure_trusted(lambda keys: self._ask_trust(client, keys))
             checker = BoardChecker(client, self.session.profile, self.session.answers.packages)
             ui(view.running, "reachable")
             worker = get_current_worker()
-            report = checker.run(on_check=lambda c: ui(view.show, c), cancelled=lambda: worker.is_cancelled)
+            report = check_board(self.session, checker, lambda keys: self._ask_trust(client, keys),
+                                 on_check=lambda c: ui(view.show, c), cancelled=lambda: worker.is_cancelled)
         except Cancelled:
-            self.session.mark(self.STEP_ID, Status.PENDING, "check stopped")
             return
         except HostKeyChanged as e:
-            self.session.mark(self.STEP_ID, Status.FAILED, str(e))
             ui(self._finished, str(e), False, True)
             return
         except HostKeyUnknown:
-            msg = "The board's host key was not trusted, so nothing was checked. Check again to see it."
-            self.session.mark(self.STEP_ID, Status.PENDING, msg)
-            ui(self._finished, msg, False, False)
+            ui(self._finished, UNTRUSTED, False, False)
             return
         except WizardError as e:
-            self.session.mark(self.STEP_ID, Status.FAILED, str(e))
             ui(self._finished, str(e), False, False)
             return
         finally:
             ui(setattr, self, "busy", "")
-        record_report(self.session, report)
         first = report.first_failure()
         ui(self._show_firmware, first is not None and first.name == "reachable")
         ui(self._finished, self.session.step_state(self.STEP_ID).detail, report.ok, False)

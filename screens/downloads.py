@@ -20,7 +20,7 @@ from wizard.core.paths import asset
 from wizard.core.progress import Cancelled
 from wizard.core.steps import Status
 from wizard.downloads.manifest import cross_check, expand_packages, layer_dir, load_manifest, select
-from wizard.downloads.verify import show, verify
+from wizard.downloads.verify import verify_step
 
 from .base import StepScreen
 from .confirm import ConfirmScreen
@@ -96,35 +96,24 @@ class DownloadsScreen(StepScreen):
         stop = _Stop(get_current_worker())
         call = self.app.call_from_thread
         call(setattr, self, "busy", "staging TensorRT" if stage_first else "checking the downloads")
-        self.session.mark(self.STEP_ID, Status.RUNNING)
-        folder = self.session.answers.downloads
         try:
             needed, notes = self._needed()
             call(self._start_table, needed)
-            if stage_first:
-                from wizard.downloads.nodla import stage
 
-                staged = stage(folder, needed, progress=lambda p: call(self._progress, p), cancel=stop)
+            def staged_note(staged: list) -> None:
                 notes.append("staged: " + ", ".join(f"{s.rel.split('/')[-1]} {s.action}" for s in staged))
-            report = verify(folder, needed, progress=lambda p: call(self._progress, p),
-                            on_result=lambda r: call(self._row, r), cancel=stop)
-            report.notes[:0] = notes
+
+            report = verify_step(self.session, needed, notes=notes, stage_first=stage_first, on_staged=staged_note,
+                                 progress=lambda p: call(self._progress, p), on_result=lambda r: call(self._row, r),
+                                 cancel=stop)
         except Cancelled:
-            self.session.mark(self.STEP_ID, Status.PENDING, "check stopped")
             call(self._finished, None, "Stopped.")
             return
         except WizardError as e:
-            self.session.mark(self.STEP_ID, Status.FAILED, str(e))
             call(self._finished, None, str(e))
             return
         finally:
             call(setattr, self, "busy", "")
-        summary = report.summary()
-        bad = [r.rel for r in report.bad]
-        if report.ok:
-            self.session.mark(self.STEP_ID, Status.DONE, summary, bad_files=[], folder=show(report.folder))
-        else:
-            self.session.mark(self.STEP_ID, Status.FAILED, summary, bad_files=bad, folder=show(report.folder))
         call(self._finished, report, "")
 
     # -- drawing (main thread) -----------------------------------------------------------------------

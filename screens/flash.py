@@ -20,7 +20,7 @@ from textual.widgets import Button, Checkbox, Input, Static
 from wizard.card import elevate
 from wizard.card.sparse import usage
 from wizard.card.target import FileTarget
-from wizard.card.writer import WriteOptions, check_image, make_safe_to_remove
+from wizard.card.writer import WriteOptions, check_image, make_safe_to_remove, write_for
 from wizard.core.errors import WizardError
 from wizard.core.paths import asset
 from wizard.core.steps import Status
@@ -209,19 +209,15 @@ class FlashScreen(StepScreen):
     @work(thread=True, exclusive=True, group="flash-write")
     def _write(self, disk, image: str) -> None:
         progress = self.query_one(WorkProgress)
-        self.session.mark(self.STEP_ID, Status.RUNNING, f"writing {disk.name}")
         try:
             opts = WriteOptions(allow_non_removable=self.allow_non_removable, overwrite_file=disk.identity() is None)
-            result = elevate.write_card(image, disk.path, identity=disk.identity(), options=opts,
-                                        progress=lambda p: self.app.call_from_thread(progress.show, p),
-                                        cancel=self._cancel.is_set)
+            result = write_for(self.session, image, disk.path, identity=disk.identity(), options=opts,
+                               progress=lambda p: self.app.call_from_thread(progress.show, p),
+                               cancel=self._cancel.is_set)
         except WizardError as e:
-            self.session.mark(self.STEP_ID, Status.FAILED, str(e))
             self.app.call_from_thread(self._finished, False, str(e))
             return
         safe = make_safe_to_remove(disk.path)
-        self.session.mark(self.STEP_ID, Status.DONE, result.summary(),
-                          **{**result.to_json(), "target": disk.path, "image": str(image)})
         self.app.call_from_thread(self._finished, True, f"{result.summary()}.\n{safe}")
 
     def _finished(self, ok: bool, text: str) -> None:

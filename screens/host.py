@@ -9,8 +9,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Static
 
 from wizard.core.paths import asset
-from wizard.core.steps import Status
-from wizard.host.doctor import FAIL, PASS, WARN, HostContext, run_checks
+from wizard.host.doctor import FAIL, PASS, WARN, check_host
 
 from .base import StepScreen
 
@@ -34,16 +33,10 @@ class HostScreen(StepScreen):
     @work(thread=True, exclusive=True)
     def recheck(self) -> None:
         self.app.call_from_thread(setattr, self, "busy", "checking the host")
-        self.session.mark(self.STEP_ID, Status.RUNNING)
         try:
-            checks = run_checks(HostContext.current(self.session.profile, self.session.project))
+            checks = check_host(self.session)
         finally:
             self.app.call_from_thread(setattr, self, "busy", "")
-        failed = [c.name for c in checks if c.status == FAIL]
-        if failed:
-            self.session.mark(self.STEP_ID, Status.FAILED, f"{len(failed)} check(s) failed: {', '.join(failed)}")
-        else:
-            self.session.mark(self.STEP_ID, Status.DONE, "no check failed")
         self.app.call_from_thread(self._show, checks)
 
     def _show(self, checks: list) -> None:

@@ -18,11 +18,10 @@ from textual.containers import Horizontal
 from textual.widgets import Button, RadioButton, RadioSet, Static
 
 from wizard.card import elevate, firmware
-from wizard.card.sdimage import UNVERIFIED_FAB, find_package, make_sdcard_image
+from wizard.card.sdimage import UNVERIFIED_FAB, find_package, make_image_for
 from wizard.core.errors import WizardError
 from wizard.core.paths import asset
 from wizard.core.progress import Cancelled
-from wizard.core.steps import Status
 
 from .base import StepScreen
 from .flash_progress import WorkProgress
@@ -230,20 +229,15 @@ class ImageScreen(StepScreen):
 
     @work(thread=True, exclusive=True, group="image")
     def _make(self, fab: str, runner) -> None:
-        a = self.session.answers
         log = self.query_one(LogView)
         prog = self.query_one(WorkProgress)
-        self.session.mark(self.STEP_ID, Status.RUNNING, "making the SD-card image")
         try:
-            res = make_sdcard_image(self.session.profile, self.session.project, a.machine, a.image, fab=fab,
-                                    recovery_board=not fab, on_line=log.feed.push_line,
-                                    progress=lambda p: self.app.call_from_thread(prog.show, p),
-                                    cancel=self._cancel.is_set, runner=runner)
+            res = make_image_for(self.session, fab=fab, recovery_board=not fab, on_line=log.feed.push_line,
+                                 progress=lambda p: self.app.call_from_thread(prog.show, p),
+                                 cancel=self._cancel.is_set, runner=runner)
         except (WizardError, Cancelled) as e:
-            self.session.mark(self.STEP_ID, Status.FAILED, str(e))
             self.app.call_from_thread(self._finished, False, str(e))
             return
-        self.session.mark(self.STEP_ID, Status.DONE, res.describe(), **res.to_json())
         text = f"{res.path}\n{res.describe()}" + "".join(f"\nNote: {n}" for n in res.notes)
         self.app.call_from_thread(self._finished, True, text)
 

@@ -10,7 +10,6 @@ from textual.widgets import Button, Static, TabbedContent, TabPane
 
 from wizard.core.errors import WizardError
 from wizard.core.paths import asset
-from wizard.core.steps import Status
 from wizard.project import localconf as lc
 
 from .base import StepScreen
@@ -70,8 +69,7 @@ class LocalConfScreen(StepScreen):
             result.update(f"Apply writes these changes to {path} (the first original is kept as {path.name}{lc.BACKUP_SUFFIX}).")
         else:
             result.update("[green]local.conf is up to date.[/]")
-            if not self.session.status(self.STEP_ID).finished:
-                self.session.mark(self.STEP_ID, Status.DONE, "managed block already up to date")
+            if lc.note_up_to_date(self.session, self.plan):
                 self.refresh_nav()
         conflicts = self.plan.conflicts
         self.query_one("#lc-conflicts", Static).update(
@@ -82,17 +80,12 @@ class LocalConfScreen(StepScreen):
                         f"reads the NVIDIA files from there.", severity="warning", timeout=8)
 
     def apply(self) -> None:
-        block = lc.block_for(self.session)
-        path = lc.local_conf_path(self.session.profile, self.session.project)
         try:
-            done = lc.apply(path, block)
-        except (WizardError, OSError) as e:
+            done = lc.apply_for(self.session)
+        except WizardError as e:
             self.query_one("#lc-result", Static).update(f"[red]{e}[/]")
-            self.session.mark(self.STEP_ID, Status.FAILED, str(e))
             self.refresh_nav()
             return
-        self.session.mark(self.STEP_ID, Status.DONE, "managed block written" if done.changed
-                          else "managed block already up to date")
         self.refresh_plan()
         if done.changed:
             self.query_one("#lc-result", Static).update(f"[green]Written.[/] Original kept as {done.backup}.")

@@ -8,7 +8,6 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
 from wizard.core.paths import asset
-from wizard.core.steps import Status
 from wizard.downloads import prereqs
 
 from .base import StepScreen
@@ -54,13 +53,8 @@ class PrereqsScreen(StepScreen):
                 box.mount(Static(item.help, classes="prereq-help"))
         self._update_status()
 
-    def _update_status(self) -> None:
-        ok = prereqs.satisfied(self.items, self.confirmed)
-        status = self.session.status(self.STEP_ID)
-        if ok and status is not Status.DONE:
-            self.session.mark(self.STEP_ID, Status.DONE, "all prerequisites detected or confirmed")
-        elif not ok and status is Status.DONE:
-            self.session.mark(self.STEP_ID, Status.PENDING, "")
+    def _update_status(self, confirmed: set = None) -> None:
+        prereqs.record(self.session, self.items, self.confirmed if confirmed is None else confirmed)
         self.refresh_nav()
 
     def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
@@ -70,9 +64,7 @@ class PrereqsScreen(StepScreen):
             confirmed.add(item_id)
         else:
             confirmed.discard(item_id)
-        self.session.step_state(self.STEP_ID).data["confirmed"] = sorted(confirmed)
-        self.session.save()
-        self._update_status()
+        self._update_status(confirmed)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "prereqs-folder":

@@ -9,7 +9,6 @@ from textual.widgets import Button, DataTable, Input, Static
 
 from wizard.core.errors import WizardError
 from wizard.core.paths import asset
-from wizard.core.steps import Status
 from wizard.core.summary import EXPORT_NAME, build_summary, export_markdown
 
 from .base import StepScreen
@@ -41,7 +40,7 @@ class SummaryScreen(StepScreen):
         table.add_column("Detail", key="detail")
         # Seeing the summary is this step's whole job.
         if not self.session.status(self.STEP_ID).finished:
-            self.session.mark(self.STEP_ID, Status.DONE, "summary shown")
+            self.session.complete(self.STEP_ID, "summary shown")
         super().on_mount()
         self.fill()
 

@@ -37,7 +37,8 @@ def build_parser(only: Optional[str] = None) -> argparse.ArgumentParser:
     p.add_argument("--project", metavar="DIR", help="project folder (default: ~/wrlinux-jetson)")
     p.add_argument("--profile", metavar="NAME|PATH", help="release profile (default: wrlinux-lts19-jetpack-4.3)")
     p.add_argument("--plain", action="store_true", help="line-by-line dialogue instead of the full-screen UI")
-    p.add_argument("--answers", metavar="FILE", help="TOML file with answers (machine, distro, packages, ...)")
+    p.add_argument("--answers", metavar="FILE", help="TOML file with answers (machine, distro, packages, ...); "
+                                                     "before a command: saved in the project, then the command runs")
     p.add_argument("--demo", action="store_true", help="run the whole journey in a sandbox; touches no real disk")
     p.add_argument("--demo-dir", metavar="DIR", help="where the demo sandbox lives (default: a temporary folder)")
     p.add_argument("--demo-speed", type=float, default=1.0, metavar="X", help="demo build pace (default 1.0)")
@@ -83,6 +84,8 @@ def main(argv: Optional[list] = None, run_tui: Optional[Callable] = None) -> int
         parser = build_parser(only=wanted or (None if helping else ""))
         args = parser.parse_args(argv)
         if getattr(args, "_module", None) is not None:
+            if args.answers and args.command != "answers":
+                _save_answers(args)
             return int(args._module.run(args) or 0)
         return _run_wizard(args, run_tui)
     except WizardError as e:
@@ -105,9 +108,15 @@ def _check_project_folder(project: Optional[str]) -> None:
     import os
 
     from wizard.core.paths import default_project_dir, wizard_dir
+    from wizard.core.session import usable_project
 
     folder = Path(project).expanduser() if project else default_project_dir()
-    if folder.exists() and not folder.is_dir():
+    try:
+        exists = folder.exists()
+    except OSError:
+        usable_project(folder)      # a folder on the way this user may not enter: its one line
+        raise
+    if exists and not folder.is_dir():
         raise UsageError(f"--project {folder}: that is a file; give a folder (it is created if missing)")
     try:
         wizard_dir(folder).mkdir(parents=True, exist_ok=True)
@@ -116,6 +125,21 @@ def _check_project_folder(project: Optional[str]) -> None:
                           "write with --project DIR") from None
     if not os.access(wizard_dir(folder), os.W_OK):
         raise WizardError(f"cannot write in {wizard_dir(folder)}; choose another project folder with --project DIR")
+
+
+def _save_answers(args) -> None:
+    """`wrnv-wizard --answers FILE <command> --project DIR`: the project's answers, from the file, saved before
+    the command runs (so a script of subcommands makes the same project as the wizard and the plain mode)."""
+    from wizard.core.answers_file import load_answers
+    from wizard.core.session import Session
+
+    _check_project_folder(getattr(args, "project", None))
+    session = Session.open(getattr(args, "project", None), args.profile)
+    answers = load_answers(Path(args.answers), session.base_profile, session.answers)
+    changes = {k: v for k, v in answers.to_dict().items() if v != getattr(session.answers, k)}
+    changes.pop("project_dir", None)        # the folder is the one named by --project
+    if changes:
+        session.update_answers(**changes)
 
 
 def _save_traceback() -> str:
@@ -156,9 +180,26 @@ def _run_wizard(args, run_tui: Optional[Callable]) -> int:
     from wizard.core.session import Session
 
     _check_project_folder(args.project)
+    session = Session.open(args.project, args.profile)
+    adopted = adopt_project(session) if args.project else None
+    extra = {"start_at": adopted.start_at} if adopted else {}
+    return int(run_tui(session, allow_non_removable=args.allow_non_removable, **extra) or 0)
 
-    return int(run_tui(Session.open(args.project, args.profile),
-                       allow_non_removable=args.allow_non_removable) or 0)
+
+def adopt_project(session, say=None):
+    """`--project DIR` on a project made by hand or by kas: record what is there, say so, open where it is
+    missing (the TUI shows the lines on every screen)."""
+    from wizard.project.adopt import adopt, describe
+
+    adopted = adopt(session)
+    if adopted is not None:
+        lines = describe(adopted)
+        if say is not None:
+            for line in lines:
+                say(line)
+        else:
+            session.banner = lines[0]
+    return adopted
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -14,7 +14,7 @@ from typing import Callable, Optional
 
 from wizard.core.errors import WizardError
 from wizard.core.paths import asset
-from wizard.core.steps import STEPS, Status
+from wizard.core.steps import STEPS
 
 
 class Stop(Exception):
@@ -23,8 +23,9 @@ class Stop(Exception):
 
 class PlainRun:
     def __init__(self, session, ask: bool = True, given: Optional[set] = None,
-                 extra_args: Optional[dict] = None, out: Callable[[str], None] = print):
+                 extra_args: Optional[dict] = None, out: Callable[[str], None] = print, start_at: str = ""):
         self.session = session
+        self.start_at = start_at                 # an adopted project: the first step really missing
         self.ask = ask                           # False with --answers: defaults for anything unanswered
         self.given = set(given or ())            # answers that came from a file or the demo: never asked
         self.extra = extra_args or {}            # per-command extra flags (the demo's card, ...)
@@ -35,7 +36,7 @@ class PlainRun:
         if self.ask and not sys.stdin.isatty():
             raise WizardError("--plain asks questions in a terminal: run it in one, or give every answer with "
                               "--answers FILE (see `wrnv-wizard answers --example`)")
-        start = [s.id for s in STEPS].index(self.session.first_unfinished())
+        start = [s.id for s in STEPS].index(self.start_at or self.session.first_unfinished())
         failed = []
         for n, spec in enumerate(STEPS[start:], start=start + 1):
             self.out(f"\n== Step {n} of {len(STEPS)}: {spec.title} ==")
@@ -45,18 +46,15 @@ class PlainRun:
             except Stop:
                 self.out("\nStopped. Run the same command again to go on from this step.")
                 return 130
+            # The step's engine call recorded it (in this process or in the command's); only the user's own
+            # choice to go on past a failed step is recorded here, and that too by the engine.
             self.session.reload()
-            status = self.session.status(spec.id)
-            if ok and not status.finished:
-                self.session.mark(spec.id, Status.DONE)
-            elif not ok:
-                if status is not Status.FAILED:
-                    self.session.mark(spec.id, Status.FAILED, "see the lines above")
+            if not ok:
                 if not (spec.continue_anyway and self._continue_anyway(spec)):
                     self.out(f"\nStep {n} failed; fix what it says, then run the same command again.")
                     return 1
                 failed.append(spec.title)
-                self.session.mark(spec.id, Status.SKIPPED, "continued anyway")
+                self.session.continue_anyway(spec.id)
         if failed:
             self.out(f"\nFinished, but continued past: {', '.join(failed)}.")
             return 1
@@ -118,8 +116,9 @@ class PlainRun:
     def step_welcome(self) -> bool:
         text = asset("text", "welcome.txt").read_text(encoding="utf-8")
         self.out(re.sub(r"\[/?[^\]]*\]", "", text).rstrip())
-        if self.ask:
-            return self._confirm("Start?")
+        if self.ask and not self._confirm("Start?"):
+            return False
+        self.session.complete("welcome")
         return True
 
     def step_prereqs(self) -> bool:
@@ -135,13 +134,15 @@ class PlainRun:
             if item.help and not item.detected:
                 self.out(f"  {item.help}")
             if not item.detected:
-                if self.ask and self._confirm(f"Is this done: {item.title}?", default=False):
+                if item.id in a.confirmed_prereqs:
+                    self.out("  (confirmed in the answers: confirmed_prereqs)")
+                    confirmed.add(item.id)
+                elif self.ask and self._confirm(f"Is this done: {item.title}?", default=False):
                     confirmed.add(item.id)
                 elif not self.ask:
-                    self.out("  (not confirmed: the answers file cannot confirm it; the next steps check what "
-                             "they can)")
-        self.session.step_state("prereqs").data["confirmed"] = sorted(confirmed)
-        return prereqs.satisfied(items, confirmed)
+                    self.out(f"  (not confirmed: add {item.id!r} to confirmed_prereqs in the answers file once it "
+                             "is done; the next steps check what they can)")
+        return prereqs.record(self.session, items, confirmed)
 
     def step_host(self) -> bool:
         return self.command("doctor") == 0
@@ -170,6 +171,7 @@ class PlainRun:
         self._select("distro", "Distro:", [(d.id, d.title) for d in prof.distros])
         self._select("image", "Image to build:", [(i.id, i.title) for i in prof.images])
         self._text("project_dir", "Project folder:", path=True)
+        self.session.choose_board()
         a = self.session.answers
         self.out(f"Board {a.machine}, source {a.source}, distro {a.distro}, image {a.image}, "
                  f"packages {', '.join(a.packages) or 'none'}, project {a.project}")
@@ -228,6 +230,7 @@ class PlainRun:
     def step_summary(self) -> bool:
         from wizard.core.summary import build_summary, export_markdown, to_markdown
 
+        self.session.complete("summary", "summary shown")
         self.out(to_markdown(build_summary(self.session)))
         self.out(f"Saved as {export_markdown(self.session)}")
         return True
@@ -247,10 +250,17 @@ def run_plain(args, session=None, given: Optional[set] = None, extra_args: Optio
     from wizard.core.answers_file import load_answers
     from wizard.core.session import Session
 
-    session = session or Session.open(args.project, args.profile)
+    adopted = None
+    if session is None:
+        session = Session.open(args.project, args.profile)
+        if args.project:
+            from wizard.cli import adopt_project
+
+            adopted = adopt_project(session, say=print)
     given = set(given or ())
     if args.answers:
         answers = load_answers(Path(args.answers), session.base_profile, session.answers)
         given |= {k for k, v in answers.to_dict().items() if v != getattr(session.answers, k)}
         session.update_answers(**answers.to_dict())
-    return PlainRun(session, ask=not args.answers, given=given, extra_args=extra_args).run()
+    return PlainRun(session, ask=not args.answers, given=given, extra_args=extra_args,
+                    start_at=adopted.start_at if adopted else "").run()

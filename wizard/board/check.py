@@ -375,18 +375,57 @@ def _last_json(text: str) -> dict | None:
     return None
 
 
-def record_report(session, report: BoardReport) -> None:
-    """Save the outcome as the boot step's status and data (the summary reads it from there)."""
+def report_outcome(report: BoardReport) -> tuple:
+    """(passed, detail, data) of a board check: what the boot step keeps (the summary reads it from there)."""
     import time
-
-    from wizard.core.steps import Status
 
     first = report.first_failure()
     if report.ok:
-        status, detail = Status.DONE, f"{report.host}: every check passed"
+        detail = f"{report.host}: every check passed"
     else:
-        status = Status.FAILED
         detail = f"{report.host}: {(first.title if first else 'a check did not run')}" + (
             f" -> {first.hint}" if first and first.hint else "")
-    session.mark("boot", status, detail, host=report.host, ok=report.ok, gpu=report.gpu, checked_at=time.time(),
-                 checks=[c.to_json() for c in report.checks])
+    return report.ok, detail, {"host": report.host, "ok": report.ok, "gpu": report.gpu, "checked_at": time.time(),
+                               "checks": [c.to_json() for c in report.checks]}
+
+
+def record_report(session, report: BoardReport) -> None:
+    """Record a check made elsewhere (a report read back, a test's fixture) as the boot step's outcome."""
+    from wizard.core.steps import Status
+
+    ok, detail, data = report_outcome(report)
+    session.mark("boot", Status.DONE if ok else Status.FAILED, detail, **data)
+
+
+UNTRUSTED = "The board's host key was not trusted, so nothing was checked. Check again to see it."
+
+
+def check_board(session, checker: BoardChecker, trust: Callable, on_check: Callable[[Check], None] | None = None,
+                cancelled: Callable[[], bool] | None = None) -> BoardReport:
+    """The Boot & check step: trust the board's key on first contact (only if `trust(keys)` says yes), run
+    every check, and record the outcome in `session` (None: a one-off check of a board outside a project).
+    A key not trusted leaves the step to do; a changed key or an error fails it."""
+    from wizard.board.ssh import HostKeyUnknown
+
+    client = checker.client
+    t = client.target
+    if session is None:
+        if tcp_reachable(t.host, t.port, timeout=client.connect_timeout)[0]:
+            client.ensure_trusted(trust)
+        return checker.run(on_check=on_check, cancelled=cancelled)
+    untrusted = None
+    with session.step_run("boot", f"checking {t.login}") as run:
+        run.cancelled_detail = "check stopped"
+        try:
+            if tcp_reachable(t.host, t.port, timeout=client.connect_timeout)[0]:
+                client.ensure_trusted(trust)
+        except HostKeyUnknown as e:
+            untrusted = e
+            run.reopen(UNTRUSTED)
+        else:
+            report = checker.run(on_check=on_check, cancelled=cancelled)
+            ok, detail, data = report_outcome(report)
+            (run.done if ok else run.fail)(detail, **data)
+    if untrusted is not None:
+        raise untrusted
+    return report

@@ -56,6 +56,9 @@ class SshTarget:
     port: int = 22
 
     def __post_init__(self):
+        from wizard.core import validate
+
+        validate.host("board address", self.host)      # a label over 63 characters, '-x', 'a b', ...
         if not self.host or any(c.isspace() for c in self.host) or self.host.startswith("-"):
             raise WizardError(f"board address {self.host!r} is not a host name or IP address; "
                               "give one like 192.168.1.42 or jetson-nano-qspi-sd.local")

@@ -396,3 +396,13 @@ def existing_sdcard(project, image: str) -> Optional[Path]:
 
 def usage_of(path) -> Usage:
     return usage(path)
+
+
+def make_image_for(session, fab: str = "", recovery_board: bool = False, machine: str = "", image: str = "",
+                   **kwargs) -> SdImage:
+    """The SD-card image step for a session: make the image and record it (screen and `image` alike)."""
+    with session.step_run("image", "making the SD-card image") as run:
+        res = make_sdcard_image(session.profile, session.project, machine or session.answers.machine,
+                                image or session.answers.image, fab=fab, recovery_board=recovery_board, **kwargs)
+        run.done(res.describe(), **res.to_json())
+    return res

@@ -1032,3 +1032,14 @@ def verify_image(image, target, identity: Optional[dict] = None, full: bool = Fa
     return VerifyResult(target=str(tgt.path), image_size=info.size, verified=res.verified,
                         zeros_checked=res.zeros_checked, spot_checked=res.spot_checked,
                         seconds=time.monotonic() - t0, path_used=opener.path_used if tgt.is_block else "in-process")
+
+
+def write_for(session, image, target, **kwargs):
+    """The Write the card step for a session: write (through the helper when needed) and record the result
+    with the target and image, whoever asked (screen, plain mode or `flash`)."""
+    from wizard.card import elevate
+
+    with session.step_run("flash", f"writing {target}") as run:
+        result = elevate.write_card(image, target, **kwargs)
+        run.done(result.summary(), **{**result.to_json(), "target": str(target), "image": str(image)})
+    return result

@@ -100,18 +100,13 @@ def run(args) -> int:
         sys.stdout.flush()
 
     # Only once the board answers is there a key to ask about; an unreachable board is a failed check.
-    from wizard.board.ssh import tcp_reachable
+    # Inside a project the engine records the outcome as the Boot & check step.
+    from wizard.board.check import check_board
 
     try:
-        if tcp_reachable(target.host, target.port, timeout=args.timeout)[0]:
-            client.ensure_trusted(trust_first)
-        report = checker.run(on_check=show)
+        report = check_board(session, checker, trust_first, on_check=show)
     finally:
         client.close()
-    if session is not None:
-        from wizard.board.check import record_report
-
-        record_report(session, report)
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
     else:

@@ -13,10 +13,10 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     from wizard.core.session import Session
-    from wizard.host.doctor import FAIL, HostContext, run_checks
+    from wizard.host.doctor import FAIL, check_host
 
     session = Session.open(args.project, args.profile)
-    checks = run_checks(HostContext.current(session.profile, session.project))
+    checks = check_host(session)
     if args.json:
         print(json.dumps({"checks": [c.to_json() for c in checks]}, indent=2))
     else:

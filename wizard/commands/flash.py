@@ -36,7 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     from wizard.card import elevate
-    from wizard.card.writer import WriteOptions, check_image, make_safe_to_remove, sigint_cancels
+    from wizard.card.writer import WriteOptions, check_image, make_safe_to_remove, sigint_cancels, write_for
     from wizard.core.errors import WizardError
     from wizard.core.progress import line_printer
 
@@ -54,16 +54,37 @@ def run(args) -> int:
         elevate.authenticate(target)
     tty = sys.stderr.isatty()
     show = line_printer(tty)
+    session = _project_session(args)
     try:
         with sigint_cancels() as cancel:
-            result = elevate.write_card(info.path, target, identity=identity, options=opts, progress=show,
-                                        cancel=cancel)
+            if session is not None:     # the project's Write the card step: the engine records it
+                result = write_for(session, info.path, target, identity=identity, options=opts, progress=show,
+                                   cancel=cancel)
+            else:
+                result = elevate.write_card(info.path, target, identity=identity, options=opts, progress=show,
+                                            cancel=cancel)
     finally:
         if tty:
             print(file=sys.stderr)
     print(result.summary())
     print(make_safe_to_remove(target))
     return 0
+
+
+def _project_session(args):
+    """The project this write belongs to (named by --project, or the default one with saved state)."""
+    from pathlib import Path
+
+    from wizard.core.session import Session
+    from wizard.core.state import State
+
+    project = getattr(args, "project", None)
+    if project and not Path(project).expanduser().is_dir():
+        return None
+    session = Session.open(project, getattr(args, "profile", None))
+    if not project and not State.file_for(session.project).is_file():
+        return None
+    return session
 
 
 def _last_image(args):

@@ -30,12 +30,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    from wizard.card.sdimage import UNVERIFIED_FAB, make_sdcard_image
+    from wizard.card.sdimage import UNVERIFIED_FAB, make_image_for
     from wizard.card.writer import sigint_cancels
     from wizard.core.errors import UsageError, WizardError
     from wizard.core.progress import Cancelled, line_printer
     from wizard.core.session import Session
-    from wizard.core.steps import Status
 
     session = Session.open(getattr(args, "project", None), getattr(args, "profile", None))
     profile, answers = session.profile, session.answers
@@ -66,24 +65,18 @@ def run(args) -> int:
     if fab and not args.json:
         print(f"Board: BOARDID={profile.sdcard.get('boardid', '3448')} revision {fab}. {UNVERIFIED_FAB}",
               file=sys.stderr)
-    session.mark("image", Status.RUNNING, "making the SD-card image")
     try:
         with sigint_cancels() as cancel:
-            result = make_sdcard_image(profile, session.project, machine, image, fab=fab, recovery_board=recovery,
-                                       progress=show, on_line=None if args.json else _line_printer(tty),
-                                       cancel=cancel, runner=runner)
+            result = make_image_for(session, fab=fab, recovery_board=recovery, machine=machine, image=image,
+                                    progress=show, on_line=None if args.json else _line_printer(tty),
+                                    cancel=cancel, runner=runner)
     except Cancelled as e:
-        session.mark("image", Status.FAILED, str(e))
         err = WizardError(f"{e}; run `wrnv-wizard image` again")
         err.exit_code = 130
         raise err from None
-    except WizardError as e:
-        session.mark("image", Status.FAILED, str(e))
-        raise
     finally:
         if tty:
             print(file=sys.stderr)
-    session.mark("image", Status.DONE, result.describe(), **result.to_json())
     if args.json:
         print(json.dumps({"ok": True, **result.to_json()}))
     else:

@@ -23,8 +23,7 @@ def run(args) -> int:
     from pathlib import Path
 
     from wizard.core.session import Session
-    from wizard.core.steps import Status
-    from wizard.project.localconf import apply, block_for, local_conf_path, plan
+    from wizard.project.localconf import apply_for, block_for, local_conf_path, plan
 
     session = Session.open(getattr(args, "project", None), args.profile)
     changes = {}
@@ -51,13 +50,11 @@ def run(args) -> int:
         for c in (p.conflicts if p else []):
             print(f"warning: {path}: {c.describe()}", file=sys.stderr)
         return 0
-    result = apply(path, block)
+    result = apply_for(session)
     for c in result.conflicts:
         print(f"warning: {path}: {c.describe()}", file=sys.stderr)
     if result.changed:
         print(f"{path} updated (the original is kept as {result.backup})")
-        session.mark("localconf", Status.DONE, "managed block written")
     else:
         print(f"{path} already holds this block: nothing changed")
-        session.mark("localconf", Status.DONE, "managed block already up to date")
     return 0

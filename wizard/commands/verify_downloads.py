@@ -72,14 +72,23 @@ def _run(args) -> int:
 
     tty = sys.stderr.isatty() and not args.json
     staged = []
-    if args.stage_nodla:
-        from wizard.downloads.nodla import (
-            stage,  # imported only when used: it pulls in shutil (the CLI's start-up counts)
-        )
+    session = _session(args, profile)
+    if session is not None:
+        # The project's Verify downloads step: the engine records the outcome, bad files and folder.
+        from wizard.downloads.verify import verify_step
 
-        staged = stage(folder, needed, progress=_printer(tty))
-    report = verify(folder, needed, jobs=args.jobs, use_cache=not args.no_cache, progress=_printer(tty))
-    report.notes[:0] = notes
+        report = verify_step(session, needed, notes=notes, folder=folder, stage_first=args.stage_nodla,
+                             on_staged=staged.extend, jobs=args.jobs, use_cache=not args.no_cache,
+                             progress=_printer(tty))
+    else:
+        if args.stage_nodla:
+            from wizard.downloads.nodla import (
+                stage,  # imported only when used: it pulls in shutil (the CLI's start-up counts)
+            )
+
+            staged = stage(folder, needed, progress=_printer(tty))
+        report = verify(folder, needed, jobs=args.jobs, use_cache=not args.no_cache, progress=_printer(tty))
+        report.notes[:0] = notes
     if args.json:
         doc = report.to_json()
         if args.stage_nodla:
@@ -107,6 +116,26 @@ def _run(args) -> int:
     for line in report.advice():
         print(f"  - {line}")
     return 0 if report.ok else 1
+
+
+def _session(args, profile):
+    """The project whose step this check is (then the outcome is recorded there): the one named by --project,
+    or the default one when it has saved state. A custom --manifest is a one-off check, never recorded."""
+    from pathlib import Path
+
+    from wizard.core.answers import Answers
+    from wizard.core.session import Session
+    from wizard.core.state import State
+
+    if args.manifest:
+        return None
+    project = getattr(args, "project", None)
+    proj = Path(project).expanduser() if project else Answers.defaults(profile).project
+    if not project and not State.file_for(proj).is_file():
+        return None
+    if not proj.is_dir():
+        return None
+    return Session(profile, proj.resolve())
 
 
 def _saved_answers(args, profile, State) -> dict:

@@ -34,6 +34,9 @@ class Answers:
     board_user: str = "root"
     board_port: int = 22
     board_identity: str = ""
+    # Prerequisites the wizard cannot detect, confirmed ahead in an answers file ("account", "sdkmanager"),
+    # as a person ticks them on the checklist.
+    confirmed_prereqs: list = field(default_factory=list)
 
     @classmethod
     def defaults(cls, profile: Profile) -> Answers:
@@ -83,11 +86,34 @@ class Answers:
                     raise WizardError(f"{origin}: packages: {p} needs {req}; add {req!r} to packages")
         if self.fab:
             allowed("fab", self.fab, [f.id for f in profile.fabs])
+        for p in self.confirmed_prereqs:
+            allowed("confirmed_prereqs", p, ["account", "sdkmanager", "downloads"])
         if not (0 < self.board_port < 65536):
             raise WizardError(f"{origin}: board_port must be between 1 and 65535")
         if self.meta_tegra_commit and (len(self.meta_tegra_commit) != 40
                                        or any(c not in "0123456789abcdef" for c in self.meta_tegra_commit)):
             raise WizardError(f"{origin}: meta_tegra_commit must be a full 40-character commit id")
+        self.check_values(origin)
+        return self
+
+    def check_values(self, origin: str = "answers") -> Answers:
+        """The free-text answers that reach a file or a command line: one line naming the key when one is bad."""
+        from wizard.core import validate
+
+        def named(check, key: str, *args) -> None:
+            try:
+                check(key, getattr(self, key), *args)
+            except WizardError as e:
+                raise WizardError(f"{origin}: {e}") from None
+
+        for key in ("wrlinux_url", "meta_tegra_url"):
+            named(validate.url, key)
+        for key in ("source_mirror_url", "sstate_mirror_url"):
+            named(validate.url, key, validate.MIRROR_SCHEMES, False)
+        for key in ("project_dir", "downloads_dir", "board_identity"):
+            named(validate.path, key)
+        named(validate.host, "board_host")
+        named(validate.login, "board_user")
         return self
 
     def effective_profile(self, profile: Profile) -> Profile:

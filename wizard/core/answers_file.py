@@ -39,6 +39,9 @@ source_mirror_url = ""
 sstate_mirror_url = ""
 # Jetson Nano carrier board revision for dosdcard.sh: {fabs} (the mapping is unverified)
 fab = ""
+# Prerequisites the wizard cannot detect that you confirm ahead ("account", "sdkmanager", "downloads"), as
+# ticking them on the checklist would
+confirmed_prereqs = []
 # The booted board
 board_host = ""
 board_user = "root"

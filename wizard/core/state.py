@@ -64,8 +64,14 @@ class State:
     @classmethod
     def load(cls, project: Path) -> State:
         path = cls.file_for(Path(project))
-        if not path.exists():
-            return cls(path=path)
+        try:
+            if not path.exists():
+                return cls(path=path)
+        except OSError as e:
+            from wizard.core.errors import WizardError
+
+            raise WizardError(f"cannot read {path} ({e.strerror}); choose a project folder you can enter "
+                              "(--project DIR)") from None
         try:
             return cls._parse(path, path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, ValueError, StateFileError, TypeError, AttributeError) as e:

@@ -1,6 +1,15 @@
 """The journey, as data: every step in order. The shell, the CLI and the plain mode all walk this list.
 
-Adding a step means adding a StepSpec here and a screen in screens/registry.py; nothing else changes.
+Adding a step takes, besides its StepSpec here (tests/core/test_steps_complete.py checks the first four):
+  1. its engine entry point, in the step's package (wizard/<package>/), which does the work inside
+     `Session.step_run(<id>)` -- the one place a step's outcome is recorded; a step that is only a look or a
+     choice calls `Session.complete(<id>)` instead;
+  2. a screen, named in screens/registry.py, that asks, calls that entry point and draws (it never records);
+  3. `PlainRun.step_<id>` in wizard/plain.py: the same questions as lines, then the same entry point (through
+     the step's command when it has one);
+  4. when it can run headless, `cli` here plus a module in wizard/commands/ listed in COMMANDS;
+  5. where its data belongs in the summary, a line in wizard/core/summary.py; and for the unattended demo,
+     `Autopilot.act_<id>` in screens/autopilot.py when a person would have to press something.
 """
 
 from __future__ import annotations

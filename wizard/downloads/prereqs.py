@@ -92,3 +92,20 @@ def detect(profile: Profile, downloads_dir: Path, env: Optional[dict] = None, ma
 
 def satisfied(items: list, confirmed: set) -> bool:
     return all(i.detected or i.id in confirmed for i in items)
+
+
+def record(session, items: list, confirmed: set) -> bool:
+    """The prerequisites step: keep what the user confirmed; done once everything is detected or confirmed,
+    to do again when a confirmation is taken back. Returns whether it is satisfied."""
+    from wizard.core.steps import Status
+
+    ok = satisfied(items, confirmed)
+    status = session.status("prereqs")
+    if ok and status is not Status.DONE:
+        session.complete("prereqs", "all prerequisites detected or confirmed", confirmed=sorted(confirmed))
+    elif not ok and status is Status.DONE:
+        session.reopen("prereqs", "", confirmed=sorted(confirmed))
+    else:
+        session.step_state("prereqs").data["confirmed"] = sorted(confirmed)
+        session.save()
+    return ok

@@ -418,3 +418,44 @@ def count_present(folder, profile, machine: Optional[str], packages: Iterable[st
         if os.path.isfile(folder / e.rel) or (e.staged and os.path.isfile(folder / e.name)):
             present += 1
     return present, len(needed)
+
+
+def needed_for(session) -> tuple:
+    """(needed files, notes) for the session's answers: the profile's manifest, corrected by the cloned
+    layer when there is one (its recipes are what the build will really read)."""
+    from wizard.downloads.manifest import cross_check, layer_dir, load_manifest, select
+
+    profile = session.profile
+    manifest = load_manifest(profile.manifest_path())
+    notes = []
+    machine = session.answers.machine or None
+    layer = layer_dir(profile, session.project)
+    if layer is not None:
+        manifest, diffs = cross_check(manifest, layer, [profile.machine(machine).soc])
+        notes = [f"layer differs: {d}" for d in diffs]
+    return select(manifest, profile, machine, session.answers.packages), notes
+
+
+def verify_step(session, needed: Iterable[Needed], *, notes: Optional[list] = None, folder=None,
+                stage_first: bool = False, on_staged=None, **verify_args) -> Report:
+    """The Verify downloads step: (stage TensorRT, then) verify, and record the outcome with the bad files
+    and the folder, whoever asked (screen, plain mode or `verify-downloads`)."""
+    folder = session.answers.downloads if folder is None else folder
+    needed = list(needed)
+    notes = list(notes or [])
+    with session.step_run("downloads") as run:
+        run.cancelled_detail = "check stopped"
+        if stage_first:
+            from wizard.downloads.nodla import stage
+
+            staged = stage(folder, needed, progress=verify_args.get("progress"), cancel=verify_args.get("cancel"))
+            if on_staged is not None:
+                on_staged(staged)
+        report = verify(folder, needed, **verify_args)
+        report.notes[:0] = notes
+        facts = {"bad_files": [r.rel for r in report.bad], "folder": show(report.folder)}
+        if report.ok:
+            run.done(report.summary(), **facts)
+        else:
+            run.fail(report.summary(), **facts)
+    return report

@@ -254,3 +254,16 @@ def overall(checks: list) -> str:
 
 def python_running() -> str:
     return sys.executable
+
+
+def check_host(session, ctx: Optional[HostContext] = None) -> list:
+    """The Host check step: run every check and record the outcome (the TUI, plain mode and `doctor` all
+    come here, so they record the same thing)."""
+    with session.step_run("host") as run:
+        checks = run_checks(ctx or HostContext.current(session.profile, session.project))
+        failed = [c.name for c in checks if c.status == FAIL]
+        if failed:
+            run.fail(f"{len(failed)} check(s) failed: {', '.join(failed)}")
+        else:
+            run.done("no check failed")
+    return checks

@@ -15,7 +15,6 @@ from typing import Callable, Optional
 from wizard.core import procrun
 from wizard.core.errors import WizardError
 from wizard.core.progress import Cancelled
-from wizard.core.steps import Status
 from wizard.project import gitops
 from wizard.project.buildenv import build_dir, build_env_argv, build_env_vars
 from wizard.project.checks import (
@@ -125,9 +124,9 @@ class ProjectCreator:
         """What each sub-step runs, for the screen and --help texts (secrets masked)."""
         mt, src = self.profile.meta_tegra, self.source
         return {
-            "clone-wrlinux": f"git clone --branch {src.branch} {src.url} {self.profile.wrlinux.clone_dir}",
+            "clone-wrlinux": f"git clone --branch {src.branch} -- {src.url} {self.profile.wrlinux.clone_dir}",
             "setup": procrun.display([f"./{self.profile.wrlinux.setup_script}", *self.setup_args()]),
-            "clone-meta-tegra": f"git clone --branch {mt.branch} {mt.url} {mt.clone_dir}",
+            "clone-meta-tegra": f"git clone --branch {mt.branch} -- {mt.url} {mt.clone_dir}",
             "checkout-commit": f"git -C {mt.clone_dir} checkout {mt.commit}",
             "add-layers": "; ".join(f"bitbake-layers add-layer {p}" for p in mt.layers),
         }
@@ -135,22 +134,15 @@ class ProjectCreator:
     # -- running -------------------------------------------------------------------------------------------
     def run_all(self) -> list:
         """Run every sub-step in order; marks the session's "project" step running/done/failed."""
-        self.session.mark(STEP_ID, Status.RUNNING, "creating the project")
-        outcomes = []
-        try:
+        with self.session.step_run(STEP_ID, "creating the project") as run:
+            run.cancelled_detail = "cancelled; run it again to go on where it stopped"
+            outcomes = []
             check_location(self.project, self.profile)
             for sid in SUBSTEP_IDS:
                 outcomes.append(self.run_step(sid))
-        except Cancelled:
-            self.session.mark(STEP_ID, Status.PENDING, "cancelled; run it again to go on where it stopped")
-            raise
-        except WizardError as e:
-            self.session.mark(STEP_ID, Status.FAILED, str(e))
-            raise
-        already = all(o.state == ALREADY for o in outcomes)
-        detail = "already set up; nothing to do" if already else "project created"
-        self.session.mark(STEP_ID, Status.DONE, detail, meta_tegra_head=gitops.head(self.meta_tegra_dir),
-                          setup_args=self.setup_args())
+            already = all(o.state == ALREADY for o in outcomes)
+            run.done("already set up; nothing to do" if already else "project created",
+                     meta_tegra_head=gitops.head(self.meta_tegra_dir), setup_args=self.setup_args())
         return outcomes
 
     def run_step(self, sid: str) -> Outcome:
@@ -212,7 +204,7 @@ class ProjectCreator:
         check_location(self.project, self.profile)
         refuse_unexpected(self.project, self.profile)
         self.project.mkdir(parents=True, exist_ok=True)
-        argv = ["git", "clone", "--branch", src.branch, src.url, str(dest)]
+        argv = ["git", "clone", "--branch", src.branch, "--", src.url, str(dest)]
         if src.needs_credentials and self.credentials:
             with gitops.askpass_env(self.credentials.user, self.credentials.password) as extra:
                 self._run("clone-wrlinux", argv, self.project, env=gitops.git_env(extra), title="git clone wrlinux-x")
@@ -278,7 +270,7 @@ class ProjectCreator:
                                                         f"{gitops.short(gitops.head(dest))})")
         if not is_set_up(self.project, self.profile):
             raise WizardError(f"{self.project} is not set up yet: run the setup sub-step first")
-        argv = ["git", "clone", "--branch", mt.branch, mt.url, str(dest)]
+        argv = ["git", "clone", "--branch", mt.branch, "--", mt.url, str(dest)]
         self._run("clone-meta-tegra", argv, self.project, env=gitops.git_env(), title="git clone meta-tegra")
         return Outcome("clone-meta-tegra", DONE, f"meta-tegra cloned ({mt.branch})")
 

@@ -107,7 +107,44 @@ def image_install(profile: Profile, packages: list) -> str:
 
 def downloads_url(folder) -> str:
     # As the tutorial writes it: file:// + the plain path (bitbake does not undo %-escapes in file:// URLs).
-    return "file://" + str(Path(folder).expanduser().absolute())
+    url = "file://" + str(Path(folder).expanduser().absolute())
+    bad = next((c for c in url if c.isspace() or c == ";"), None)
+    if bad is not None:
+        # bitbake splits SRC_URI at white space and reads ";" as the start of URL parameters.
+        raise WizardError(f"downloads_dir {str(folder)!r}: bitbake reads it as a file:// URL, which cannot hold "
+                          f"{'white space' if bad.isspace() else 'a ;'}; move the downloads to a folder without it")
+    return url
+
+
+def conf_safe(key: str, value: str) -> str:
+    """Refuse what would let an answer change local.conf beyond its own value: a line break (a new line, even
+    the managed block's end marker), other control characters, `${` (bitbake expands it; `${@...}` runs Python)
+    and a backslash (line continuation)."""
+    for c in value:
+        if ord(c) < 32 or ord(c) == 127:
+            raise WizardError(f"{key}: control characters (line breaks, tabs, ...) are not allowed in a value "
+                              "written to local.conf; give it on one line")
+    if "${" in value:
+        raise WizardError(f"{key}: '${{' is not allowed (bitbake would expand it, and '${{@' runs Python); give "
+                          "the plain value")
+    if "\\" in value:
+        raise WizardError(f"{key}: a backslash is not allowed in a value written to local.conf; remove it")
+    return value
+
+
+_QUOTED = re.compile(r"^(?P<head>[^'\"]*?=\s*)(?P<q>['\"])(?P<value>.*)(?P=q)$")
+
+
+def requote(line: str, key: str = "local.conf") -> str:
+    """Make `A = "v"` parse as exactly v in bitbake, which has no escape inside quotes: a value holding the
+    quote character is written with the other one; a value holding both cannot be written."""
+    m = _QUOTED.match(line)
+    if not m or m.group("q") not in m.group("value"):
+        return line
+    other = "'" if m.group("q") == '"' else '"'
+    if other in m.group("value"):
+        raise WizardError(f"{key}: a value holding both ' and \" cannot be written to local.conf; remove one of them")
+    return f"{m.group('head')}{other}{m.group('value')}{other}"
 
 
 def team_lines(team: Optional[TeamSettings]) -> list:
@@ -115,26 +152,32 @@ def team_lines(team: Optional[TeamSettings]) -> list:
         return []
     out = []
     if team.source_mirror_url:
-        out += [f'SOURCE_MIRROR_URL = "{team.source_mirror_url}"', 'INHERIT += "own-mirrors"']
+        url = conf_safe("source_mirror_url", team.source_mirror_url)
+        out += [requote(f'SOURCE_MIRROR_URL = "{url}"', "source_mirror_url"), 'INHERIT += "own-mirrors"']
     if team.sstate_mirror_url:
-        url = team.sstate_mirror_url.rstrip("/")
+        url = conf_safe("sstate_mirror_url", team.sstate_mirror_url).rstrip("/")
         suffix = "" if url.startswith("file://") else ";downloadfilename=PATH"
-        out.append(f'SSTATE_MIRRORS = "file://.* {url}/PATH{suffix}"')
+        out.append(requote(f'SSTATE_MIRRORS = "file://.* {url}/PATH{suffix}"', "sstate_mirror_url"))
     return out
 
 
 def render_lines(profile: Profile, machine: str, downloads_dir, packages: list,
                  team: Optional[TeamSettings] = None) -> list:
-    values = {"machine": machine, "downloads_url": downloads_url(downloads_dir),
+    # Each value an answer gives is checked before it is placed, and each line is re-quoted after: no answer
+    # can end its line, start another or reach bitbake's inline Python.
+    values = {"machine": conf_safe("machine", machine),
+              "downloads_url": conf_safe("downloads_dir", downloads_url(downloads_dir)),
               "cuda_binaries_native": profile.localconf["cuda_binaries_native"],
-              "image_install": image_install(profile, packages)}
+              "image_install": conf_safe("packages", image_install(profile, packages))}
     lines = []
     for i, template in enumerate(profile.localconf["lines"]):
         try:
             text = template.format(**values)
         except (KeyError, IndexError, ValueError) as e:
             raise WizardError(f"{profile.path}: localconf.lines[{i}]: cannot fill in {e}; fix the profile") from None
-        lines.append(to_syntax(text, profile.override_syntax))
+        key = next((k for k in ("downloads_url", "machine", "image_install") if "{" + k + "}" in template), "")
+        key = {"downloads_url": "downloads_dir", "image_install": "packages"}.get(key, key or "local.conf")
+        lines.append(to_syntax(requote(text, key), profile.override_syntax))
     return lines + [to_syntax(t, profile.override_syntax) for t in team_lines(team)]
 
 
@@ -254,8 +297,12 @@ def plan(path, block: str) -> Plan:
     path = Path(path)
     try:
         old = read_text(path)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         raise WizardError(f"{path} does not exist yet: create the project first (wrnv-wizard setup)") from None
+    except IsADirectoryError:
+        raise WizardError(f"{path} is a folder, not a file: move it aside and create the project again") from None
+    except OSError as e:
+        raise WizardError(f"cannot read {path} ({e.strerror}); check its permissions") from None
     new = replace_block(old, block, str(path))
     return Plan(path=path, old=old, new=new, block=block, conflicts=conflicts(new, block))
 
@@ -278,3 +325,26 @@ def _backup_path(path: Path) -> Path:
 
 def local_conf_path(profile: Profile, project) -> Path:
     return Path(project) / profile.wrlinux.build_dir / "conf" / "local.conf"
+
+
+# -- the step ---------------------------------------------------------------------------------------------
+
+def apply_for(session) -> Applied:
+    """The Configure local.conf step: write the block from the session's answers and record it."""
+    with session.step_run("localconf", "writing the managed block") as run:
+        try:
+            done = apply(local_conf_path(session.profile, session.project), block_for(session))
+        except OSError as e:
+            raise WizardError(f"cannot write local.conf ({e.strerror}); check the project folder's permissions") \
+                from None
+        run.done("managed block written" if done.changed else "managed block already up to date")
+    return done
+
+
+def note_up_to_date(session, p: Plan) -> bool:
+    """A local.conf that already holds exactly our block is a done step (made earlier, by hand or by a kas
+    file); returns True when that was newly recorded."""
+    if p.changed or session.status("localconf").finished:
+        return False
+    session.complete("localconf", "managed block already up to date")
+    return True
