@@ -17,7 +17,7 @@ from wizard.core import steps
 from wizard.core.steps import Status
 
 from .messages import GoToStep
-from .step_list import StepList
+from .step_list import MARKS, StepList
 
 
 class StepScreen(Screen):
@@ -28,7 +28,18 @@ class StepScreen(Screen):
     BINDINGS = [
         Binding("ctrl+n", "next", "Next"),
         Binding("ctrl+b", "back", "Back"),
+        # Reading keys for the step's long content, whatever has the focus (a button, a checkbox):
+        # widgets that use these keys themselves (lists, tables, inputs) keep them.
+        Binding("pageup", "scroll_body('page_up')", "Page up", show=False),
+        Binding("pagedown", "scroll_body('page_down')", "Page down", show=False),
+        Binding("up", "scroll_body('scroll_up')", show=False),
+        Binding("down", "scroll_body('scroll_down')", show=False),
+        Binding("home", "scroll_body('scroll_home')", show=False),
+        Binding("end", "scroll_body('scroll_end')", show=False),
     ]
+    # Under 100 columns the sidebar folds into the title line; under 30 rows the header goes.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
 
     # What runs now, in words ("" when idle). The app asks before quitting while it is set.
     busy: reactive[str] = reactive("")
@@ -48,7 +59,9 @@ class StepScreen(Screen):
             yield StepList(self.session, self.STEP_ID, id="sidebar")
             with Vertical(id="main"):
                 n = steps.index(self.STEP_ID) + 1
-                yield Static(f"Step {n} of {len(steps.STEPS)}: {self.spec.title}", id="step-title")
+                with Horizontal(id="step-head"):
+                    yield Static(f"Step {n} of {len(steps.STEPS)}: {self.spec.title}", id="step-title")
+                    yield Static(self._marks(), id="step-marks")
                 yield Static(self.spec.summary, id="step-summary")
                 with Vertical(id="step-body"):
                     yield from self.compose_body()
@@ -62,6 +75,11 @@ class StepScreen(Screen):
 
     def compose_body(self) -> ComposeResult:
         yield from ()
+
+    def _marks(self) -> str:
+        """Every step's mark on one line (shown instead of the sidebar on narrow terminals)."""
+        return "".join(("▸" if s.id == self.STEP_ID else "") + MARKS[self.session.status(s.id)]
+                       for s in steps.STEPS)
 
     # -- the rules for moving on -------------------------------------------------------------------
     def can_advance(self) -> tuple:
@@ -97,6 +115,7 @@ class StepScreen(Screen):
         self.query_one("#nav-status", Static).update(why)
         for sidebar in self.query(StepList):
             sidebar.refresh_marks()
+        self.query_one("#step-marks", Static).update(self._marks())
 
     def on_mount(self) -> None:
         self.refresh_nav()
@@ -119,6 +138,13 @@ class StepScreen(Screen):
         if isinstance(event.option_list, StepList) and event.option.id:
             event.stop()
             self.post_message(GoToStep(event.option.id))
+
+    def action_scroll_body(self, how: str) -> None:
+        """Scroll the step's main scrollable area (the first one in the body with somewhere to go)."""
+        for widget in self.query_one("#step-body").query("*"):
+            if widget.display and widget.is_scrollable and (widget.max_scroll_y > 0):
+                getattr(widget, f"action_{how}")()
+                return
 
     def action_next(self) -> None:
         ok, why = self.can_advance()

@@ -11,7 +11,6 @@ from textual.widgets import (
     DataTable,
     Input,
     Label,
-    RadioButton,
     RadioSet,
     SelectionList,
     Static,
@@ -22,6 +21,7 @@ from wizard.core.paths import asset
 from wizard.core.steps import Status
 
 from .base import StepScreen
+from .choice import Choice
 
 # Answers whose change means the project (or only local.conf) must be looked at again.
 PROJECT_KEYS = ("source", "distro", "project_dir", "wrlinux_url", "meta_tegra_url", "meta_tegra_commit")
@@ -44,15 +44,15 @@ class BoardScreen(StepScreen):
             yield Label("Wind River source", classes="board-heading")
             with RadioSet(id="board-source"):
                 for s in prof.wrlinux.sources:
-                    yield RadioButton(s.title, value=s.id == a.source, name=s.id)
+                    yield Choice(s.title, value=s.id == a.source, name=s.id)
             yield Label("Distro", classes="board-heading")
             with RadioSet(id="board-distro"):
                 for d in prof.distros:
-                    yield RadioButton(d.title, value=d.id == a.distro, name=d.id)
+                    yield Choice(d.title, value=d.id == a.distro, name=d.id)
             yield Label("Image target", classes="board-heading")
             with RadioSet(id="board-image"):
                 for i in prof.images:
-                    yield RadioButton(i.title, value=i.id == a.image, name=i.id)
+                    yield Choice(i.title, value=i.id == a.image, name=i.id)
             yield Label("NVIDIA packages (shared with the downloads step: it checks the files these need)",
                         classes="board-heading")
             yield SelectionList(*[(p.title, p.id, p.id in a.packages) for p in prof.packages], id="board-packages")

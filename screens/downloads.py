@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 
 from rich.text import Text
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Checkbox, DataTable, Input, Label, ProgressBar, Static
@@ -20,7 +20,7 @@ from wizard.core.paths import asset
 from wizard.core.progress import Cancelled
 from wizard.core.steps import Status
 from wizard.downloads.manifest import cross_check, expand_packages, layer_dir, load_manifest, select
-from wizard.downloads.verify import show, verify
+from wizard.downloads.verify import check_folder, show, verify
 
 from .base import StepScreen
 from .confirm import ConfirmScreen
@@ -61,7 +61,8 @@ class DownloadsScreen(StepScreen):
                                tooltip=p.title)
         with Horizontal(id="dl-actions"):
             yield Button("Verify again", id="dl-verify", compact=True)
-            yield Button("Stage TensorRT into NoDLA", id="dl-stage", compact=True)
+            yield Static("TensorRT's files are copied into NoDLA/ before each check, as the build expects.",
+                         id="dl-stage-note")
         yield Static("", id="dl-overall")
         with Vertical(id="dl-progress-box"):
             yield ProgressBar(id="dl-bar", show_eta=False)
@@ -92,16 +93,19 @@ class DownloadsScreen(StepScreen):
 
     # -- the work ------------------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="downloads")
-    def check(self, stage_first: bool = False) -> None:
+    def check(self) -> None:
         stop = _Stop(get_current_worker())
         call = self.app.call_from_thread
-        call(setattr, self, "busy", "staging TensorRT" if stage_first else "checking the downloads")
+        call(setattr, self, "busy", "checking the downloads")
         self.session.mark(self.STEP_ID, Status.RUNNING)
         folder = self.session.answers.downloads
         try:
+            # A missing folder is said once, before any row or bar suggests that something runs.
+            check_folder(folder)
             needed, notes = self._needed()
             call(self._start_table, needed)
-            if stage_first:
+            # Staged as plain mode stages: the build reads TensorRT from NoDLA/, and staging twice changes nothing.
+            if any(n.entry.staged for n in needed):
                 from wizard.downloads.nodla import stage
 
                 staged = stage(folder, needed, progress=lambda p: call(self._progress, p), cancel=stop)
@@ -130,6 +134,7 @@ class DownloadsScreen(StepScreen):
     # -- drawing (main thread) -----------------------------------------------------------------------
     def _start_table(self, needed: list) -> None:
         table = self.query_one("#dl-table", DataTable)
+        table.display = self.query_one("#dl-progress-box").display = True
         table.clear()
         self._rows = {}
         for n in needed:
@@ -163,10 +168,17 @@ class DownloadsScreen(StepScreen):
     def _finished(self, report, error: str) -> None:
         advice = self.query_one("#dl-advice", Static)
         overall = self.query_one("#dl-overall", Static)
+        table = self.query_one("#dl-table", DataTable)
+        progress = self.query_one("#dl-progress-box")
         if report is None:
             overall.update(Text(error, style="bold red"))
-            advice.update(Text(error, style="red"))
+            advice.update("")
+            # Nothing was checked: no file rows, no bar.
+            table.clear()
+            self._rows = {}
+            table.display = progress.display = False
         else:
+            table.display = progress.display = True
             overall.update(Text(report.summary(), style="bold green" if report.ok else "bold red"))
             text = Text()
             for line in report.advice():
@@ -174,17 +186,14 @@ class DownloadsScreen(StepScreen):
             for note in report.notes:
                 text.append(f"note: {note}\n", style="dim")
             advice.update(text)
-            self.query_one("#dl-stage", Button).disabled = not any(r.needed.entry.staged for r in report.results)
         self.refresh_nav()
 
     # -- input ---------------------------------------------------------------------------------------
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id in ("dl-verify", "dl-stage"):
-            event.stop()
-            self._set_folder(self.query_one("#dl-folder", Input).value)
-            self.check(stage_first=event.button.id == "dl-stage")
-            return
-        super().on_button_pressed(event)
+    @on(Button.Pressed, "#dl-verify")
+    def _verify_again(self, event: Button.Pressed) -> None:
+        event.stop()
+        self._set_folder(self.query_one("#dl-folder", Input).value)
+        self.check()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "dl-folder":
@@ -218,7 +227,7 @@ class DownloadsScreen(StepScreen):
     def can_advance(self) -> tuple:
         ok, why = super().can_advance()
         if not ok and self.session.status(self.STEP_ID) is Status.FAILED:
-            return False, f"{why} Fix the files listed, or continue anyway (the build will fail)."
+            return False, "Fix what is shown above, or continue anyway (the build will fail)."
         return ok, why
 
     def action_continue_anyway(self) -> None:

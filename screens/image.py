@@ -11,7 +11,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.widgets import Button, RadioButton, RadioSet, Static
+from textual.widgets import Button, RadioSet, Static
 
 from wizard.card import elevate
 from wizard.card.sdimage import UNVERIFIED_FAB, find_package, make_sdcard_image
@@ -21,6 +21,7 @@ from wizard.core.progress import Cancelled
 from wizard.core.steps import Status
 
 from .base import StepScreen
+from .choice import Choice
 from .flash_progress import WorkProgress
 from .log_view import LogView
 from .terminal import in_terminal
@@ -28,7 +29,7 @@ from .terminal import in_terminal
 
 class ImageScreen(StepScreen):
     STEP_ID = "image"
-    DEFAULT_CSS = asset("styles", "image.tcss").read_text(encoding="utf-8")
+    CSS_PATH = str(asset("styles", "image.tcss"))
     BINDINGS = [Binding("ctrl+r", "start", "Make image"), Binding("ctrl+x", "stop", "Stop")]
 
     def __init__(self, session) -> None:
@@ -42,12 +43,12 @@ class ImageScreen(StepScreen):
         yield Static("", id="image-package")
         yield Static("How dosdcard.sh learns which board the image is for:", classes="image-title")
         saved = self.session.answers.fab
-        buttons = [RadioButton("A Jetson Nano plugged in over USB in recovery mode (reads the board; needs root)",
+        buttons = [Choice("A Jetson Nano plugged in over USB in recovery mode (reads the board; needs root)",
                                id="src-recovery", value=False)]
         boardid = prof.sdcard.get("boardid", "3448")
         for f in prof.fabs:
             mark = "" if f.verified else "  [unverified mapping]"
-            buttons.append(RadioButton(f"{f.title}: BOARDID {boardid}, FAB {f.fab}{mark}", id=f"fab-{f.id}",
+            buttons.append(Choice(f"{f.title}: BOARDID {boardid}, FAB {f.fab}{mark}", id=f"fab-{f.id}",
                                        value=(f.id == saved)))
         yield RadioSet(*buttons, id="image-source")
         yield Static(UNVERIFIED_FAB, id="image-unverified")
