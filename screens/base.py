@@ -6,6 +6,7 @@ A step's screen supplies only its body (`compose_body`) and, where needed, when 
 
 from __future__ import annotations
 
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -127,12 +128,23 @@ class StepScreen(Screen):
         self.refresh_nav()
 
     # -- actions -----------------------------------------------------------------------------------
+    @on(Button.Pressed, "#nav-next")
+    def _next_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_next()
+
+    @on(Button.Pressed, "#nav-back")
+    def _back_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_back()
+
+    @on(Button.Pressed, "#nav-anyway")
+    def _anyway_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_continue_anyway()
+
     def on_button_pressed(self, event: Button.Pressed) -> None:
-        actions = {"nav-next": self.action_next, "nav-back": self.action_back,
-                   "nav-anyway": self.action_continue_anyway}
-        if event.button.id in actions:
-            event.stop()
-            actions[event.button.id]()
+        """Nothing: the buttons have @on handlers. Kept while a screen still chains here with super()."""
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         if isinstance(event.option_list, StepList) and event.option.id:

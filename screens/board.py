@@ -3,6 +3,7 @@ goes; mirrors and the meta-tegra commit under "Advanced". Everything is saved as
 
 from __future__ import annotations
 
+from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import (
@@ -123,12 +124,10 @@ class BoardScreen(StepScreen):
         self.refresh_nav()
         return True
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "board-save":
-            event.stop()
-            self.save()
-            return
-        super().on_button_pressed(event)
+    @on(Button.Pressed, "#board-save")
+    def _save_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.save()
 
     def action_next(self) -> None:
         # "Next" saves what is on screen first, so the user never loses a choice by moving on.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 
 from rich.text import Text
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -273,10 +273,17 @@ class BootScreen(StepScreen):
         event.stop()
         self.start_checks()
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        actions = {"boot-check": self.start_checks, "boot-demo": self.run_demo, "boot-forget": self.forget_key}
-        if event.button.id in actions:
-            event.stop()
-            actions[event.button.id]()
-            return
-        super().on_button_pressed(event)
+    @on(Button.Pressed, "#boot-check")
+    def _check_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.start_checks()
+
+    @on(Button.Pressed, "#boot-demo")
+    def _demo_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.run_demo()
+
+    @on(Button.Pressed, "#boot-forget")
+    def _forget_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.forget_key()

@@ -61,7 +61,7 @@ class DownloadsScreen(StepScreen):
                                tooltip=p.title)
         with Horizontal(id="dl-actions"):
             yield Button("Verify again", id="dl-verify", compact=True)
-            yield Static("TensorRT's files are copied into NoDLA/ before each check, as the build expects.",
+            yield Static("TensorRT is put into NoDLA/ by itself, as the build expects.",
                          id="dl-stage-note")
         yield Static("", id="dl-overall")
         with Vertical(id="dl-progress-box"):

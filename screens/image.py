@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -116,16 +116,15 @@ class ImageScreen(StepScreen):
                 self.notify(str(e), severity="error")
 
     # -- the work ------------------------------------------------------------------------------------
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "image-start":
-            event.stop()
-            self.action_start()
-            return
-        if event.button.id == "image-stop":
-            event.stop()
-            self.action_stop()
-            return
-        super().on_button_pressed(event)
+    @on(Button.Pressed, "#image-start")
+    def _start_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_start()
+
+    @on(Button.Pressed, "#image-stop")
+    def _stop_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_stop()
 
     def action_start(self) -> None:
         if self.busy:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.syntax import Syntax
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Static, TabbedContent, TabPane
@@ -98,12 +99,12 @@ class LocalConfScreen(StepScreen):
             self.query_one("#lc-result", Static).update(f"[green]Written.[/] Original kept as {done.backup}.")
         self.refresh_nav()
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "lc-apply":
-            event.stop()
-            self.apply()
-        elif event.button.id == "lc-refresh":
-            event.stop()
-            self.refresh_plan()
-        else:
-            super().on_button_pressed(event)
+    @on(Button.Pressed, "#lc-apply")
+    def _apply_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.apply()
+
+    @on(Button.Pressed, "#lc-refresh")
+    def _refresh_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.refresh_plan()

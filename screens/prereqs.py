@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Checkbox, Input, Label, Static
@@ -12,6 +12,7 @@ from wizard.core.steps import Status
 from wizard.downloads import prereqs
 
 from .base import StepScreen
+from .confirm import ConfirmScreen
 
 
 class PrereqsScreen(StepScreen):
@@ -78,12 +79,10 @@ class PrereqsScreen(StepScreen):
         if event.input.id == "prereqs-folder":
             self._set_folder(event.value)
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "prereqs-rescan":
-            event.stop()
-            self._set_folder(self.query_one("#prereqs-folder", Input).value)
-            return
-        super().on_button_pressed(event)
+    @on(Button.Pressed, "#prereqs-rescan")
+    def _rescan_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self._set_folder(self.query_one("#prereqs-folder", Input).value)
 
     def _set_folder(self, value: str) -> None:
         value = value.strip()
@@ -96,3 +95,18 @@ class PrereqsScreen(StepScreen):
         if not ok and why == "Not done yet.":
             return False, "Tick each item once it is done."
         return ok, why
+
+    def action_continue_anyway(self) -> None:
+        """Skipping a prerequisite asks first: without it the later steps fail, not this one."""
+        if not self.can_continue_anyway():
+            return
+        confirmed = self.confirmed
+        missing = [i.title for i in getattr(self, "items", []) if not i.detected and i.id not in confirmed]
+        listed = "\n  ".join(missing) or "(not checked yet)"
+        question = (f"Not done yet:\n  {listed}\n\nThe downloads and the build need these. Continue anyway?")
+
+        def answered(yes) -> None:
+            if yes:
+                StepScreen.action_continue_anyway(self)
+
+        self.app.push_screen(ConfirmScreen(question, yes="Continue anyway", no="Go back"), answered)

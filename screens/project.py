@@ -7,7 +7,7 @@ streams the commands' output into a log pane, and on failure shows the last line
 from __future__ import annotations
 
 from rich.text import Text
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Input, Log, Static
@@ -168,17 +168,18 @@ class ProjectScreen(StepScreen):
         self.draw_steps()
         self.refresh_nav()
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        bid = event.button.id
-        if bid == "project-run":
-            event.stop()
-            self.start()
-        elif bid == "project-tip":
-            event.stop()
-            self.start(use_branch_tip=True)
-        elif bid == "project-cancel":
-            event.stop()
-            if self.cancel_token is not None:
-                self.cancel_token.cancel()
-        else:
-            super().on_button_pressed(event)
+    @on(Button.Pressed, "#project-run")
+    def _run_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.start()
+
+    @on(Button.Pressed, "#project-tip")
+    def _tip_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.start(use_branch_tip=True)
+
+    @on(Button.Pressed, "#project-cancel")
+    def _cancel_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if self.cancel_token is not None:
+            self.cancel_token.cancel()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, DataTable, Input, Static
@@ -91,9 +92,7 @@ class SummaryScreen(StepScreen):
         event.stop()
         self.export()
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "summary-export-button":
-            event.stop()
-            self.export()
-            return
-        super().on_button_pressed(event)
+    @on(Button.Pressed, "#summary-export-button")
+    def _export_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.export()

@@ -57,6 +57,15 @@ async def test_failed_step_blocks_next_until_continue_anyway(session):
         assert screen.query_one("#nav-anyway").display
         await pilot.click("#nav-anyway")
         await pilot.pause()
+        # skipping prerequisites asks first; "Go back" is the focused answer
+        assert isinstance(app.screen, ConfirmScreen) and "Continue anyway?" in app.screen.question
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.current_step == "prereqs" and session.status("prereqs") is Status.FAILED
+        await pilot.click("#nav-anyway")
+        await pilot.pause()
+        await pilot.click("#confirm-yes")
+        await pilot.pause()
         assert app.current_step == "host"
         assert session.status("prereqs") is Status.SKIPPED
 
