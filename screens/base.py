@@ -111,7 +111,11 @@ class StepScreen(Screen):
         last = steps.index(self.STEP_ID) == len(steps.STEPS) - 1
         self.query_one("#nav-back", Button).disabled = first or bool(self.busy)
         nxt = self.query_one("#nav-next", Button)
-        nxt.disabled = not ok or last
+        nxt.disabled = not ok
+        if last:
+            # The journey ends here: Next says so and leaves, rather than doing nothing.
+            nxt.label = "Quit ▶"
+            why = why or "This is the last step: everything is saved; Quit leaves the wizard."
         self.query_one("#nav-anyway", Button).display = (not ok) and self.can_continue_anyway()
         self.query_one("#nav-status", Static).update(why)
         for sidebar in self.query(StepList):
@@ -165,6 +169,9 @@ class StepScreen(Screen):
             return
         if self.COMPLETE_ON_NEXT and not self.session.status(self.STEP_ID).finished:
             self.session.mark(self.STEP_ID, Status.DONE)
+        if steps.index(self.STEP_ID) == len(steps.STEPS) - 1:
+            self.app.run_worker(self.app.action_quit(), group="quit")
+            return
         self.app.next_step()
 
     def action_back(self) -> None:

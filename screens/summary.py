@@ -31,10 +31,12 @@ class SummaryScreen(StepScreen):
             yield Static("", id="summary-board")
             yield Static("", id="summary-next")
         with Horizontal(id="summary-export"):
-            yield Input(str(self.session.project / EXPORT_NAME), id="summary-path")
-            yield Button("Export as Markdown", id="summary-export-button", variant="primary")
+            yield Input(str(self.session.project / EXPORT_NAME), id="summary-path", compact=True)
+            yield Button("Export as Markdown", id="summary-export-button", variant="primary", compact=True)
+        yield Static("", id="summary-export-result", classes="result-panel")
 
     def on_mount(self) -> None:
+        self.query_one("#summary-export-result").display = False
         table = self.query_one("#summary-steps", DataTable)
         table.add_column("Step", key="step")
         table.add_column("Status", key="status")
@@ -64,10 +66,10 @@ class SummaryScreen(StepScreen):
                           key=r.id)
         self.query_one("#summary-total", Static).update(f"Total time in steps: {s.total}")
         board = Text("The SD card\n", style="bold underline")
-        for k, v in s.card or [("card", "not written with the wizard")]:
+        for k, v in s.card or [("Card", "not written with the wizard yet")]:
             board.append(f"  {k}: {v}\n")
         board.append("The board\n", style="bold underline")
-        for k, v in s.board or [("board", "not checked yet")]:
+        for k, v in s.board or [("Board", "not checked yet")]:
             board.append(f"  {k}: {v}\n")
         for c in s.board_checks:
             if c.get("status") != "pass":
@@ -80,13 +82,17 @@ class SummaryScreen(StepScreen):
 
     def export(self) -> None:
         path = self.query_one("#summary-path", Input).value.strip()
+        # The outcome stays under the button (a toast would vanish before it is read).
+        result = self.query_one("#summary-export-result", Static)
+        result.display = True
         try:
             written = export_markdown(self.session, path or None)
         except (OSError, WizardError) as e:
-            self.notify(f"Could not write the summary: {e}; choose another file.", severity="error", timeout=10,
-                        markup=False)
+            result.update(Text(f"Could not write the summary: {e}; choose another file.", style="red"))
+            result.set_class(False, "-ok").set_class(True, "-failed")
             return
-        self.notify(f"Summary written to {written}", timeout=8, markup=False)
+        result.update(Text(f"Summary written to {written}"))
+        result.set_class(False, "-failed").set_class(True, "-ok")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
