@@ -46,6 +46,8 @@ class BoardScreen(StepScreen):
             with RadioSet(id="board-source"):
                 for s in prof.wrlinux.sources:
                     yield Choice(s.title, value=s.id == a.source, name=s.id)
+            yield Static("The public BASE source needs no account. The LTS source is for Wind River subscribers: "
+                         "creating the project asks for a Windshare login.", classes="board-note")
             yield Label("Distro", classes="board-heading")
             with RadioSet(id="board-distro"):
                 for d in prof.distros:

@@ -36,6 +36,11 @@ MARKS = {RUNNING: ("▶", "yellow"), DONE: ("✔", "green"), ALREADY: ("✔", "g
          EARLIER: ("✔", "dim green"), "": ("○", "dim")}
 
 
+LOGIN_NOTE = ("The LTS source is for Wind River subscribers: cloning it needs your Windshare login (used "
+              "for this clone only, never saved). No subscription? Go back to Board & distro and pick the public "
+              "BASE source.")
+
+
 class ProjectScreen(StepScreen):
     STEP_ID = "project"
     CSS_PATH = str(asset("styles", "project.tcss"))
@@ -53,9 +58,12 @@ class ProjectScreen(StepScreen):
                 yield Button("Create project", id="project-run", variant="primary", compact=True)
                 yield Button("Cancel", id="project-cancel", variant="error", compact=True, disabled=True)
                 yield Button("Use branch tip", id="project-tip", variant="warning", compact=True)
-        with Horizontal(id="project-login"):
-            yield Input(placeholder="Wind River user (windshare)", id="project-user")
-            yield Input(placeholder="password (never shown or saved)", password=True, id="project-password")
+        with Vertical(id="project-login"):
+            yield Static(LOGIN_NOTE, id="project-login-note")
+            with Horizontal(id="project-login-row"):
+                yield Input(placeholder="Windshare user", id="project-user", compact=True)
+                yield Input(placeholder="password (never shown or saved)", password=True, id="project-password",
+                            compact=True)
         yield Static("", id="project-failure")
         yield Log(id="project-log", highlight=False, max_lines=5000)
 
