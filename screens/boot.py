@@ -37,7 +37,7 @@ from .boot_checks import ChecksView
 from .boot_hostkey import HostKeyScreen
 from .terminal import in_terminal
 
-INTERNET_NOTE = "The seed's demo needs internet on the board (docker pull, MNIST); the checks need only ssh."
+INTERNET_NOTE = "The GPU demo needs internet on the board (docker pull, MNIST); the checks need only ssh."
 
 
 class BootScreen(StepScreen):
