@@ -14,7 +14,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Button, Input, Static
+from textual.widgets import Button, Input, Label, Static
 from textual.worker import get_current_worker
 
 from wizard.board.check import BoardChecker, Check, demo_command, record_report
@@ -61,17 +61,25 @@ class BootScreen(StepScreen):
         with VerticalScroll(id="boot-scroll"):
             yield Static(INTERNET_NOTE, id="boot-note")
             with Vertical(id="boot-target"):
-                yield Input(a.board_host, placeholder="board address, e.g. 192.168.1.42", id="boot-host",
-                            compact=True)
-                with Horizontal(id="boot-login"):
-                    yield Input(a.board_user or "root", placeholder="user", id="boot-user", compact=True)
-                    yield Input(str(a.board_port or 22), placeholder="port", id="boot-port", type="integer",
+                # Every box has a label: a filled-in box shows no placeholder, so "root" and "22" need one.
+                with Horizontal(classes="boot-row"):
+                    yield Label("Address", classes="boot-field")
+                    yield Input(a.board_host, placeholder="e.g. 192.168.1.42", id="boot-host", compact=True)
+                with Horizontal(id="boot-login", classes="boot-row"):
+                    yield Label("User", classes="boot-field")
+                    yield Input(a.board_user or "root", placeholder="root", id="boot-user", compact=True)
+                    yield Label("Port", classes="boot-field-short")
+                    yield Input(str(a.board_port or 22), placeholder="22", id="boot-port", type="integer",
                                 compact=True)
+                with Horizontal(classes="boot-row"):
+                    yield Label("Password", classes="boot-field")
                     # Never saved: kept only for this screen's ssh runs (SSH_ASKPASS).
-                    yield Input("", placeholder="password (optional)", id="boot-password", password=True,
+                    yield Input("", placeholder="optional, never saved", id="boot-password", password=True,
                                 compact=True)
-                yield Input(a.board_identity, placeholder="private key file (optional)", id="boot-identity",
-                            compact=True)
+                with Horizontal(classes="boot-row"):
+                    yield Label("Key file", classes="boot-field")
+                    yield Input(a.board_identity, placeholder="optional: private key for ssh", id="boot-identity",
+                                compact=True)
                 with Horizontal(id="boot-actions"):
                     yield Button("Check the board", id="boot-check", variant="primary", compact=True)
                     yield Button("Run the demo", id="boot-demo", compact=True, disabled=True)

@@ -62,7 +62,8 @@ class HostScreen(StepScreen):
         self.query_one("#host-results", Static).update(text)
         counts = {s: sum(c.status == s for c in checks) for s in (PASS, WARN, FAIL)}
         self.query_one("#host-overall", Static).update(
-            f"{counts[PASS]} passed, {counts[WARN]} warnings, {counts[FAIL]} failed")
+            f"{counts[PASS]} passed, {counts[WARN]} {'warning' if counts[WARN] == 1 else 'warnings'}, "
+            f"{counts[FAIL]} failed")
         self.refresh_nav()
 
     @on(Button.Pressed, "#host-recheck")
@@ -77,5 +78,5 @@ class HostScreen(StepScreen):
         ok, why = super().can_advance()
         blocking = set(getattr(self, "_failed", ())) & set(self.spec.blocking)
         if not ok and blocking and not self.busy:
-            return False, f"Fix {', '.join(sorted(blocking))} first: the build cannot run without."
+            return False, f"Fix {', '.join(sorted(blocking))} first: the build cannot run without them."
         return ok, why

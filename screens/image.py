@@ -10,7 +10,7 @@ import threading
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
+from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, RadioSet, Static
 
 from wizard.card import elevate
@@ -40,26 +40,29 @@ class ImageScreen(StepScreen):
 
     def compose_body(self) -> ComposeResult:
         prof = self.session.profile
-        yield Static("", id="image-package")
-        yield Static("How dosdcard.sh learns which board the image is for:", classes="image-title")
-        saved = self.session.answers.fab
-        buttons = [Choice("A Jetson Nano plugged in over USB in recovery mode (reads the board; needs root)",
-                               id="src-recovery", value=False)]
-        boardid = prof.sdcard.get("boardid", "3448")
-        for f in prof.fabs:
-            mark = "" if f.verified else "  [unverified mapping]"
-            buttons.append(Choice(f"{f.title}: BOARDID {boardid}, FAB {f.fab}{mark}", id=f"fab-{f.id}",
-                                       value=(f.id == saved)))
-        yield RadioSet(*buttons, id="image-source")
-        yield Static(UNVERIFIED_FAB, id="image-unverified")
-        yield Static("", id="image-board")
-        yield Static(asset("diagrams", "jetson-nano-recovery.txt").read_text(encoding="utf-8"), id="image-diagram")
+        # What to choose scrolls; the action, its progress and its result stay in view below it.
+        with VerticalScroll(id="image-choices"):
+            yield Static("", id="image-package")
+            yield Static("How dosdcard.sh learns which board the image is for:", classes="image-title")
+            saved = self.session.answers.fab
+            buttons = [Choice("A Jetson Nano plugged in over USB in recovery mode (reads the board; needs root)",
+                              id="src-recovery", value=False)]
+            boardid = prof.sdcard.get("boardid", "3448")
+            for f in prof.fabs:
+                mark = "" if f.verified else "  [unverified mapping]"
+                buttons.append(Choice(f"{f.title}: BOARDID {boardid}, FAB {f.fab}{mark}", id=f"fab-{f.id}",
+                                      value=(f.id == saved)))
+            yield RadioSet(*buttons, id="image-source")
+            yield Static(UNVERIFIED_FAB, id="image-unverified")
+            yield Static("", id="image-board")
+            yield Static(asset("diagrams", "jetson-nano-recovery.txt").read_text(encoding="utf-8"),
+                         id="image-diagram")
         with Horizontal(id="image-actions"):
-            yield Button("Make the SD-card image", id="image-start", variant="primary")
-            yield Button("Stop", id="image-stop", variant="warning", disabled=True)
+            yield Button("Make the SD-card image", id="image-start", variant="primary", compact=True)
+            yield Button("Stop", id="image-stop", variant="warning", disabled=True, compact=True)
         yield WorkProgress(id="image-progress")
-        yield LogView(id="image-log")
         yield Static("", id="image-result")
+        yield LogView(id="image-log")
 
     def on_mount(self) -> None:
         super().on_mount()

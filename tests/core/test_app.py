@@ -110,10 +110,3 @@ async def test_host_step_runs_the_checks_and_marks_status(session):
         text = str(app.screen.query_one("#host-results").render())
         assert "git identity" in text and "free disk" in text
         assert session.status("host") in (Status.DONE, Status.FAILED)
-
-
-def test_welcome_snapshot(snap_compare, tmp_path):
-    from wizard.core.session import Session
-
-    app = WizardApp(Session.open(tmp_path / "p"))
-    assert snap_compare(app, terminal_size=(80, 24))

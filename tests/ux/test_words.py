@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import ast
 import re
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 REPO = Path(__file__).resolve().parents[2]
 INTERNAL = re.compile(r"\b(seed|anchors?|research brief)\b", re.IGNORECASE)
