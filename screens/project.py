@@ -9,7 +9,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Input, Log, Static
 
 from wizard.core import procrun
@@ -52,12 +52,13 @@ class ProjectScreen(StepScreen):
         self.commit_missing: CommitMissing | None = None
 
     def compose_body(self) -> ComposeResult:
-        with Horizontal(id="project-top"):
+        # The action first, in one row at any width; the commands it runs scroll below it.
+        with Horizontal(id="project-buttons"):
+            yield Button("Create project", id="project-run", variant="primary", compact=True)
+            yield Button("Cancel", id="project-cancel", variant="error", compact=True, disabled=True)
+            yield Button("Use branch tip", id="project-tip", variant="warning", compact=True)
+        with VerticalScroll(id="project-top"):
             yield Static("", id="project-steps")
-            with Vertical(id="project-buttons"):
-                yield Button("Create project", id="project-run", variant="primary", compact=True)
-                yield Button("Cancel", id="project-cancel", variant="error", compact=True, disabled=True)
-                yield Button("Use branch tip", id="project-tip", variant="warning", compact=True)
         with Vertical(id="project-login"):
             yield Static(LOGIN_NOTE, id="project-login-note")
             with Horizontal(id="project-login-row"):

@@ -54,7 +54,8 @@ class SummaryScreen(StepScreen):
 
     def fill(self) -> None:
         s = build_summary(self.session)
-        facts = Text("What was built\n", style="bold underline")
+        facts = Text()
+        facts.append("What was built\n", style="bold underline")
         for label, value in s.facts:
             facts.append(f"{label}: ", style="bold")
             facts.append(f"{value}\n")
@@ -65,7 +66,8 @@ class SummaryScreen(StepScreen):
             table.add_row(r.title, Text(r.status, style=STATUS_STYLE.get(r.status, "")), r.took, Text(r.detail),
                           key=r.id)
         self.query_one("#summary-total", Static).update(f"Total time in steps: {s.total}")
-        board = Text("The SD card\n", style="bold underline")
+        board = Text()
+        board.append("The SD card\n", style="bold underline")
         for k, v in s.card or [("Card", "not written with the wizard yet")]:
             board.append(f"  {k}: {v}\n")
         board.append("The board\n", style="bold underline")
@@ -75,7 +77,8 @@ class SummaryScreen(StepScreen):
             if c.get("status") != "pass":
                 board.append(f"  ✖ {c.get('name')}: {c.get('hint') or c.get('status')}\n", style="yellow")
         self.query_one("#summary-board", Static).update(board)
-        nxt = Text("Next steps\n", style="bold underline")
+        nxt = Text()
+        nxt.append("Next steps\n", style="bold underline")
         for i, step in enumerate(s.next_steps, 1):
             nxt.append(f"{i}. {step}\n")
         self.query_one("#summary-next", Static).update(nxt)
