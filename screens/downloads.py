@@ -109,7 +109,10 @@ class DownloadsScreen(StepScreen):
                 from wizard.downloads.nodla import stage
 
                 staged = stage(folder, needed, progress=lambda p: call(self._progress, p), cancel=stop)
-                notes.append("staged: " + ", ".join(f"{s.rel.split('/')[-1]} {s.action}" for s in staged))
+                actions: dict = {}
+                for s in staged:
+                    actions[s.action] = actions.get(s.action, 0) + 1
+                notes.append("TensorRT into NoDLA/: " + ", ".join(f"{n} {a}" for a, n in sorted(actions.items())))
             report = verify(folder, needed, progress=lambda p: call(self._progress, p),
                             on_result=lambda r: call(self._row, r), cancel=stop)
             report.notes[:0] = notes
