@@ -25,6 +25,8 @@ class StepScreen(Screen):
     STEP_ID = ""
     # Informational steps (welcome, summary) count as done once the user moves on.
     COMPLETE_ON_NEXT = False
+    # What to do when the step is not done yet, in the words of its own buttons.
+    NOT_DONE = "Not done yet."
 
     BINDINGS = [
         Binding("ctrl+n", "next", "Next"),
@@ -95,7 +97,7 @@ class StepScreen(Screen):
             return False, f"This step failed: {detail}" if detail else "This step failed: fix it to go on."
         if status is Status.RUNNING:
             return False, "Still running."
-        return False, "Not done yet."
+        return False, self.NOT_DONE
 
     def can_continue_anyway(self) -> bool:
         status = self.session.status(self.STEP_ID)

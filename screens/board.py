@@ -56,7 +56,7 @@ class BoardScreen(StepScreen):
             with RadioSet(id="board-image"):
                 for i in prof.images:
                     yield Choice(i.title, value=i.id == a.image, name=i.id)
-            yield Label("NVIDIA packages (shared with the downloads step: it checks the files these need)",
+            yield Label("NVIDIA packages (the downloads step checks their files)",
                         classes="board-heading")
             yield SelectionList(*[(p.title, p.id, p.id in a.packages) for p in prof.packages], id="board-packages")
             yield Label("Project folder", classes="board-heading")
@@ -135,3 +135,10 @@ class BoardScreen(StepScreen):
         # "Next" saves what is on screen first, so the user never loses a choice by moving on.
         if self.save():
             super().action_next()
+
+    def can_advance(self) -> tuple:
+        # Next saves what is on screen (action_next), so it is never blocked by "not saved yet".
+        ok, why = super().can_advance()
+        if not ok and not self.busy and self.session.status(self.STEP_ID) is not Status.RUNNING:
+            return True, ""
+        return ok, why

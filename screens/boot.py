@@ -42,6 +42,7 @@ INTERNET_NOTE = "The GPU demo needs internet on the board (docker pull, MNIST); 
 
 class BootScreen(StepScreen):
     STEP_ID = "boot"
+    NOT_DONE = "Not checked yet: fill in the address, then Check the board (F5)."
     CSS_PATH = str(asset("styles", "boot.tcss"))
     BINDINGS = [Binding("f5", "check", "Check the board"), Binding("f6", "demo", "Run the demo")]
 

@@ -14,5 +14,11 @@ class Choice(RadioButton):
     }
     """
 
+    @property
+    def _button(self):
+        # The dot only on the chosen one: not only its colour tells it apart.
+        self.BUTTON_INNER = "●" if self.value else " "
+        return super()._button
+
     def get_content_height(self, container, viewport, width: int) -> int:
         return max(1, self.render().get_height(self.styles, width))

@@ -24,6 +24,7 @@ from wizard.downloads.verify import check_folder, show, verify
 
 from .base import StepScreen
 from .confirm import ConfirmScreen
+from .tick import Tick
 
 STYLE = {"ok": ("✔ ok", "green"), "missing": ("✖ missing", "red"), "size-mismatch": ("✖ bad size", "red"),
          "checksum-mismatch": ("✖ bad checksum", "red"), "unreadable": ("✖ unreadable", "red"),
@@ -57,11 +58,11 @@ class DownloadsScreen(StepScreen):
         with Horizontal(id="dl-packages"):
             chosen = set(self.session.answers.packages)
             for p in self.session.profile.packages:
-                yield Checkbox(p.title.split(" (")[0], p.id in chosen, id=f"dl-pkg-{p.id}", compact=True,
+                yield Tick(p.title.split(" (")[0], p.id in chosen, id=f"dl-pkg-{p.id}", compact=True,
                                tooltip=p.title)
         with Horizontal(id="dl-actions"):
             yield Button("Verify again", id="dl-verify", compact=True)
-            yield Static("TensorRT is put into NoDLA/ by itself, as the build expects.",
+            yield Static("TensorRT goes into NoDLA/ by itself.",
                          id="dl-stage-note")
         yield Static("", id="dl-overall")
         with Vertical(id="dl-progress-box"):

@@ -51,6 +51,7 @@ WRITTEN_HINT = "The card is written (see below). To write another one, insert it
 
 class FlashScreen(StepScreen):
     STEP_ID = "flash"
+    NOT_DONE = "Not written yet: pick the card in the list (Enter) or give a file."
     CSS_PATH = str(asset("styles", "flash.tcss"))
     # Loop devices and fixed disks are refused; the test suite and the demo (which write loop devices or
     # files they made) set this. It never lets a system, mounted or read-only disk through.

@@ -29,6 +29,7 @@ from .terminal import in_terminal
 
 class ImageScreen(StepScreen):
     STEP_ID = "image"
+    NOT_DONE = "Not made yet: choose the board above, then Make the SD-card image (ctrl+r)."
     CSS_PATH = str(asset("styles", "image.tcss"))
     BINDINGS = [Binding("ctrl+r", "start", "Make image"), Binding("ctrl+x", "stop", "Stop")]
 

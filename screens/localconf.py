@@ -19,6 +19,7 @@ from .base import StepScreen
 
 class LocalConfScreen(StepScreen):
     STEP_ID = "localconf"
+    NOT_DONE = "Not written yet: Apply writes the block shown below."
     CSS_PATH = str(asset("styles", "localconf.tcss"))
 
     def __init__(self, session) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
 from wizard.core.paths import asset
@@ -13,6 +13,7 @@ from wizard.downloads import prereqs
 
 from .base import StepScreen
 from .confirm import ConfirmScreen
+from .tick import Tick
 
 
 class PrereqsScreen(StepScreen):
@@ -25,7 +26,8 @@ class PrereqsScreen(StepScreen):
             with Horizontal(id="prereqs-folder-row"):
                 yield Input(self.session.answers.downloads_dir, id="prereqs-folder", compact=True)
                 yield Button("Look again", id="prereqs-rescan", compact=True)
-            yield VerticalScroll(id="prereqs-items")
+            # Not a second scroll: one Tab stop less between the folder and the first box.
+            yield Vertical(id="prereqs-items")
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -49,7 +51,7 @@ class PrereqsScreen(StepScreen):
         for item in items:
             value = bool(item.detected) or item.id in confirmed
             label = f"{item.title}" + (" (detected)" if item.detected else "")
-            box.mount(Checkbox(label, value, id=f"prereq-{item.id}", disabled=bool(item.detected), compact=True))
+            box.mount(Tick(label, value, id=f"prereq-{item.id}", disabled=bool(item.detected), compact=True))
             box.mount(Static(item.detail, classes="prereq-detail"))
             if item.help and not item.detected:
                 box.mount(Static(item.help, classes="prereq-help"))
@@ -92,7 +94,7 @@ class PrereqsScreen(StepScreen):
 
     def can_advance(self) -> tuple:
         ok, why = super().can_advance()
-        if not ok and why == "Not done yet.":
+        if not ok and why == self.NOT_DONE:
             return False, "Tick each item once it is done."
         return ok, why
 

@@ -43,6 +43,7 @@ LOGIN_NOTE = ("The LTS source is for Wind River subscribers: cloning it needs yo
 
 class ProjectScreen(StepScreen):
     STEP_ID = "project"
+    NOT_DONE = "Not created yet: Create project runs the commands listed."
     CSS_PATH = str(asset("styles", "project.tcss"))
 
     def __init__(self, session) -> None:

@@ -43,10 +43,10 @@ def test_summary_rows_times_card_and_board(session):
     assert rows["prereqs"].status == "not done" and rows["prereqs"].took == "-"
     # human values, no raw fields
     assert ("Written to", "/dev/sdx") in s.card
-    assert ("Written", "3.9 GiB written of a 16.0 GiB image (12.1 GiB skipped: already zeros) in 1 minute and "
+    assert ("Written", "4.2 GB written of a 17.2 GB image (13.0 GB skipped: already zeros) in 1 minute and "
                        "35 seconds") in s.card
-    assert ("Checked", "3.9 GiB read back and compared in 0 s") in s.card
-    assert ("SD-card image size", "16.0 GiB (3.9 GiB of it data)") in s.facts
+    assert ("Checked", "4.2 GB read back and compared in 0 s") in s.card
+    assert ("SD-card image size", "17.2 GB (4.2 GB of it data)") in s.facts
     shown = repr(s.card) + repr(s.facts)
     for raw in ("allocated", "verify seconds", "partitions reread", "4071424", "0.0064", "False", "spot"):
         assert raw not in shown, raw

@@ -55,7 +55,7 @@ def took(seconds) -> str:
 
 
 def _size(value) -> str:
-    return humanize.naturalsize(int(value), binary=True) if isinstance(value, (int, float)) else str(value)
+    return humanize.naturalsize(int(value)) if isinstance(value, (int, float)) else str(value)
 
 
 def _seconds(value) -> str:
