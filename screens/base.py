@@ -54,6 +54,11 @@ class StepScreen(Screen):
 
     # -- layout ----------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
+        # The size classes before the first styling pass: set later (on resize) they would style every
+        # widget a second time before the first frame.
+        width, height = self.app.size
+        self.set_class(width < 100, "-narrow").set_class(width >= 100, "-wide")
+        self.set_class(height < 30, "-short").set_class(height >= 30, "-tall")
         yield Header(show_clock=False)
         banner = getattr(self.session, "banner", "")
         if banner:
