@@ -6,6 +6,9 @@ A step's screen supplies only its body (`compose_body`) and, where needed, when 
 
 from __future__ import annotations
 
+import threading
+
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -73,6 +76,7 @@ class StepScreen(Screen):
                 yield Static(self.spec.summary, id="step-summary")
                 with Vertical(id="step-body"):
                     yield from self.compose_body()
+                yield Static("", id="step-note")
                 yield Static("", id="nav-status")
                 with Horizontal(id="nav"):
                     yield Static("", id="nav-spacer")
@@ -83,6 +87,27 @@ class StepScreen(Screen):
 
     def compose_body(self) -> ComposeResult:
         yield from ()
+
+    # -- results stay ------------------------------------------------------------------------------
+    def notify(self, message: str, *, title: str = "", severity="information", timeout=None,
+               markup: bool = True) -> None:
+        """A toast, and the same words kept in the step (#step-note) until the next one: a toast vanishes
+        before a user who looked away has read it."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+        if threading.get_ident() == getattr(self.app, "_thread_id", None):
+            self._keep_note(message, title, severity, markup)
+        else:
+            self.app.call_from_thread(self._keep_note, message, title, severity, markup)
+
+    def _keep_note(self, message: str, title: str, severity: str, markup: bool) -> None:
+        if not self.is_mounted or not self.query("#step-note"):
+            return
+        note = self.query_one("#step-note", Static)
+        text = f"{title}: {message}" if title else message
+        note.update(text if markup else Text(text))
+        for level in ("information", "warning", "error"):
+            note.set_class(level == severity, f"-{level}")
+        note.display = True
 
     def _marks(self) -> str:
         """Every step's mark on one line (shown instead of the sidebar on narrow terminals)."""
@@ -172,7 +197,7 @@ class StepScreen(Screen):
     def action_next(self) -> None:
         ok, why = self.can_advance()
         if not ok:
-            self.notify(why, severity="warning")
+            self.app.notify(why, severity="warning")   # the nav line already says it: a toast only
             return
         if self.COMPLETE_ON_NEXT and not self.session.status(self.STEP_ID).finished:
             self.session.mark(self.STEP_ID, Status.DONE)
@@ -183,7 +208,7 @@ class StepScreen(Screen):
 
     def action_back(self) -> None:
         if self.busy:
-            self.notify(f"Busy: {self.busy}", severity="warning")
+            self.app.notify(f"Busy: {self.busy}", severity="warning")
             return
         self.app.previous_step()
 

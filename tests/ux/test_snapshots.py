@@ -140,3 +140,16 @@ def test_summary_done(snap_compare, root, size):
         st.started, st.finished = 1000.0, 1000.0 + 60
     s.save()
     assert _shot(snap_compare, s, "summary", size)
+
+
+async def test_a_message_stays_in_the_step_after_its_toast(root):
+    """Results stay: what a step says in a toast is also kept under the step until the next message."""
+    app = WizardApp(_session(root, "image"), start_at="image")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _settle(pilot)
+        app.screen.notify("No Jetson in recovery mode is plugged in: see the diagram.", severity="warning",
+                          timeout=0.1)
+        await pilot.pause(0.5)
+        note = app.screen.query_one("#step-note")
+        assert note.display and "recovery mode" in str(note.render()) and note.has_class("-warning")
+        assert not app.screen.query("Toast")      # the toast is gone; the note is not
