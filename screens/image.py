@@ -42,7 +42,9 @@ class ImageScreen(StepScreen):
     def compose_body(self) -> ComposeResult:
         prof = self.session.profile
         # What to choose scrolls; the action, its progress and its result stay in view below it.
-        with VerticalScroll(id="image-choices"):
+        # Not a Tab stop (the paging keys scroll it): Tab goes straight to the choices.
+        with VerticalScroll(id="image-choices") as choices:
+            choices.can_focus = False
             yield Static("", id="image-package")
             yield Static("How dosdcard.sh learns which board the image is for:", classes="image-title")
             saved = self.session.answers.fab

@@ -58,7 +58,8 @@ class ProjectScreen(StepScreen):
             yield Button("Create project", id="project-run", variant="primary", compact=True)
             yield Button("Cancel", id="project-cancel", variant="error", compact=True, disabled=True)
             yield Button("Use branch tip", id="project-tip", variant="warning", compact=True)
-        with VerticalScroll(id="project-top"):
+        with VerticalScroll(id="project-top") as top:
+            top.can_focus = False       # the paging keys scroll it; Tab goes from the buttons to the login
             yield Static("", id="project-steps")
         with Vertical(id="project-login"):
             yield Static(LOGIN_NOTE, id="project-login-note")
