@@ -32,7 +32,8 @@ class LocalConfScreen(StepScreen):
         with Horizontal(id="lc-actions"):
             yield Button("Apply", id="lc-apply", variant="primary", compact=True)
             yield Button("Refresh", id="lc-refresh", compact=True)
-            yield Static("", id="lc-result")
+        # Under the buttons, full width: no column split that squeezes a path into 40 columns.
+        yield Static("", id="lc-result")
         yield Static("", id="lc-conflicts")
         with TabbedContent(id="lc-tabs"):
             with TabPane("Changes (diff)", id="lc-tab-diff"):
