@@ -52,3 +52,16 @@ def test_banner_says_resumed_and_puts_the_deciding_words_first(tmp_path):
         assert "Resumed where the last demo stopped" in sb.banner() and "wrnv-wizard --demo --new" in sb.banner()
     finally:
         sb.close()
+
+
+async def test_welcome_says_the_demo_was_resumed(session):
+    from screens.app import WizardApp
+
+    session.resumed_demo = True
+    app = WizardApp(session, start_at="welcome")
+    async with app.run_test(size=(80, 24)):
+        assert "wrnv-wizard --demo --new" in str(app.screen.query_one("#welcome-resumed").render())
+    session.resumed_demo = False
+    app = WizardApp(session, start_at="welcome")
+    async with app.run_test(size=(80, 24)):
+        assert not app.screen.query("#welcome-resumed")

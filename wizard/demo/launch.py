@@ -78,6 +78,7 @@ def prepare(args):
     session = Session.open(sb.project, str(sb.profile_path))
     session.update_answers(**sb.answers())
     session.banner = sb.banner()
+    session.resumed_demo = resumed
     return sb, session
 
 
