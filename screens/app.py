@@ -14,7 +14,6 @@ from wizard.core.paths import asset
 from .base import StepScreen
 from .confirm import ConfirmScreen
 from .messages import GoToStep, StepsChanged
-from .placeholder import PlaceholderScreen
 from .registry import screen_class
 
 
@@ -63,8 +62,7 @@ class WizardApp(App):
     def step_screen(self, step_id: str) -> StepScreen:
         screen = self._step_screens.get(step_id)
         if screen is None:
-            cls = screen_class(step_id)
-            screen = cls(self.session, step_id) if cls is PlaceholderScreen else cls(self.session)
+            screen = screen_class(step_id)(self.session)
             self._step_screens[step_id] = screen
         return screen
 

@@ -125,12 +125,8 @@ class Autopilot:
                 box.value = True
 
     async def act_downloads(self, screen) -> None:
+        # The step stages TensorRT and checks by itself: a person only waits for the result.
         await self.wait_for(lambda: not screen.busy, STEP_TIMEOUT)
-        if not self.session.status(screen.STEP_ID).finished:
-            stage = screen.query("#dl-stage")
-            if stage and not stage.first().disabled:
-                await self.press(screen, "#dl-stage")
-                await self.wait_for(lambda: screen.busy, 3)
 
     async def act_board(self, screen) -> None:
         await self.press(screen, "#board-save")

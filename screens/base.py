@@ -6,6 +6,10 @@ A step's screen supplies only its body (`compose_body`) and, where needed, when 
 
 from __future__ import annotations
 
+import threading
+
+from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -17,18 +21,31 @@ from wizard.core import steps
 from wizard.core.steps import Status
 
 from .messages import GoToStep
-from .step_list import StepList
+from .step_list import MARKS, StepList
 
 
 class StepScreen(Screen):
     STEP_ID = ""
     # Informational steps (welcome, summary) count as done once the user moves on.
     COMPLETE_ON_NEXT = False
+    # What to do when the step is not done yet, in the words of its own buttons.
+    NOT_DONE = "Not done yet."
 
     BINDINGS = [
         Binding("ctrl+n", "next", "Next"),
         Binding("ctrl+b", "back", "Back"),
+        # Reading keys for the step's long content, whatever has the focus (a button, a checkbox):
+        # widgets that use these keys themselves (lists, tables, inputs) keep them.
+        Binding("pageup", "scroll_body('page_up')", "Page up", show=False),
+        Binding("pagedown", "scroll_body('page_down')", "Page down", show=False),
+        Binding("up", "scroll_body('scroll_up')", show=False),
+        Binding("down", "scroll_body('scroll_down')", show=False),
+        Binding("home", "scroll_body('scroll_home')", show=False),
+        Binding("end", "scroll_body('scroll_end')", show=False),
     ]
+    # Under 100 columns the sidebar folds into the title line; under 30 rows the header goes.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
 
     # What runs now, in words ("" when idle). The app asks before quitting while it is set.
     busy: reactive[str] = reactive("")
@@ -40,6 +57,11 @@ class StepScreen(Screen):
 
     # -- layout ----------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
+        # The size classes before the first styling pass: set later (on resize) they would style every
+        # widget a second time before the first frame.
+        width, height = self.app.size
+        self.set_class(width < 100, "-narrow").set_class(width >= 100, "-wide")
+        self.set_class(height < 30, "-short").set_class(height >= 30, "-tall")
         yield Header(show_clock=False)
         banner = getattr(self.session, "banner", "")
         if banner:
@@ -48,10 +70,13 @@ class StepScreen(Screen):
             yield StepList(self.session, self.STEP_ID, id="sidebar")
             with Vertical(id="main"):
                 n = steps.index(self.STEP_ID) + 1
-                yield Static(f"Step {n} of {len(steps.STEPS)}: {self.spec.title}", id="step-title")
+                with Horizontal(id="step-head"):
+                    yield Static(f"Step {n} of {len(steps.STEPS)}: {self.spec.title}", id="step-title")
+                    yield Static(self._marks(), id="step-marks")
                 yield Static(self.spec.summary, id="step-summary")
                 with Vertical(id="step-body"):
                     yield from self.compose_body()
+                yield Static("", id="step-note")
                 yield Static("", id="nav-status")
                 with Horizontal(id="nav"):
                     yield Static("", id="nav-spacer")
@@ -62,6 +87,32 @@ class StepScreen(Screen):
 
     def compose_body(self) -> ComposeResult:
         yield from ()
+
+    # -- results stay ------------------------------------------------------------------------------
+    def notify(self, message: str, *, title: str = "", severity="information", timeout=None,
+               markup: bool = True) -> None:
+        """A toast, and the same words kept in the step (#step-note) until the next one: a toast vanishes
+        before a user who looked away has read it."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+        if threading.get_ident() == getattr(self.app, "_thread_id", None):
+            self._keep_note(message, title, severity, markup)
+        else:
+            self.app.call_from_thread(self._keep_note, message, title, severity, markup)
+
+    def _keep_note(self, message: str, title: str, severity: str, markup: bool) -> None:
+        if not self.is_mounted or not self.query("#step-note"):
+            return
+        note = self.query_one("#step-note", Static)
+        text = f"{title}: {message}" if title else message
+        note.update(text if markup else Text(text))
+        for level in ("information", "warning", "error"):
+            note.set_class(level == severity, f"-{level}")
+        note.display = True
+
+    def _marks(self) -> str:
+        """Every step's mark on one line (shown instead of the sidebar on narrow terminals)."""
+        return "".join(("▸" if s.id == self.STEP_ID else "") + MARKS[self.session.status(s.id)]
+                       for s in steps.STEPS)
 
     # -- the rules for moving on -------------------------------------------------------------------
     def can_advance(self) -> tuple:
@@ -76,7 +127,7 @@ class StepScreen(Screen):
             return False, f"This step failed: {detail}" if detail else "This step failed: fix it to go on."
         if status is Status.RUNNING:
             return False, "Still running."
-        return False, "Not done yet."
+        return False, self.NOT_DONE
 
     def can_continue_anyway(self) -> bool:
         status = self.session.status(self.STEP_ID)
@@ -92,11 +143,16 @@ class StepScreen(Screen):
         last = steps.index(self.STEP_ID) == len(steps.STEPS) - 1
         self.query_one("#nav-back", Button).disabled = first or bool(self.busy)
         nxt = self.query_one("#nav-next", Button)
-        nxt.disabled = not ok or last
+        nxt.disabled = not ok
+        if last:
+            # The journey ends here: Next says so and leaves, rather than doing nothing.
+            nxt.label = "Quit ▶"
+            why = why or "This is the last step: everything is saved; Quit leaves the wizard."
         self.query_one("#nav-anyway", Button).display = (not ok) and self.can_continue_anyway()
         self.query_one("#nav-status", Static).update(why)
         for sidebar in self.query(StepList):
             sidebar.refresh_marks()
+        self.query_one("#step-marks", Static).update(self._marks())
 
     def on_mount(self) -> None:
         self.refresh_nav()
@@ -108,30 +164,51 @@ class StepScreen(Screen):
         self.refresh_nav()
 
     # -- actions -----------------------------------------------------------------------------------
+    @on(Button.Pressed, "#nav-next")
+    def _next_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_next()
+
+    @on(Button.Pressed, "#nav-back")
+    def _back_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_back()
+
+    @on(Button.Pressed, "#nav-anyway")
+    def _anyway_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_continue_anyway()
+
     def on_button_pressed(self, event: Button.Pressed) -> None:
-        actions = {"nav-next": self.action_next, "nav-back": self.action_back,
-                   "nav-anyway": self.action_continue_anyway}
-        if event.button.id in actions:
-            event.stop()
-            actions[event.button.id]()
+        """Nothing: the buttons have @on handlers. Kept while a screen still chains here with super()."""
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         if isinstance(event.option_list, StepList) and event.option.id:
             event.stop()
             self.post_message(GoToStep(event.option.id))
 
+    def action_scroll_body(self, how: str) -> None:
+        """Scroll the step's main scrollable area (the first one in the body with somewhere to go)."""
+        for widget in self.query_one("#step-body").query("*"):
+            if widget.display and widget.is_scrollable and (widget.max_scroll_y > 0):
+                getattr(widget, f"action_{how}")()
+                return
+
     def action_next(self) -> None:
         ok, why = self.can_advance()
         if not ok:
-            self.notify(why, severity="warning")
+            self.app.notify(why, severity="warning")   # the nav line already says it: a toast only
             return
         if self.COMPLETE_ON_NEXT and not self.session.status(self.STEP_ID).finished:
             self.session.complete(self.STEP_ID)
+        if steps.index(self.STEP_ID) == len(steps.STEPS) - 1:
+            self.app.run_worker(self.app.action_quit(), group="quit")
+            return
         self.app.next_step()
 
     def action_back(self) -> None:
         if self.busy:
-            self.notify(f"Busy: {self.busy}", severity="warning")
+            self.app.notify(f"Busy: {self.busy}", severity="warning")
             return
         self.app.previous_step()
 

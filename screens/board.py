@@ -3,6 +3,7 @@ goes; mirrors and the meta-tegra commit under "Advanced". Everything is saved as
 
 from __future__ import annotations
 
+from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import (
@@ -11,7 +12,6 @@ from textual.widgets import (
     DataTable,
     Input,
     Label,
-    RadioButton,
     RadioSet,
     SelectionList,
     Static,
@@ -19,8 +19,10 @@ from textual.widgets import (
 
 from wizard.core.errors import WizardError
 from wizard.core.paths import asset
+from wizard.core.steps import Status
 
 from .base import StepScreen
+from .choice import Choice
 
 
 class BoardScreen(StepScreen):
@@ -39,16 +41,18 @@ class BoardScreen(StepScreen):
             yield Label("Wind River source", classes="board-heading")
             with RadioSet(id="board-source"):
                 for s in prof.wrlinux.sources:
-                    yield RadioButton(s.title, value=s.id == a.source, name=s.id)
+                    yield Choice(s.title, value=s.id == a.source, name=s.id)
+            yield Static("The public BASE source needs no account. The LTS source is for Wind River subscribers: "
+                         "creating the project asks for a Windshare login.", classes="board-note")
             yield Label("Distro", classes="board-heading")
             with RadioSet(id="board-distro"):
                 for d in prof.distros:
-                    yield RadioButton(d.title, value=d.id == a.distro, name=d.id)
+                    yield Choice(d.title, value=d.id == a.distro, name=d.id)
             yield Label("Image target", classes="board-heading")
             with RadioSet(id="board-image"):
                 for i in prof.images:
-                    yield RadioButton(i.title, value=i.id == a.image, name=i.id)
-            yield Label("NVIDIA packages (shared with the downloads step: it checks the files these need)",
+                    yield Choice(i.title, value=i.id == a.image, name=i.id)
+            yield Label("NVIDIA packages (the downloads step checks their files)",
                         classes="board-heading")
             yield SelectionList(*[(p.title, p.id, p.id in a.packages) for p in prof.packages], id="board-packages")
             yield Label("Project folder", classes="board-heading")
@@ -111,14 +115,19 @@ class BoardScreen(StepScreen):
         self.refresh_nav()
         return True
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "board-save":
-            event.stop()
-            self.save()
-            return
-        super().on_button_pressed(event)
+    @on(Button.Pressed, "#board-save")
+    def _save_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.save()
 
     def action_next(self) -> None:
         # "Next" saves what is on screen first, so the user never loses a choice by moving on.
         if self.save():
             super().action_next()
+
+    def can_advance(self) -> tuple:
+        # Next saves what is on screen (action_next), so it is never blocked by "not saved yet".
+        ok, why = super().can_advance()
+        if not ok and not self.busy and self.session.status(self.STEP_ID) is not Status.RUNNING:
+            return True, ""
+        return ok, why

@@ -10,11 +10,11 @@ from __future__ import annotations
 import threading
 
 from rich.text import Text
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Button, Input, Static
+from textual.widgets import Button, Input, Label, Static
 from textual.worker import get_current_worker
 
 from wizard.board.check import UNTRUSTED, BoardChecker, Check, check_board, demo_command
@@ -35,11 +35,12 @@ from .boot_checks import ChecksView
 from .boot_hostkey import HostKeyScreen
 from .terminal import in_terminal
 
-INTERNET_NOTE = "The seed's demo needs internet on the board (docker pull, MNIST); the checks need only ssh."
+INTERNET_NOTE = "The GPU demo needs internet on the board (docker pull, MNIST); the checks need only ssh."
 
 
 class BootScreen(StepScreen):
     STEP_ID = "boot"
+    NOT_DONE = "Not checked yet: fill in the address, then Check the board (F5)."
     CSS_PATH = str(asset("styles", "boot.tcss"))
     BINDINGS = [Binding("f5", "check", "Check the board"), Binding("f6", "demo", "Run the demo")]
 
@@ -59,17 +60,25 @@ class BootScreen(StepScreen):
         with VerticalScroll(id="boot-scroll"):
             yield Static(INTERNET_NOTE, id="boot-note")
             with Vertical(id="boot-target"):
-                yield Input(a.board_host, placeholder="board address, e.g. 192.168.1.42", id="boot-host",
-                            compact=True)
-                with Horizontal(id="boot-login"):
-                    yield Input(a.board_user or "root", placeholder="user", id="boot-user", compact=True)
-                    yield Input(str(a.board_port or 22), placeholder="port", id="boot-port", type="integer",
+                # Every box has a label: a filled-in box shows no placeholder, so "root" and "22" need one.
+                with Horizontal(classes="boot-row"):
+                    yield Label("Address", classes="boot-field")
+                    yield Input(a.board_host, placeholder="e.g. 192.168.1.42", id="boot-host", compact=True)
+                with Horizontal(id="boot-login", classes="boot-row"):
+                    yield Label("User", classes="boot-field")
+                    yield Input(a.board_user or "root", placeholder="root", id="boot-user", compact=True)
+                    yield Label("Port", classes="boot-field-short")
+                    yield Input(str(a.board_port or 22), placeholder="22", id="boot-port", type="integer",
                                 compact=True)
+                with Horizontal(classes="boot-row"):
+                    yield Label("Password", classes="boot-field")
                     # Never saved: kept only for this screen's ssh runs (SSH_ASKPASS).
-                    yield Input("", placeholder="password (optional)", id="boot-password", password=True,
+                    yield Input("", placeholder="optional, never saved", id="boot-password", password=True,
                                 compact=True)
-                yield Input(a.board_identity, placeholder="private key file (optional)", id="boot-identity",
-                            compact=True)
+                with Horizontal(classes="boot-row"):
+                    yield Label("Key file", classes="boot-field")
+                    yield Input(a.board_identity, placeholder="optional: private key for ssh", id="boot-identity",
+                                compact=True)
                 with Horizontal(id="boot-actions"):
                     yield Button("Check the board", id="boot-check", variant="primary", compact=True)
                     yield Button("Run the demo", id="boot-demo", compact=True, disabled=True)
@@ -280,11 +289,22 @@ class BootScreen(StepScreen):
         event.stop()
         self.start_checks()
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        actions = {"boot-check": self.start_checks, "boot-demo": self.run_demo, "boot-forget": self.forget_key,
-                   "boot-firmware-go": lambda: self.app.goto("image")}
-        if event.button.id in actions:
-            event.stop()
-            actions[event.button.id]()
-            return
-        super().on_button_pressed(event)
+    @on(Button.Pressed, "#boot-check")
+    def _check_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.start_checks()
+
+    @on(Button.Pressed, "#boot-demo")
+    def _demo_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.run_demo()
+
+    @on(Button.Pressed, "#boot-forget")
+    def _forget_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.forget_key()
+
+    @on(Button.Pressed, "#boot-firmware-go")
+    def _firmware_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.app.goto("image")

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -36,9 +37,15 @@ class HostKeyScreen(ModalScreen[bool]):
     def on_mount(self) -> None:
         self.query_one("#hostkey-no", Button).focus()
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
+    @on(Button.Pressed, "#hostkey-yes")
+    def _trust(self, event: Button.Pressed) -> None:
         event.stop()
-        self.dismiss(event.button.id == "hostkey-yes")
+        self.dismiss(True)
+
+    @on(Button.Pressed, "#hostkey-no")
+    def _distrust(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(False)
 
     def action_cancel(self) -> None:
         self.dismiss(False)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 
 from rich.text import Text
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Checkbox, DataTable, Input, Label, ProgressBar, Static
@@ -24,6 +24,7 @@ from wizard.downloads.verify import verify_step
 
 from .base import StepScreen
 from .confirm import ConfirmScreen
+from .tick import Tick
 
 STYLE = {"ok": ("✔ ok", "green"), "missing": ("✖ missing", "red"), "size-mismatch": ("✖ bad size", "red"),
          "checksum-mismatch": ("✖ bad checksum", "red"), "unreadable": ("✖ unreadable", "red"),
@@ -57,11 +58,12 @@ class DownloadsScreen(StepScreen):
         with Horizontal(id="dl-packages"):
             chosen = set(self.session.answers.packages)
             for p in self.session.profile.packages:
-                yield Checkbox(p.title.split(" (")[0], p.id in chosen, id=f"dl-pkg-{p.id}", compact=True,
+                yield Tick(p.title.split(" (")[0], p.id in chosen, id=f"dl-pkg-{p.id}", compact=True,
                                tooltip=p.title)
         with Horizontal(id="dl-actions"):
             yield Button("Verify again", id="dl-verify", compact=True)
-            yield Button("Stage TensorRT into NoDLA", id="dl-stage", compact=True)
+            yield Static("TensorRT goes into NoDLA/ by itself.",
+                         id="dl-stage-note")
         yield Static("", id="dl-overall")
         with Vertical(id="dl-progress-box"):
             yield ProgressBar(id="dl-bar", show_eta=False)
@@ -92,18 +94,23 @@ class DownloadsScreen(StepScreen):
 
     # -- the work ------------------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="downloads")
-    def check(self, stage_first: bool = False) -> None:
+    def check(self) -> None:
         stop = _Stop(get_current_worker())
         call = self.app.call_from_thread
-        call(setattr, self, "busy", "staging TensorRT" if stage_first else "checking the downloads")
+        call(setattr, self, "busy", "checking the downloads")
         try:
             needed, notes = self._needed()
-            call(self._start_table, needed)
 
             def staged_note(staged: list) -> None:
-                notes.append("staged: " + ", ".join(f"{s.rel.split('/')[-1]} {s.action}" for s in staged))
+                actions: dict = {}
+                for s in staged:
+                    actions[s.action] = actions.get(s.action, 0) + 1
+                notes.append("TensorRT into NoDLA/: " + ", ".join(f"{n} {a}" for a, n in sorted(actions.items())))
 
-            report = verify_step(self.session, needed, notes=notes, stage_first=stage_first, on_staged=staged_note,
+            # A missing folder is said once, before any row or bar suggests that something runs; TensorRT is
+            # staged as plain mode stages it (the build reads it from NoDLA/; staging twice changes nothing).
+            report = verify_step(self.session, needed, notes=notes, stage_first=any(n.entry.staged for n in needed),
+                                 on_staged=staged_note, on_folder_ok=lambda: call(self._start_table, needed),
                                  progress=lambda p: call(self._progress, p), on_result=lambda r: call(self._row, r),
                                  cancel=stop)
         except Cancelled:
@@ -119,6 +126,7 @@ class DownloadsScreen(StepScreen):
     # -- drawing (main thread) -----------------------------------------------------------------------
     def _start_table(self, needed: list) -> None:
         table = self.query_one("#dl-table", DataTable)
+        table.display = self.query_one("#dl-progress-box").display = True
         table.clear()
         self._rows = {}
         for n in needed:
@@ -152,10 +160,17 @@ class DownloadsScreen(StepScreen):
     def _finished(self, report, error: str) -> None:
         advice = self.query_one("#dl-advice", Static)
         overall = self.query_one("#dl-overall", Static)
+        table = self.query_one("#dl-table", DataTable)
+        progress = self.query_one("#dl-progress-box")
         if report is None:
             overall.update(Text(error, style="bold red"))
-            advice.update(Text(error, style="red"))
+            advice.update("")
+            # Nothing was checked: no file rows, no bar.
+            table.clear()
+            self._rows = {}
+            table.display = progress.display = False
         else:
+            table.display = progress.display = True
             overall.update(Text(report.summary(), style="bold green" if report.ok else "bold red"))
             text = Text()
             for line in report.advice():
@@ -163,17 +178,14 @@ class DownloadsScreen(StepScreen):
             for note in report.notes:
                 text.append(f"note: {note}\n", style="dim")
             advice.update(text)
-            self.query_one("#dl-stage", Button).disabled = not any(r.needed.entry.staged for r in report.results)
         self.refresh_nav()
 
     # -- input ---------------------------------------------------------------------------------------
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id in ("dl-verify", "dl-stage"):
-            event.stop()
-            self._set_folder(self.query_one("#dl-folder", Input).value)
-            self.check(stage_first=event.button.id == "dl-stage")
-            return
-        super().on_button_pressed(event)
+    @on(Button.Pressed, "#dl-verify")
+    def _verify_again(self, event: Button.Pressed) -> None:
+        event.stop()
+        self._set_folder(self.query_one("#dl-folder", Input).value)
+        self.check()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "dl-folder":
@@ -207,7 +219,7 @@ class DownloadsScreen(StepScreen):
     def can_advance(self) -> tuple:
         ok, why = super().can_advance()
         if not ok and self.session.status(self.STEP_ID) is Status.FAILED:
-            return False, f"{why} Fix the files listed, or continue anyway (the build will fail)."
+            return False, "Fix what is shown above, or continue anyway (the build will fail)."
         return ok, why
 
     def action_continue_anyway(self) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -37,7 +37,8 @@ WRITTEN_HINT = "The card is written (see below). To write another one, insert it
 
 class FlashScreen(StepScreen):
     STEP_ID = "flash"
-    DEFAULT_CSS = asset("styles", "flash.tcss").read_text(encoding="utf-8")
+    NOT_DONE = "Not written yet: pick the card in the list (Enter) or give a file."
+    CSS_PATH = str(asset("styles", "flash.tcss"))
     # Loop devices and fixed disks are refused; the test suite and the demo (which write loop devices or
     # files they made) set this. It never lets a system, mounted or read-only disk through.
     ALLOW_NON_REMOVABLE = False
@@ -253,16 +254,15 @@ class FlashScreen(StepScreen):
         else:
             self._begin(target, image)
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "flash-to-file":
-            event.stop()
-            self.pick_file(self.query_one("#flash-file", Input).value)
-            return
-        if event.button.id == "flash-stop":
-            event.stop()
-            self.action_stop()
-            return
-        super().on_button_pressed(event)
+    @on(Button.Pressed, "#flash-to-file")
+    def _to_file_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.pick_file(self.query_one("#flash-file", Input).value)
+
+    @on(Button.Pressed, "#flash-stop")
+    def _stop_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_stop()
 
     def action_stop(self) -> None:
         if self.busy:

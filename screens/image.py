@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import threading
 
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
-from textual.widgets import Button, RadioButton, RadioSet, Static
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Button, RadioSet, Static
 
 from wizard.card import elevate, firmware
 from wizard.card.sdimage import UNVERIFIED_FAB, find_package, make_image_for
@@ -24,6 +24,7 @@ from wizard.core.paths import asset
 from wizard.core.progress import Cancelled
 
 from .base import StepScreen
+from .choice import Choice
 from .flash_progress import WorkProgress
 from .log_view import LogView
 from .terminal import in_terminal
@@ -31,7 +32,8 @@ from .terminal import in_terminal
 
 class ImageScreen(StepScreen):
     STEP_ID = "image"
-    DEFAULT_CSS = asset("styles", "image.tcss").read_text(encoding="utf-8")
+    NOT_DONE = "Not made yet: choose the board above, then Make the SD-card image (ctrl+r)."
+    CSS_PATH = str(asset("styles", "image.tcss"))
     BINDINGS = [Binding("ctrl+r", "start", "Make image"), Binding("ctrl+x", "stop", "Stop")]
 
     def __init__(self, session) -> None:
@@ -42,34 +44,40 @@ class ImageScreen(StepScreen):
 
     def compose_body(self) -> ComposeResult:
         prof = self.session.profile
-        yield Static("", id="image-package")
-        yield Static("How dosdcard.sh learns which board the image is for:", classes="image-title")
-        saved = self.session.answers.fab
-        buttons = [RadioButton("A Jetson Nano plugged in over USB in recovery mode (reads the board; needs root)",
-                               id="src-recovery", value=False)]
-        boardid = prof.sdcard.get("boardid", "3448")
-        for f in prof.fabs:
-            mark = "" if f.verified else "  [unverified mapping]"
-            buttons.append(RadioButton(f"{f.title}: BOARDID {boardid}, FAB {f.fab}{mark}", id=f"fab-{f.id}",
-                                       value=(f.id == saved)))
-        yield RadioSet(*buttons, id="image-source")
-        yield Static(UNVERIFIED_FAB, id="image-unverified")
-        yield Static("", id="image-board")
-        yield Static(asset("diagrams", "jetson-nano-recovery.txt").read_text(encoding="utf-8"), id="image-diagram")
+        # What to choose scrolls; the action, its progress and its result stay in view below it.
+        # Not a Tab stop (the paging keys scroll it): Tab goes straight to the choices.
+        with VerticalScroll(id="image-choices") as choices:
+            choices.can_focus = False
+            yield Static("", id="image-package")
+            # Set here, not in on_mount: reached through another step, this screen mounts before its rows do.
+            # The short notice here; the two sentences in the confirmation before anything is written.
+            applies = firmware.applies(prof, self.session.answers.machine)
+            fw_note = Static(firmware.short_notice(prof, self.session.answers.machine), id="image-firmware-note")
+            fw_note.display = applies
+            yield fw_note
+            yield Static("How dosdcard.sh learns which board the image is for:", classes="image-title")
+            saved = self.session.answers.fab
+            buttons = [Choice("A Jetson Nano plugged in over USB in recovery mode (reads the board; needs root)",
+                              id="src-recovery", value=False)]
+            boardid = prof.sdcard.get("boardid", "3448")
+            for f in prof.fabs:
+                mark = "" if f.verified else "  [unverified mapping]"
+                buttons.append(Choice(f"{f.title}: BOARDID {boardid}, FAB {f.fab}{mark}", id=f"fab-{f.id}",
+                                      value=(f.id == saved)))
+            yield RadioSet(*buttons, id="image-source")
+            yield Static(UNVERIFIED_FAB, id="image-unverified")
+            yield Static("", id="image-board")
+            yield Static(asset("diagrams", "jetson-nano-recovery.txt").read_text(encoding="utf-8"),
+                         id="image-diagram")
         with Horizontal(id="image-actions"):
-            yield Button("Make the SD-card image", id="image-start", variant="primary")
-            yield Button("Stop", id="image-stop", variant="warning", disabled=True)
-        # Set here, not in on_mount: reached through another step, this screen mounts before its rows do. The
-        # short notice here; the two sentences in the confirmation before anything is written.
-        applies = firmware.applies(prof, self.session.answers.machine)
-        fw_note = Static(firmware.short_notice(prof, self.session.answers.machine), id="image-firmware-note")
-        fw_button = Button("Rewrite boot firmware", id="image-firmware", compact=True)
-        fw_note.display = fw_button.display = applies
-        yield fw_note
-        yield fw_button
+            yield Button("Make the SD-card image", id="image-start", variant="primary", compact=True)
+            yield Button("Stop", id="image-stop", variant="warning", disabled=True, compact=True)
+            fw_button = Button("Rewrite boot firmware", id="image-firmware", compact=True)
+            fw_button.display = applies
+            yield fw_button
         yield WorkProgress(id="image-progress")
-        yield LogView(id="image-log")
         yield Static("", id="image-result")
+        yield LogView(id="image-log")
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -126,20 +134,20 @@ class ImageScreen(StepScreen):
                 self.notify(str(e), severity="error")
 
     # -- the work ------------------------------------------------------------------------------------
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "image-start":
-            event.stop()
-            self.action_start()
-            return
-        if event.button.id == "image-stop":
-            event.stop()
-            self.action_stop()
-            return
-        if event.button.id == "image-firmware":
-            event.stop()
-            self.ask_firmware()
-            return
-        super().on_button_pressed(event)
+    @on(Button.Pressed, "#image-start")
+    def _start_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_start()
+
+    @on(Button.Pressed, "#image-stop")
+    def _stop_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_stop()
+
+    @on(Button.Pressed, "#image-firmware")
+    def _firmware_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.ask_firmware()
 
     def action_start(self) -> None:
         if self.busy:

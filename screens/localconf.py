@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.syntax import Syntax
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Static, TabbedContent, TabPane
@@ -17,6 +18,7 @@ from .base import StepScreen
 
 class LocalConfScreen(StepScreen):
     STEP_ID = "localconf"
+    NOT_DONE = "Not written yet: Apply writes the block shown below."
     CSS_PATH = str(asset("styles", "localconf.tcss"))
 
     def __init__(self, session) -> None:
@@ -29,7 +31,8 @@ class LocalConfScreen(StepScreen):
         with Horizontal(id="lc-actions"):
             yield Button("Apply", id="lc-apply", variant="primary", compact=True)
             yield Button("Refresh", id="lc-refresh", compact=True)
-            yield Static("", id="lc-result")
+        # Under the buttons, full width: no column split that squeezes a path into 40 columns.
+        yield Static("", id="lc-result")
         yield Static("", id="lc-conflicts")
         with TabbedContent(id="lc-tabs"):
             with TabPane("Changes (diff)", id="lc-tab-diff"):
@@ -91,12 +94,12 @@ class LocalConfScreen(StepScreen):
             self.query_one("#lc-result", Static).update(f"[green]Written.[/] Original kept as {done.backup}.")
         self.refresh_nav()
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "lc-apply":
-            event.stop()
-            self.apply()
-        elif event.button.id == "lc-refresh":
-            event.stop()
-            self.refresh_plan()
-        else:
-            super().on_button_pressed(event)
+    @on(Button.Pressed, "#lc-apply")
+    def _apply_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.apply()
+
+    @on(Button.Pressed, "#lc-refresh")
+    def _refresh_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.refresh_plan()

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
 from wizard.core.paths import asset
 from wizard.downloads import prereqs
 
 from .base import StepScreen
+from .confirm import ConfirmScreen
+from .tick import Tick
 
 
 class PrereqsScreen(StepScreen):
@@ -23,7 +25,8 @@ class PrereqsScreen(StepScreen):
             with Horizontal(id="prereqs-folder-row"):
                 yield Input(self.session.answers.downloads_dir, id="prereqs-folder", compact=True)
                 yield Button("Look again", id="prereqs-rescan", compact=True)
-            yield VerticalScroll(id="prereqs-items")
+            # Not a second scroll: one Tab stop less between the folder and the first box.
+            yield Vertical(id="prereqs-items")
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -47,7 +50,7 @@ class PrereqsScreen(StepScreen):
         for item in items:
             value = bool(item.detected) or item.id in confirmed
             label = f"{item.title}" + (" (detected)" if item.detected else "")
-            box.mount(Checkbox(label, value, id=f"prereq-{item.id}", disabled=bool(item.detected), compact=True))
+            box.mount(Tick(label, value, id=f"prereq-{item.id}", disabled=bool(item.detected), compact=True))
             box.mount(Static(item.detail, classes="prereq-detail"))
             if item.help and not item.detected:
                 box.mount(Static(item.help, classes="prereq-help"))
@@ -70,12 +73,10 @@ class PrereqsScreen(StepScreen):
         if event.input.id == "prereqs-folder":
             self._set_folder(event.value)
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "prereqs-rescan":
-            event.stop()
-            self._set_folder(self.query_one("#prereqs-folder", Input).value)
-            return
-        super().on_button_pressed(event)
+    @on(Button.Pressed, "#prereqs-rescan")
+    def _rescan_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self._set_folder(self.query_one("#prereqs-folder", Input).value)
 
     def _set_folder(self, value: str) -> None:
         value = value.strip()
@@ -85,6 +86,21 @@ class PrereqsScreen(StepScreen):
 
     def can_advance(self) -> tuple:
         ok, why = super().can_advance()
-        if not ok and why == "Not done yet.":
+        if not ok and why == self.NOT_DONE:
             return False, "Tick each item once it is done."
         return ok, why
+
+    def action_continue_anyway(self) -> None:
+        """Skipping a prerequisite asks first: without it the later steps fail, not this one."""
+        if not self.can_continue_anyway():
+            return
+        confirmed = self.confirmed
+        missing = [i.title for i in getattr(self, "items", []) if not i.detected and i.id not in confirmed]
+        listed = "\n  ".join(missing) or "(not checked yet)"
+        question = (f"Not done yet:\n  {listed}\n\nThe downloads and the build need these. Continue anyway?")
+
+        def answered(yes) -> None:
+            if yes:
+                StepScreen.action_continue_anyway(self)
+
+        self.app.push_screen(ConfirmScreen(question, yes="Continue anyway", no="Go back"), answered)

@@ -7,9 +7,9 @@ streams the commands' output into a log pane, and on failure shows the last line
 from __future__ import annotations
 
 from rich.text import Text
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Input, Log, Static
 
 from wizard.core import procrun
@@ -36,8 +36,14 @@ MARKS = {RUNNING: ("▶", "yellow"), DONE: ("✔", "green"), ALREADY: ("✔", "g
          EARLIER: ("✔", "dim green"), "": ("○", "dim")}
 
 
+LOGIN_NOTE = ("The LTS source is for Wind River subscribers: cloning it needs your Windshare login (used "
+              "for this clone only, never saved). No subscription? Go back to Board & distro and pick the public "
+              "BASE source.")
+
+
 class ProjectScreen(StepScreen):
     STEP_ID = "project"
+    NOT_DONE = "Not created yet: Create project runs the commands listed."
     CSS_PATH = str(asset("styles", "project.tcss"))
 
     def __init__(self, session) -> None:
@@ -47,15 +53,20 @@ class ProjectScreen(StepScreen):
         self.commit_missing: CommitMissing | None = None
 
     def compose_body(self) -> ComposeResult:
-        with Horizontal(id="project-top"):
+        # The action first, in one row at any width; the commands it runs scroll below it.
+        with Horizontal(id="project-buttons"):
+            yield Button("Create project", id="project-run", variant="primary", compact=True)
+            yield Button("Cancel", id="project-cancel", variant="error", compact=True, disabled=True)
+            yield Button("Use branch tip", id="project-tip", variant="warning", compact=True)
+        with VerticalScroll(id="project-top") as top:
+            top.can_focus = False       # the paging keys scroll it; Tab goes from the buttons to the login
             yield Static("", id="project-steps")
-            with Vertical(id="project-buttons"):
-                yield Button("Create project", id="project-run", variant="primary", compact=True)
-                yield Button("Cancel", id="project-cancel", variant="error", compact=True, disabled=True)
-                yield Button("Use branch tip", id="project-tip", variant="warning", compact=True)
-        with Horizontal(id="project-login"):
-            yield Input(placeholder="Wind River user (windshare)", id="project-user")
-            yield Input(placeholder="password (never shown or saved)", password=True, id="project-password")
+        with Vertical(id="project-login"):
+            yield Static(LOGIN_NOTE, id="project-login-note")
+            with Horizontal(id="project-login-row"):
+                yield Input(placeholder="Windshare user", id="project-user", compact=True)
+                yield Input(placeholder="password (never shown or saved)", password=True, id="project-password",
+                            compact=True)
         yield Static("", id="project-failure")
         yield Log(id="project-log", highlight=False, max_lines=5000)
 
@@ -168,17 +179,18 @@ class ProjectScreen(StepScreen):
         self.draw_steps()
         self.refresh_nav()
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        bid = event.button.id
-        if bid == "project-run":
-            event.stop()
-            self.start()
-        elif bid == "project-tip":
-            event.stop()
-            self.start(use_branch_tip=True)
-        elif bid == "project-cancel":
-            event.stop()
-            if self.cancel_token is not None:
-                self.cancel_token.cancel()
-        else:
-            super().on_button_pressed(event)
+    @on(Button.Pressed, "#project-run")
+    def _run_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.start()
+
+    @on(Button.Pressed, "#project-tip")
+    def _tip_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.start(use_branch_tip=True)
+
+    @on(Button.Pressed, "#project-cancel")
+    def _cancel_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if self.cancel_token is not None:
+            self.cancel_token.cancel()

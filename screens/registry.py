@@ -1,5 +1,5 @@
-"""Which screen shows which step: step id -> "module:Class". A missing module shows a placeholder,
-so the shell runs while a step's screen is still being written."""
+"""Which screen shows which step: step id -> "module:Class", imported only when the step is first shown
+(the first frame waits for nothing but the first step's screen)."""
 
 from __future__ import annotations
 
@@ -23,12 +23,4 @@ SCREENS = {
 
 def screen_class(step_id: str):
     module_name, _, cls_name = SCREENS[step_id].partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as e:
-        if e.name != module_name:
-            raise
-        from .placeholder import PlaceholderScreen
-
-        return PlaceholderScreen
-    return getattr(module, cls_name)
+    return getattr(importlib.import_module(module_name), cls_name)

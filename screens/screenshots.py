@@ -1,6 +1,6 @@
 """Regenerate the README's screenshots: one SVG per step, taken from an unattended demo run.
 
-    python -m screens.screenshots [OUTDIR]      (default: assets/screenshots)
+    python -m screens.screenshots [OUTDIR] [--size 80x24]      (default: assets/screenshots, 100x32)
 
 It runs the real demo (sandbox, stand-ins, the real steps) headless at 100x32 and saves each screen once
 its step has done its work, so the pictures always match what the wizard shows.
@@ -23,7 +23,8 @@ def take(outdir: Path, size: tuple = (100, 32)) -> list:
     from wizard.demo.launch import prepare
 
     outdir.mkdir(parents=True, exist_ok=True)
-    args = argparse.Namespace(demo_dir=tempfile.mkdtemp(prefix="wrnv-shots-"), demo_speed=4.0, demo_fault="")
+    args = argparse.Namespace(demo_dir=tempfile.mkdtemp(prefix="wrnv-shots-"), demo_speed=4.0, demo_fault="",
+                              new=True)
     sb, session = prepare(args)
     saved: list = []
     app = None
@@ -46,8 +47,14 @@ def take(outdir: Path, size: tuple = (100, 32)) -> list:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m screens.screenshots", description=__doc__.splitlines()[0])
     p.add_argument("outdir", nargs="?", default=str(assets_dir() / "screenshots"))
+    p.add_argument("--size", default="100x32", help="terminal size, COLUMNSxROWS (default 100x32)")
     args = p.parse_args(argv)
-    saved = take(Path(args.outdir))
+    try:
+        size = tuple(int(n) for n in args.size.lower().split("x"))
+        assert len(size) == 2 and min(size) > 0
+    except (ValueError, AssertionError):
+        p.error(f"--size {args.size}: give COLUMNSxROWS, e.g. 80x24")
+    saved = take(Path(args.outdir), size)
     for path in saved:
         print(path)
     return 0 if len(saved) == len(STEPS) else 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, DataTable, Input, Static
@@ -29,10 +30,12 @@ class SummaryScreen(StepScreen):
             yield Static("", id="summary-board")
             yield Static("", id="summary-next")
         with Horizontal(id="summary-export"):
-            yield Input(str(self.session.project / EXPORT_NAME), id="summary-path")
-            yield Button("Export as Markdown", id="summary-export-button", variant="primary")
+            yield Input(str(self.session.project / EXPORT_NAME), id="summary-path", compact=True)
+            yield Button("Export as Markdown", id="summary-export-button", variant="primary", compact=True)
+        yield Static("", id="summary-export-result", classes="result-panel")
 
     def on_mount(self) -> None:
+        self.query_one("#summary-export-result").display = False
         table = self.query_one("#summary-steps", DataTable)
         table.add_column("Step", key="step")
         table.add_column("Status", key="status")
@@ -50,7 +53,8 @@ class SummaryScreen(StepScreen):
 
     def fill(self) -> None:
         s = build_summary(self.session)
-        facts = Text("What was built\n", style="bold underline")
+        facts = Text()
+        facts.append("What was built\n", style="bold underline")
         for label, value in s.facts:
             facts.append(f"{label}: ", style="bold")
             facts.append(f"{value}\n")
@@ -61,38 +65,42 @@ class SummaryScreen(StepScreen):
             table.add_row(r.title, Text(r.status, style=STATUS_STYLE.get(r.status, "")), r.took, Text(r.detail),
                           key=r.id)
         self.query_one("#summary-total", Static).update(f"Total time in steps: {s.total}")
-        board = Text("The SD card\n", style="bold underline")
-        for k, v in s.card or [("card", "not written with the wizard")]:
+        board = Text()
+        board.append("The SD card\n", style="bold underline")
+        for k, v in s.card or [("Card", "not written with the wizard yet")]:
             board.append(f"  {k}: {v}\n")
         board.append("The board\n", style="bold underline")
-        for k, v in s.board or [("board", "not checked yet")]:
+        for k, v in s.board or [("Board", "not checked yet")]:
             board.append(f"  {k}: {v}\n")
         for c in s.board_checks:
             if c.get("status") != "pass":
                 board.append(f"  ✖ {c.get('name')}: {c.get('hint') or c.get('status')}\n", style="yellow")
         self.query_one("#summary-board", Static).update(board)
-        nxt = Text("Next steps\n", style="bold underline")
+        nxt = Text()
+        nxt.append("Next steps\n", style="bold underline")
         for i, step in enumerate(s.next_steps, 1):
             nxt.append(f"{i}. {step}\n")
         self.query_one("#summary-next", Static).update(nxt)
 
     def export(self) -> None:
         path = self.query_one("#summary-path", Input).value.strip()
+        # The outcome stays under the button (a toast would vanish before it is read).
+        result = self.query_one("#summary-export-result", Static)
+        result.display = True
         try:
             written = export_markdown(self.session, path or None)
         except (OSError, WizardError) as e:
-            self.notify(f"Could not write the summary: {e}; choose another file.", severity="error", timeout=10,
-                        markup=False)
+            result.update(Text(f"Could not write the summary: {e}; choose another file.", style="red"))
+            result.set_class(False, "-ok").set_class(True, "-failed")
             return
-        self.notify(f"Summary written to {written}", timeout=8, markup=False)
+        result.update(Text(f"Summary written to {written}"))
+        result.set_class(False, "-failed").set_class(True, "-ok")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         self.export()
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "summary-export-button":
-            event.stop()
-            self.export()
-            return
-        super().on_button_pressed(event)
+    @on(Button.Pressed, "#summary-export-button")
+    def _export_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.export()

@@ -18,6 +18,10 @@ class WelcomeScreen(StepScreen):
     COMPLETE_ON_NEXT = True
 
     def compose_body(self) -> ComposeResult:
+        if getattr(self.session, "resumed_demo", False):
+            yield Static("This demo picks up the sandbox of the last one: the steps it already finished are "
+                         "marked ✔. Start over with wrnv-wizard --demo --new.",
+                         id="welcome-resumed", classes="result-panel")
         with VerticalScroll():
             yield Static(asset("text", "welcome.txt").read_text(encoding="utf-8"), id="welcome-text")
 

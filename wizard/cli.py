@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 from pathlib import Path
 from typing import Callable, Optional
@@ -18,7 +19,24 @@ from wizard.core.errors import UsageError, WizardError
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, exit 2, no usage dump
+        if "invalid choice" in message:
+            # Only the wanted command's parser is built (start-up time): name them all from the table.
+            message = re.sub(r"\(choose from [^)]*\)", f"(choose from {', '.join(COMMANDS)})", message)
         raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def _check_profile_arg(value: str) -> None:
+    """A --profile that names nothing is a usage error (exit 2), said before anything starts."""
+    from wizard.core.errors import ProfileError
+    from wizard.core.profile import available_profiles, resolve_profile_path
+
+    try:
+        path = resolve_profile_path(value)
+    except ProfileError as e:
+        raise UsageError(f"--profile: {e.problem}") from None
+    if not path.is_file():
+        raise UsageError(f"--profile {value}: no such file; give a profile name "
+                         f"({', '.join(sorted(available_profiles()))}) or a .toml file")
 
 
 def _command_module(name: str):
@@ -40,7 +58,9 @@ def build_parser(only: Optional[str] = None) -> argparse.ArgumentParser:
     p.add_argument("--answers", metavar="FILE", help="TOML file with answers (machine, distro, packages, ...); "
                                                      "before a command: saved in the project, then the command runs")
     p.add_argument("--demo", action="store_true", help="run the whole journey in a sandbox; touches no real disk")
-    p.add_argument("--demo-dir", metavar="DIR", help="where the demo sandbox lives (default: a temporary folder)")
+    p.add_argument("--demo-dir", metavar="DIR",
+                   help="where the demo sandbox lives (default: the last one --demo made, else a new temporary one)")
+    p.add_argument("--new", action="store_true", help="with --demo: start a new sandbox instead of resuming the last")
     p.add_argument("--demo-speed", type=float, default=1.0, metavar="X", help="demo build pace (default 1.0)")
     p.add_argument("--demo-fault", metavar="LIST", help="with --demo: checksum and/or build, to see failures")
     p.add_argument("--auto", action="store_true", help="with --demo: advance through the steps by itself")
@@ -83,6 +103,8 @@ def main(argv: Optional[list] = None, run_tui: Optional[Callable] = None) -> int
     try:
         parser = build_parser(only=wanted or (None if helping else ""))
         args = parser.parse_args(argv)
+        if getattr(args, "profile", None):
+            _check_profile_arg(args.profile)
         if getattr(args, "_module", None) is not None:
             if args.answers and args.command != "answers":
                 _save_answers(args)
@@ -163,6 +185,8 @@ def _save_traceback() -> str:
 def _run_wizard(args, run_tui: Optional[Callable]) -> int:
     if args.auto and not args.demo:
         raise UsageError("--auto only works with --demo")
+    if args.new and not args.demo:
+        raise UsageError("--new only works with --demo (it starts a new demo sandbox)")
     if args.demo:
         from wizard.demo.launch import run_demo
 

@@ -18,7 +18,7 @@ def test_default_profile_holds_the_seed_facts():
     assert [m.name for m in p.machines if m.sdcard] == ["jetson-nano-qspi-sd"]
     lts, base = p.source("lts"), p.source("base")
     assert (lts.branch, base.branch) == ("WRLINUX_10_19_LTS", "WRLINUX_10_19_BASE")
-    assert lts.url.startswith("https://windshare.windriver.com/") and p.wrlinux.default_source == "lts"
+    assert lts.url.startswith("https://windshare.windriver.com/") and p.wrlinux.default_source == "base"
     assert p.meta_tegra.commit == SEED_COMMIT and p.meta_tegra.branch == "zeus-l4t-r32.3.1"
     assert p.wrlinux.setup_args == ("--all-layers", "--dl-layers", "--templates", "feature/docker")
     assert p.wrlinux.distro_option == "--distros"
@@ -39,7 +39,7 @@ def write_profile(tmp_path, transform) -> str:
      "meta_tegra.commit", "40-character"),
     (lambda t: t.replace('branch = "zeus-l4t-r32.3.1"', ''), "meta_tegra.branch", "missing"),
     (lambda t: t.replace('sdcard = true', 'sdcard = "yes"', 1), "machines[0].sdcard", "true or false"),
-    (lambda t: t.replace('default_source = "lts"', 'default_source = "gold"'), "wrlinux.default_source", "not one"),
+    (lambda t: t.replace('default_source = "base"', 'default_source = "gold"'), "wrlinux.default_source", "not one"),
     (lambda t: t.replace('schema = 1', 'schema = 7'), "schema", "not supported"),
     (lambda t: t.replace('override_syntax = "underscore"', 'override_syntax = "dash"'), "override_syntax", "must be"),
     (lambda t: t.replace('[[distros]]\nid = "wrlinux-graphics"', '[[distros]]\ndefault = true\nid = "wrlinux-graphics"'),

@@ -77,12 +77,15 @@ def test_failing_clone_is_one_line_with_hint_and_log(tmp_path, capsys):
 def test_installed_command_login_from_environment_is_never_logged(world, tmp_path):
     from wrnvtest import run_cli
 
+    from wizard.core.session import Session
+
     project = tmp_path / "p"
+    Session.open(project).update_answers(source="lts")     # the subscriber source (the default is BASE)
     secret = "pa55-from-env"
     r = run_cli(*_setup_args(world, project),
                 env={"WRNV_WINDSHARE_USER": "carol", "WRNV_WINDSHARE_PASSWORD": secret}, timeout=120)
     assert r.returncode == 0, r.stderr
-    assert "Detected Windshare configuration." in r.stdout       # the default LTS source got the login
+    assert "Detected Windshare configuration." in r.stdout       # the LTS source got the login
     assert secret not in r.stdout + r.stderr
     for log in (project / ".wrnv-wizard" / "logs").iterdir():
         assert secret not in log.read_text()

@@ -44,7 +44,7 @@ async def test_board_defaults_and_saving_choices(session):
         assert table.row_count == len(session.profile.machines)
         assert table.get_row_at(table.cursor_row)[0] == "jetson-nano-qspi-sd"
         assert table.get_row_at(table.cursor_row)[2] == "yes"
-        assert screen.query_one("#nav-next").disabled            # not saved yet
+        assert not screen.query_one("#nav-next").disabled        # Next saves what is on screen
         choices = screen.choices()
         assert choices["packages"] == session.profile.default_packages and choices["distro"] == "wrlinux"
         table.move_cursor(row=3)                                  # jetson-tx2

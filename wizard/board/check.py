@@ -124,7 +124,7 @@ def _ssh_failure_hint(r: SshResult, client: SshClient) -> str:
                 "Read its address on the debug UART (115200 8N1) with `ip -4 addr`")
     if "permission denied" in err:
         return (f"the board refused the login as {t.user}: use a key it accepts (--identity, or copy yours with "
-                f"`ssh-copy-id -p {t.port} {t.login}`), or the seed's image blank root password (debug-tweaks)")
+                f"`ssh-copy-id -p {t.port} {t.login}`), or the tutorial image's blank root password (debug-tweaks)")
     if "connection refused" in err:
         return f"nothing listens for ssh on port {t.port}: is sshd in the image and started?"
     if "could not resolve" in err or "name or service not known" in err:
@@ -192,7 +192,7 @@ class BoardChecker:
         return Check("reachable", FAIL, cmd, why,
                      "is the board powered, booted (give it a minute) and on this network? Read its address on "
                      f"the debug UART ({self.profile.board.get('serial_baud', 115200)} 8N1) with `ip -4 addr`; "
-                     "the seed's image takes one by DHCP")
+                     "the tutorial's image takes one by DHCP")
 
     def check_login(self) -> Check:
         r = self._ssh("id -un")
@@ -203,7 +203,7 @@ class BoardChecker:
         want = self.profile.board.get("user", "root")
         if user != want:
             return Check("login", FAIL, cmd, out,
-                         f"logged in as {user!r}, not {want}: docker and /etc need {want} on the seed's image; "
+                         f"logged in as {user!r}, not {want}: docker and /etc need {want} on the tutorial's image; "
                          f"use --user {want}")
         return Check("login", PASS, cmd, out)
 

@@ -63,7 +63,7 @@ class SshTarget:
             raise WizardError(f"board address {self.host!r} is not a host name or IP address; "
                               "give one like 192.168.1.42 or jetson-nano-qspi-sd.local")
         if not self.user or self.user.startswith("-") or any(c.isspace() or c == "@" for c in self.user):
-            raise WizardError(f"user {self.user!r} is not a valid login name; the seed's image uses root")
+            raise WizardError(f"user {self.user!r} is not a valid login name; the tutorial's image uses root")
         if not (0 < int(self.port) < 65536):
             raise WizardError(f"port {self.port} is not between 1 and 65535; ssh uses 22")
 

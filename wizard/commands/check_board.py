@@ -25,11 +25,11 @@ def add_arguments(p) -> None:
                    help="known_hosts file to use (default: wrnv-wizard's own, in the user config folder)")
     p.add_argument("--packages", metavar="A,B", default=None,
                    help="packages whose CSV files must be present (default: the project's answers)")
-    p.add_argument("--image", default="", help="container image for the GPU probe (default: the seed's demo image)")
+    p.add_argument("--image", default="", help="container image for the GPU probe (default: the tutorial's demo image)")
     p.add_argument("--timeout", type=int, default=8, help="ssh connect timeout in seconds (default 8)")
     p.add_argument("--ask-password", action="store_true",
                    help="prompt for a password (or key passphrase) on the terminal; without it ssh uses keys or "
-                        "the seed image's blank root password, and never prompts")
+                        "the image's blank root password (debug-tweaks), and never prompts")
 
 
 def _session(args):
@@ -116,5 +116,6 @@ def run(args) -> int:
         if report.ok:
             from wizard.board.check import demo_command
 
-            print(f"Try the seed's demo: ssh {target.login} then `{demo_command(profile)}` (needs internet)")
+            ssh = f"ssh -p {target.port} {target.login}" if target.port != 22 else f"ssh {target.login}"
+            print(f"Try the tutorial's GPU demo: `{ssh}`, then `{demo_command(profile)}` (needs internet)")
     return 0 if report.ok else 1

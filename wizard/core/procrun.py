@@ -51,7 +51,8 @@ _HINTS = (
                 r"Connection refused|Connection timed out|Failed to connect to|unable to access|"
                 r"Name or service not known|No route to host", re.I),
      "the network or the server cannot be reached: check the connection (and a proxy, if you use one) or use "
-     "a mirror URL under Advanced, then run this step again"),
+     "a mirror URL (wrlinux_url / meta_tegra_url: Board & distro's Advanced in the full-screen wizard, the "
+     "answers file otherwise), then run this step again"),
 )
 
 

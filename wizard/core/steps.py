@@ -37,6 +37,9 @@ class StepSpec:
     summary: str
     # Whether "continue anyway" is offered when the step failed (only where going on is safe).
     continue_anyway: bool = False
+    # Checks whose failure no later step gets round (the build would stop hours later, or never start):
+    # with one of them failed, "continue anyway" is not offered.
+    blocking: tuple = ()
     # The headless command that runs this step, shown to the user ("wrnv-wizard <cli> ...").
     cli: str = ""
 
@@ -46,7 +49,8 @@ STEPS: tuple = (
     StepSpec("prereqs", "NVIDIA prerequisites",
              "An NVIDIA developer account, SDK Manager and the JetPack 4.3 downloads.", continue_anyway=True),
     StepSpec("host", "Host check", "Everything setup.sh, bitbake and dosdcard.sh need, checked up front.",
-             continue_anyway=True, cli="doctor"),
+             continue_anyway=True, cli="doctor",
+             blocking=("not root", "python2", "bash", "locale", "required host tools")),
     StepSpec("downloads", "Verify downloads", "Every NVIDIA file the build reads: present and intact.",
              continue_anyway=True, cli="verify-downloads"),
     StepSpec("board", "Board & distro", "Which Jetson, which Wind River source and distro, which packages."),
@@ -63,6 +67,12 @@ STEPS: tuple = (
 )
 
 STEP_IDS = tuple(s.id for s in STEPS)
+
+
+def may_continue_anyway(spec: StepSpec, failed=()) -> bool:
+    """Whether a failed step may be passed by: offered by the step, and none of `failed` (the names of the
+    checks that failed) is one the rest of the journey cannot do without."""
+    return spec.continue_anyway and not set(failed) & set(spec.blocking)
 
 
 def step(step_id: str) -> StepSpec:

@@ -54,16 +54,52 @@ def took(seconds) -> str:
     return humanize.precisedelta(timedelta(seconds=int(seconds)), minimum_unit=unit, format="%0.0f")
 
 
-def _scalars(data: dict, skip=()) -> list:
-    """A step's saved data as (label, value) lines: short scalars only (lists of files stay in the state)."""
+def _size(value) -> str:
+    return humanize.naturalsize(int(value)) if isinstance(value, (int, float)) else str(value)
+
+
+def _seconds(value) -> str:
+    return took(float(value)) if isinstance(value, (int, float)) else str(value)
+
+
+def _image_lines(data: dict) -> list:
+    """The SD-card image step's saved data in words (the raw fields stay in the state file)."""
     out = []
-    for key, value in sorted(data.items()):
-        if key in skip or isinstance(value, (dict, list, tuple)) or value in (None, ""):
-            continue
-        text = str(value)
-        if len(text) > 200:
-            continue
-        out.append((key.replace("_", " "), text))
+    if data.get("path"):
+        out.append(("SD-card image", str(data["path"])))
+    if isinstance(data.get("apparent"), (int, float)):
+        size = _size(data["apparent"])
+        if isinstance(data.get("allocated"), (int, float)):
+            size += f" ({_size(data['allocated'])} of it data)"
+        out.append(("SD-card image size", size))
+    if data.get("package"):
+        out.append(("Made from", str(data["package"])))
+    return out
+
+
+def _card_lines(data: dict) -> list:
+    """The write step's saved data in words: what was written where, how fast, and whether it was checked."""
+    out = []
+    if data.get("target"):
+        out.append(("Written to", str(data["target"])))
+    if data.get("image"):
+        out.append(("Image", str(data["image"])))
+    if isinstance(data.get("written"), (int, float)):
+        line = f"{_size(data['written'])} written"
+        if isinstance(data.get("image_size"), (int, float)):
+            line += f" of a {_size(data['image_size'])} image"
+        if data.get("skipped"):
+            line += f" ({_size(data['skipped'])} skipped: already zeros)"
+        if isinstance(data.get("seconds"), (int, float)):
+            line += f" in {_seconds(data['seconds'])}"
+        out.append(("Written", line))
+    if data.get("verified"):
+        line = f"{_size(data['verified'])} read back and compared"
+        if isinstance(data.get("verify_seconds"), (int, float)):
+            line += f" in {_seconds(data['verify_seconds'])}"
+        out.append(("Checked", line))
+    elif "verified" in data:
+        out.append(("Checked", "not read back"))
     return out
 
 
@@ -82,8 +118,7 @@ def build_summary(session) -> Summary:
         ("Build folder", str(session.project / profile.wrlinux.build_dir)),
         ("Downloads", answers.downloads_dir),
     ]
-    image = session.step_state("image")
-    s.facts += [(f"SD-card image: {k}", v) for k, v in _scalars(image.data)]
+    s.facts += _image_lines(session.step_state("image").data)
 
     total = 0.0
     for spec in STEPS:
@@ -95,12 +130,12 @@ def build_summary(session) -> Summary:
                                st.detail))
     s.total = took(total)
 
-    s.card = _scalars(session.step_state("flash").data)
+    s.card = _card_lines(session.step_state("flash").data)
 
     boot = session.step_state("boot")
     data = boot.data
     if data.get("host"):
-        s.board.append(("Host", str(data["host"])))
+        s.board.append(("Log in with", ssh_command(session, data)))
         s.board.append(("Result", "every check passed" if data.get("ok") else "some checks did not pass"))
         gpu = data.get("gpu") or {}
         devs = gpu.get("devices") or []
@@ -116,17 +151,33 @@ def build_summary(session) -> Summary:
     return s
 
 
+def ssh_command(session, boot: dict) -> str:
+    """The ssh command line that reaches the board: `ssh -p PORT user@host` (a URL-like `host:port` is not
+    something ssh understands)."""
+    a = session.answers
+    b = session.profile.board
+    host = a.board_host or b.get("mdns_name", "{machine}.local").format(machine=a.machine)
+    user, port = a.board_user or b.get("user", "root"), a.board_port or 22
+    checked = str(boot.get("host") or "")
+    if checked:
+        # What the check recorded: "user@host" or "user@host:port".
+        login, _, tail = checked.rpartition(":") if checked.count(":") == 1 else (checked, "", "")
+        if tail.isdigit():
+            checked, port = login, int(tail)
+        user, _, host = checked.rpartition("@") if "@" in checked else (user, "", checked)
+    return f"ssh -p {port} {user}@{host}" if int(port) != 22 else f"ssh {user}@{host}"
+
+
 def _next_steps(session, boot: dict) -> list:
     b = session.profile.board
-    host = boot.get("host") or f"root@{b.get('mdns_name', '{machine}.local').format(machine=session.answers.machine)}"
     demo = f"docker run --runtime nvidia -it {b.get('demo_image', '')} {b.get('demo_command', '')}".strip()
     steps = []
     if not boot.get("ok"):
         steps.append("Check the board: `wrnv-wizard check-board <address>` shows each link of the GPU chain "
                      "and what to fix.")
     steps += [
-        f"Run the seed's demo: `ssh {host}`, then `{demo}` (the board needs internet: it pulls the image and "
-        "downloads MNIST on first run; the image's availability today is unverified).",
+        f"Run the tutorial's GPU demo: `{ssh_command(session, boot)}`, then `{demo}` (the board needs internet: "
+        "it pulls the image and downloads MNIST on first run; whether the image is still published is unverified).",
         "Containers need `--runtime nvidia` on every `docker run` (daemon.json sets no default runtime).",
         "To watch the GPU on the board, add `tegra-tools-tegrastats` (and `cuda-samples` for deviceQuery) to the "
         "packages in local.conf, then rebuild with `wrnv-wizard build`.",

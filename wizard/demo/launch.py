@@ -23,25 +23,62 @@ def _ensure_git_identity(root: Path) -> None:
     os.environ["GIT_CONFIG_GLOBAL"] = str(cfg)
 
 
+def _last_demo_file() -> Path:
+    from wizard.core.paths import cache_dir
+
+    return cache_dir() / "last-demo-dir"
+
+
+def _demo_root(args) -> tuple:
+    """(folder, resumed): --demo-dir as given; else the last sandbox `--demo` made, unless --new or it is gone;
+    else a new temporary one, remembered for next time."""
+    if args.demo_dir:
+        root = Path(args.demo_dir).expanduser()
+        return root, sandbox.is_sandbox(root)
+    record = _last_demo_file()
+    if not getattr(args, "new", False):
+        try:
+            last = Path(record.read_text(encoding="utf-8").strip())
+        except OSError:
+            last = None
+        if last is not None and sandbox.is_sandbox(last):
+            return last, True
+    root = Path(tempfile.mkdtemp(prefix="wrnv-demo-"))
+    try:
+        from wizard.core.atomic import atomic_write
+
+        record.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(record, f"{root}\n")
+    except OSError:
+        pass   # not remembered: the next --demo starts a new sandbox, nothing worse
+    return root, False
+
+
 def prepare(args):
     """Build the sandbox and a session on it; the caller closes the sandbox."""
     from wizard.core.session import Session
 
-    root = Path(args.demo_dir).expanduser() if args.demo_dir else Path(tempfile.mkdtemp(prefix="wrnv-demo-"))
     if args.demo_speed <= 0:
         raise UsageError("--demo-speed must be above 0 (1 is the default pace)")
     faults = tuple(f for f in (args.demo_fault or "").split(",") if f)
     unknown = set(faults) - {"checksum", "build"}
     if unknown:
         raise UsageError(f"--demo-fault: unknown {', '.join(sorted(unknown))}; use checksum and/or build")
-    print(f"wrnv-wizard demo: building the sandbox in {root} ...", file=sys.stderr)
+    root, resumed = _demo_root(args)
+    if resumed:
+        print(f"wrnv-wizard demo: resuming the sandbox in {root} (start over: wrnv-wizard --demo --new)",
+              file=sys.stderr)
+    else:
+        print(f"wrnv-wizard demo: building the sandbox in {root} ...", file=sys.stderr)
     sb = sandbox.build(root, speed=args.demo_speed, faults=faults)
+    sb.resumed = resumed
     os.environ.update(sb.env)
     os.environ["PATH"] = f"{sb.bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
     _ensure_git_identity(root)
     session = Session.open(sb.project, str(sb.profile_path))
     session.update_answers(**sb.answers())
     session.banner = sb.banner()
+    session.resumed_demo = resumed
     return sb, session
 
 

@@ -115,6 +115,7 @@ class Sandbox:
     env: dict = field(default_factory=dict)
     corrupted: str = ""
     board: Optional[DemoBoard] = None   # the stand-in board step 11 checks over ssh
+    resumed: bool = False               # an earlier demo's sandbox, picked up where it was left
 
     @property
     def card_target(self) -> str:
@@ -127,8 +128,11 @@ class Sandbox:
                 "project_dir": str(self.project), "fab": "b01", **board}
 
     def banner(self) -> str:
-        text = (f"DEMO — sandbox in {self.root}: stand-in downloads, repositories, bitbake, board and a "
-                f"virtual card ({self.card_target}); no real disk is touched.")
+        # The deciding words first: a narrow terminal wraps the rest, and the paths come last.
+        text = ("DEMO: no real disk is touched. Stand-in downloads, repositories, bitbake, board and a virtual card "
+                f"({self.card_target}); sandbox {self.root}.")
+        if self.resumed:
+            text += " Resumed where the last demo stopped; start over with wrnv-wizard --demo --new."
         if self.board is not None and self.board.reason:
             text += f" Note: {self.board.reason}"
         return text
@@ -232,6 +236,12 @@ def make_bin(root: Path) -> Path:
     docker.write_text(_DOCKER.format(python=sys.executable, standin=str(standin_cuda_dir())))
     docker.chmod(0o755)
     return bin_dir
+
+
+def is_sandbox(root) -> bool:
+    """Whether `root` holds a demo sandbox that can be picked up again (its repositories and project)."""
+    root = Path(root)
+    return (root / "server" / "meta-tegra.tested").is_file() and (root / "downloads").is_dir()
 
 
 def build(root: Path, speed: float = 1.0, faults: tuple = (), use_loop: Optional[bool] = None,

@@ -437,14 +437,18 @@ def needed_for(session) -> tuple:
 
 
 def verify_step(session, needed: Iterable[Needed], *, notes: Optional[list] = None, folder=None,
-                stage_first: bool = False, on_staged=None, **verify_args) -> Report:
+                stage_first: bool = False, on_staged=None, on_folder_ok=None, **verify_args) -> Report:
     """The Verify downloads step: (stage TensorRT, then) verify, and record the outcome with the bad files
-    and the folder, whoever asked (screen, plain mode or `verify-downloads`)."""
+    and the folder, whoever asked (screen, plain mode or `verify-downloads`). A missing or wrong folder fails
+    the step before anything else happens; `on_folder_ok` lets a screen draw its rows only after that."""
     folder = session.answers.downloads if folder is None else folder
     needed = list(needed)
-    notes = list(notes or [])
+    notes = notes if notes is not None else []      # on_staged may still add to the caller's list
     with session.step_run("downloads") as run:
         run.cancelled_detail = "check stopped"
+        check_folder(folder)
+        if on_folder_ok is not None:
+            on_folder_ok()
         if stage_first:
             from wizard.downloads.nodla import stage
 

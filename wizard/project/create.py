@@ -62,7 +62,8 @@ class CommitMissing(WizardError):
     def __init__(self, commit: str, branch: str, tip: Optional[str], url: str):
         self.commit, self.branch, self.tip, self.url = commit, branch, tip, url
         offer = (f"to use the branch tip instead (untested: it behaves differently), run again with "
-                 f"--meta-tegra-commit {tip}" if tip else "check the meta-tegra URL and commit under Advanced")
+                 f"--meta-tegra-commit {tip}" if tip else "check the meta-tegra URL and commit (meta_tegra_url, meta_tegra_commit: Board & distro's "
+                 "Advanced in the full-screen wizard, the answers file or --meta-tegra-commit otherwise)")
         super().__init__(f"the tested meta-tegra commit {commit} is not on branch {branch} of {url}; {offer}")
 
 
