@@ -15,6 +15,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
+from textual.css.query import NoMatches
 from textual.widgets import Button, RadioSet, Static
 
 from wizard.card import elevate, firmware
@@ -49,12 +50,6 @@ class ImageScreen(StepScreen):
         with VerticalScroll(id="image-choices") as choices:
             choices.can_focus = False
             yield Static("", id="image-package")
-            # Set here, not in on_mount: reached through another step, this screen mounts before its rows do.
-            # The short notice here; the two sentences in the confirmation before anything is written.
-            applies = firmware.applies(prof, self.session.answers.machine)
-            fw_note = Static(firmware.short_notice(prof, self.session.answers.machine), id="image-firmware-note")
-            fw_note.display = applies
-            yield fw_note
             yield Static("How dosdcard.sh learns which board the image is for:", classes="image-title")
             saved = self.session.answers.fab
             buttons = [Choice("A Jetson Nano plugged in over USB in recovery mode (reads the board; needs root)",
@@ -66,9 +61,17 @@ class ImageScreen(StepScreen):
                                       value=(f.id == saved)))
             yield RadioSet(*buttons, id="image-source")
             yield Static(UNVERIFIED_FAB, id="image-unverified")
+            # Set here, not in on_mount: reached through another step, this screen mounts before its rows do.
+            # The short notice here; the two sentences in the confirmation before anything is written.
+            applies = firmware.applies(prof, self.session.answers.machine)
+            fw_note = Static(firmware.short_notice(prof, self.session.answers.machine), id="image-firmware-note")
+            fw_note.display = applies
+            yield fw_note
             yield Static("", id="image-board")
-            yield Static(asset("diagrams", "jetson-nano-recovery.txt").read_text(encoding="utf-8"),
-                         id="image-diagram")
+            diagram = Static(asset("diagrams", "jetson-nano-recovery.txt").read_text(encoding="utf-8"),
+                             id="image-diagram")
+            diagram.display = False         # shown while a board is wanted in recovery mode
+            yield diagram
         with Horizontal(id="image-actions"):
             yield Button("Make the SD-card image", id="image-start", variant="primary", compact=True)
             yield Button("Stop", id="image-stop", variant="warning", disabled=True, compact=True)
@@ -81,8 +84,12 @@ class ImageScreen(StepScreen):
 
     def on_mount(self) -> None:
         super().on_mount()
-        self.query_one("#image-diagram").display = False
-        self._show_package()
+        # Reached through another step (Boot & check's "Rewrite boot firmware"), the rows inside the scroll
+        # may mount after this screen does: then they are filled once they are there.
+        try:
+            self._show_package()
+        except NoMatches:
+            self.call_after_refresh(self._show_package)
         data = self.session.step_state(self.STEP_ID).data
         if data.get("path"):
             self.query_one("#image-result", Static).update(f"Made earlier: {data['path']}")

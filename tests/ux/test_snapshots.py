@@ -102,7 +102,7 @@ def test_prereqs_not_done(snap_compare, root, size, monkeypatch):
 
 
 def test_host_failed_with_blocking_checks(snap_compare, root, size, monkeypatch):
-    monkeypatch.setattr("screens.host.run_checks", lambda ctx: list(HOST_CHECKS))
+    monkeypatch.setattr("wizard.host.doctor.run_checks", lambda ctx: list(HOST_CHECKS))
     assert _shot(snap_compare, _session(root, "host"), "host", size)
 
 
