@@ -125,7 +125,8 @@ def test_failure_sequence_1_44():
     assert (w.recipe, w.task, w.text) == ("tegra-libraries-32.3.1-r0", "do_package_qa", "QA Issue: textrel")
     assert s.attempted == 10 and not s.running
     assert s.to_json()["failed_tasks"] == [{"recipe": "tini-0.18.0-r0", "task": "do_compile",
-                                            "log": "/w/tini/0.18.0-r0/temp/log.do_compile.4242"}]
+                                            "log": "/w/tini/0.18.0-r0/temp/log.do_compile.4242",
+                                            "log_inferred": False}]
 
 
 def test_old_and_new_failure_forms():
@@ -188,7 +189,10 @@ def test_terminal_capture_forms():
                    "No currently running tasks (125 of 400)\n")
     assert s.warning_count == 2
     assert s.warnings[0].text == "something" and s.warnings[1].text == "a message over a bar"
-    assert (s.tasks_done, s.tasks_total) == (124, 400)
+    # the footer's X counts done + failed + running + 1 at the last start, its N includes that task: X - N done
+    assert (s.tasks_done, s.tasks_total) == (125, 400)
+    s = parse_text("Currently  4 running tasks (120 of 400)  30% |#####      |\n")
+    assert (s.tasks_done, s.tasks_total) == (116, 400)
 
 
 def test_setscene_failure_is_a_warning_not_a_failed_task():
@@ -228,7 +232,13 @@ def test_unknown_and_binary_lines_are_harmless():
 def test_exit_code_settles_an_open_result():
     assert parse_text("NOTE: Executing Tasks\n", exit_code=0).result == SUCCEEDED
     assert parse_text("NOTE: Executing Tasks\n", exit_code=1).result == FAILED
-    assert parse_text("NOTE: Executing Tasks\n", exit_code=-9).result == CANCELLED
+    # killed when nobody asked it to stop (the OOM killer): failed, and the summary says by which signal
+    killed = parse_text("NOTE: Executing Tasks\n", exit_code=-9)
+    assert killed.result == FAILED and killed.killed == 9
+    p = BitbakeLogParser()
+    p.feed("NOTE: Executing Tasks\n")
+    p.close(-9, stopped=True)
+    assert p.summary.result == CANCELLED and not p.summary.killed
     assert parse_text("Keyboard Interrupt, closing down...\n", exit_code=1).result == CANCELLED
 
 

@@ -33,6 +33,9 @@ from wizard.project.buildenv import build_dir, build_env_argv, build_env_vars
 
 STEP = "build"
 EXIT_SUFFIX = ".exit"
+# Written next to the log when the user stops the build: a forced stop leaves no trace in bitbake's log, and
+# any wizard process (the TUI, `wrnv-wizard build`, a later session) must tell "stopped" from "killed".
+STOP_SUFFIX = ".stop"
 # The wrapper: ignores Ctrl-C and SIGTERM itself (with a handler, not SIG_IGN, so bitbake still receives them:
 # ignored signals would be inherited across exec, handlers are not), runs bitbake, records how it ended.
 _WRAPPER = r"""
@@ -154,9 +157,20 @@ class BuildRun:
         return data, offset + len(data)
 
     # -- stopping ------------------------------------------------------------------------------------
+    @property
+    def stop_file(self) -> Path:
+        return Path(str(self.log) + STOP_SUFFIX)
+
+    def stop_requested(self) -> bool:
+        return self.stop_file.exists()
+
     def _signal(self, sig: int) -> bool:
         if not self.alive():
             return False
+        try:
+            self.stop_file.write_text(f"{sig}\n")
+        except OSError:
+            pass
         try:
             os.killpg(self.pid, sig)
         except ProcessLookupError:
@@ -200,7 +214,7 @@ def summarize(run: BuildRun, exit_code: int | None = None) -> BuildSummary:
             p.close(exit_code)
             s = p.summary
         return s
-    return parse_file(run.log, exit_code)
+    return parse_file(run.log, exit_code, stopped=run.stop_requested())
 
 
 class BuildRunner:
@@ -354,7 +368,8 @@ class BuildFollower:
             text += self._decoder.decode(b"", final=True)
             code = self.run.exit_code()
             # no exit code: the wrapper itself was killed (a forced stop, or the machine went down)
-            events += self.parser.close(code if code is not None else -signal.SIGKILL)
+            events += self.parser.close(code if code is not None else -signal.SIGKILL,
+                                        stopped=self.run.stop_requested())
             self.done = True
             if self.record and self.runner is not None:
                 self.runner.record_result(self.run, self.summary)

@@ -49,7 +49,7 @@ def progress_line(summary, started: float) -> str:
 
 def run(args, *, allow_root: bool = False, out=None) -> int:
     """`allow_root` is for the test suite only (it runs as root); the command line never sets it."""
-    from wizard.build.hints import hint_for_summary
+    from wizard.build.hints import cause_lines, hint_for_summary
     from wizard.build.runner import BuildFollower, BuildRunner, tail_lines
     from wizard.core.session import Session
 
@@ -108,20 +108,33 @@ def run(args, *, allow_root: bool = False, out=None) -> int:
                 build.force()
     s = follower.summary
     say(progress_line(s, build.started))
-    say(f"Build {s.result}: log {build.log}")
+    if s.setscene_total:
+        say(f"From the shared state cache (mirror / hash-equivalence server): setscene {s.setscene_done} of "
+            f"{s.setscene_total} tasks restored instead of built")
+    code = "" if s.exit_code is None else f" (bitbake exit code {s.exit_code})"
+    say(f"Build {s.result}{code}: log {build.log}")
+    if s.killed:
+        say(f"bitbake was killed (signal {s.killed}) before it finished; nobody asked it to stop (out of memory?)")
+    elif s.fatal and not s.failed_tasks:
+        say(f"Stopped by: {s.fatal}")
     for f in s.failed_tasks:
-        say(f"Failed task: {f.recipe} {f.task}" + (f" (log: {f.log})" if f.log else ""))
-    if s.failed_tasks and s.failed_tasks[0].log:
-        tail = tail_lines(s.failed_tasks[0].log, 15)
-        if tail:
-            say(f"Last lines of {s.failed_tasks[0].log}:")
-            for line in tail:
-                say(f"  | {line}")
-    else:
-        tail = []
+        inferred = ", inferred next to the run file" if f.log_inferred else ""
+        say(f"Failed task: {f.recipe} {f.task}" + (f" (log: {f.log}{inferred})" if f.log else ""))
     if s.result != "succeeded":
-        hint = hint_for_summary(s, tail_lines(s.failed_tasks[0].log, 200) if s.failed_tasks and
-                                s.failed_tasks[0].log else [], session.profile)
+        log = s.failed_tasks[0].log if s.failed_tasks else ""
+        tail = tail_lines(log, 200) if log else []
+        causes = cause_lines(s, tail)
+        if causes.cause:
+            say("Cause:" + (f" (from {causes.source})" if causes.source else ""))
+            for line in causes.cause:
+                say(f"  > {line}")
+        if causes.last:
+            say("Last lines before the failure:")
+            for line in causes.last:
+                say(f"  | {line}")
+        hint = hint_for_summary(s, tail, session.profile)
         if hint is not None:
             say(f"Hint: {hint.line()}")
+        if log:
+            say(f"Full log of the failed task: {log}")
     return 0 if s.result == "succeeded" else 1
