@@ -189,8 +189,8 @@ python do_compile() {
 ''',
     "needs-missing_1.0.bb": 'DESCRIPTION = "depends on a name nobody provides"\nDEPENDS = "no-such-lib"\n',
     "slow-image_1.0.bb": 'DESCRIPTION = "slow"\nDEPENDS = "slow-a slow-b"\n',
-    "slow-a_1.0.bb": 'TINY_SLEEP = "30"\n',
-    "slow-b_1.0.bb": 'TINY_SLEEP = "30"\n',
+    "slow-a_1.0.bb": 'TINY_SLEEP = "5"\n',
+    "slow-b_1.0.bb": 'TINY_SLEEP = "5"\n',
 }
 
 

@@ -281,7 +281,9 @@ class BuildRunner:
         return None
 
     # -- start ---------------------------------------------------------------------------------------
-    def start(self, target: str | None = None, env: dict | None = None) -> BuildRun:
+    def start(self, target: str | None = None, env: dict | None = None, keep_going: bool = False) -> BuildRun:
+        """Start `bitbake <target>` detached. `keep_going` (bitbake -k) builds everything that does not depend
+        on a failed task, so one failure shows all the others too."""
         target = target or self.default_target()
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+:-]*", target):
             raise WizardError(f"{target!r} is not a bitbake target name (letters, digits, - _ . + :)")
@@ -299,7 +301,7 @@ class BuildRunner:
             log = logs / f"build-{stamp}-{n}.log"
             n += 1
         exit_file = Path(str(log) + EXIT_SUFFIX)
-        argv = build_env_argv(self.session.profile, self.project, ["bitbake", target])
+        argv = build_env_argv(self.session.profile, self.project, ["bitbake", *(["-k"] if keep_going else []), target])
         full_env = build_env_vars(env)
         with open(log, "ab") as out, open(os.devnull, "rb") as devnull:
             # Header lines are the wizard's, not bitbake's; the parser ignores them as plain text.

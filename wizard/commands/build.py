@@ -22,6 +22,8 @@ def add_arguments(p) -> None:
     # SUPPRESS: the global --project (before the command) stays in force unless given here too
     p.add_argument("--project", metavar="DIR", default=argparse.SUPPRESS, help="project folder")
     p.add_argument("--target", metavar="T", default="", help="bitbake target (default: the chosen image)")
+    p.add_argument("--keep-going", action="store_true",
+                   help="go on after a task fails (bitbake -k): one run shows every failure")
     p.add_argument("--detach", action="store_true", help="start the build and return; follow it later by running "
                                                          "this command again")
 
@@ -66,7 +68,7 @@ def run(args, *, allow_root: bool = False, out=None) -> int:
         if args.target and args.target != build.target:
             say(f"  (it builds {build.target}, not {args.target}; stop it first to build something else)")
     else:
-        build = runner.start(args.target or None)
+        build = runner.start(args.target or None, keep_going=getattr(args, "keep_going", False))
         say(f"Started bitbake {build.target} (pid {build.pid}); log: {build.log}")
     if args.detach:
         say(f"The build runs on after this command. Follow it: wrnv-wizard build --project {session.project}")
