@@ -63,6 +63,10 @@ class StepScreen(Screen):
     def compose_body(self) -> ComposeResult:
         yield from ()
 
+    def quit_note(self) -> str:
+        """What goes on after the wizard quits (a detached build), said before quitting; "" for nothing."""
+        return ""
+
     # -- the rules for moving on -------------------------------------------------------------------
     def can_advance(self) -> tuple:
         """(ok, why not). Default: the step is done or skipped, and nothing runs."""
