@@ -55,6 +55,7 @@ class Snapshot:
     layers: dict = field(default_factory=dict)
     eta: float | None = None
     failed_now: str = ""          # the first failed task while bitbake still winds down ("x do_compile")
+    sstate: dict = field(default_factory=dict)
 
     @classmethod
     def of(cls, s, elapsed: float) -> Snapshot:
@@ -62,7 +63,7 @@ class Snapshot:
         return cls(s.tasks_done, s.tasks_total, s.setscene_done, s.setscene_total, s.warnings_total,
                    s.errors_total, s.result, s.phase,
                    [(t.recipe, t.task, t.started, t.setscene) for t in s.running_tasks()],
-                   dict(s.config), dict(s.layers), s.eta(elapsed), failed)
+                   dict(s.config), dict(s.layers), s.eta(elapsed), failed, dict(s.sstate))
 
 
 class BuildScreen(StepScreen):
@@ -128,7 +129,8 @@ class BuildScreen(StepScreen):
             self._set_status(f"Ready to build {target} for {machine}. It takes hours; closing the wizard does not "
                              f"stop it.")
             self._buttons(running=False, has_run=False)
-            self.query_one("#build-bar").display = False
+            for sel in ("#build-bar", "#build-running", "#build-config", "#build-progress-text"):
+                self.query_one(sel).display = False
             return
         self.build_run = run
         self._begin_follow(run, record=status is Status.RUNNING)
@@ -145,7 +147,8 @@ class BuildScreen(StepScreen):
         self._failed_log = ""
         self.query_one("#build-failure").display = False
         self.query_one("#build-bar").display = True
-        self.query_one("#build-running").display = True
+        for sel in ("#build-running", "#build-config", "#build-progress-text"):
+            self.query_one(sel).display = True
         self.query_one("#build-log-title", Static).update("Log (the last lines; full log: ctrl+l)")
         live = record and not run.ended()
         self._set_status(f"Building {run.target} (pid {run.pid})…" if live else f"Reading the log of {run.target}…")
@@ -266,29 +269,26 @@ class BuildScreen(StepScreen):
                 left = (f"about {humanize.naturaldelta(snap.eta)} left" if snap.eta is not None
                         else "time left: estimating")
                 text.append(f" · {left}")
-        if snap.setscene_total:
-            # how much came from the shared state (the sstate mirror, or another machine's build through a
-            # hash-equivalence server): those tasks are restored, not built
-            text.append(f"\nFrom shared state: setscene {snap.setscene_done} of {snap.setscene_total}",
-                        style="dim")
         if snap.failed_now and snap.result == "failed" and not self._finished_result:
             text.append(f"\n✖ {snap.failed_now} failed; bitbake is finishing the other running tasks",
                         style="bold red")
+        elif snap.setscene_total:
+            # how much came from the shared state (the sstate mirror, or another machine's build through a
+            # hash-equivalence server): those tasks are restored, not built
+            text.append(f"\nFrom shared state (mirror / hash server): setscene {snap.setscene_done} of "
+                        f"{snap.setscene_total}", style="dim")
+        elif snap.sstate.get("wanted"):
+            text.append(f"\nShared state: {snap.sstate['found']} of {snap.sstate['wanted']} tasks found "
+                        f"(mirror / hash server)", style="dim")
         return text
 
     @staticmethod
     def _config_text(snap: Snapshot) -> Text:
         """One line: what is being built, for which machine, by which bitbake."""
-        text = Text(no_wrap=True, overflow="ellipsis")
-        parts = [(label, snap.config[key]) for key, label in (("MACHINE", "machine"), ("DISTRO", "distro"),
-                                                              ("BB_VERSION", "bitbake"))
+        parts = [f"{label} {snap.config[key]}" for key, label in (("MACHINE", "machine"), ("DISTRO", "distro"),
+                                                                  ("BB_VERSION", "bitbake"))
                  if key in snap.config]
-        if snap.layers:
-            parts.append(("layers", str(len(snap.layers))))
-        for i, (label, value) in enumerate(parts):
-            text.append(("  " if i else "") + f"{label} ", style="dim")
-            text.append(value)
-        return text
+        return Text(" · ".join(parts), no_wrap=True, overflow="ellipsis")
 
     def _finished(self, run: BuildRun, summary, causes, hint) -> None:
         self._finished_result = summary.result
@@ -301,9 +301,11 @@ class BuildScreen(StepScreen):
         self._set_status(f"{words.get(summary.result, 'Build ended.')[:-1]}{code}. Full log: ctrl+l")
         self._tick()
         self.query_one("#build-running").display = False
+        self.query_one("#build-bar").display = False      # the tasks line says the same, and the room is needed
         if summary.result != "succeeded":
             self._failed_log = summary.failed_tasks[0].log if summary.failed_tasks else ""
-            self.query_one("#build-failure", Static).update(failure_text(summary, causes, hint))
+            self.query_one("#build-failure", Static).update(
+                failure_text(summary, causes, hint, base=self.runner.project))
             self.query_one("#build-failure").display = summary.result == "failed" or bool(summary.failed_tasks)
         self.refresh_nav()
 
@@ -366,8 +368,18 @@ class BuildScreen(StepScreen):
             if self.build_run is not None:
                 self.notify(f"No failed task's log to show; the build's log: {self.build_run.log}", timeout=10)
             return
+        failure = self.query_one("#build-failure")
+        if self.log_view.has_class("-task-log"):
+            # back: the cause panel, and the build's log
+            self.log_view.remove_class("-task-log")
+            failure.display = True
+            self.query_one("#build-log-title", Static).update("Log (the last lines; full log: ctrl+l)")
+            self.log_view.show_lines(tail_lines(self.build_run.log, 400) if self.build_run else [])
+            return
         lines = tail_lines(self._failed_log, 5000, max_bytes=8 << 20)
-        self.query_one("#build-log-title", Static).update(f"Log of the failed task: {self._failed_log}")
+        self.log_view.add_class("-task-log")
+        failure.display = False        # the whole height for the log; ctrl+o again brings the causes back
+        self.query_one("#build-log-title", Static).update(f"Failed task's log (ctrl+o: back): {self._failed_log}")
         self.log_view.show_lines(lines or [f"(cannot read {self._failed_log})"])
         self.log_view.focus()
 
@@ -377,14 +389,24 @@ class BuildScreen(StepScreen):
 
 
 
-def failure_text(summary, causes, hint) -> Text:
-    """The failure panel: what failed, the lines that say why, the hint, where the full log is."""
+def failure_text(summary, causes, hint, base=None) -> Text:
+    """The failure panel: what failed, the lines that say why, the hint, where the full log is. Paths inside
+    the project (`base`) are shown relative to it: at 80 columns a full path takes three lines."""
+    import os
+
+    def short(path: str) -> str:
+        if base is not None:
+            rel = os.path.relpath(path, base)
+            if not rel.startswith(".."):
+                return rel
+        return path
+
     box = Text()
     for f in summary.failed_tasks[:3]:
         box.append("✖ ", style="bold red")
         box.append(f"{f.recipe} {f.task} failed", style="bold")
         if f.log:
-            box.append(f"\n  log: {f.log}" + (" (inferred)" if f.log_inferred else ""), style="dim")
+            box.append(f"  log: {short(f.log)}" + (" (inferred)" if f.log_inferred else ""), style="dim")
         box.append("\n")
     if len(summary.failed_tasks) > 3:
         box.append(f"  and {len(summary.failed_tasks) - 3} more failed tasks\n", style="dim")
