@@ -307,6 +307,8 @@ class BuildScreen(StepScreen):
             self.query_one("#build-failure", Static).update(
                 failure_text(summary, causes, hint, base=self.runner.project))
             self.query_one("#build-failure").display = summary.result == "failed" or bool(summary.failed_tasks)
+        # the panes above changed height: keep the log's end (where bitbake stopped) in view
+        self.call_after_refresh(self.log_view.scroll_end, animate=False)
         self.refresh_nav()
 
     # -- actions -------------------------------------------------------------------------------------

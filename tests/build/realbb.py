@@ -132,6 +132,8 @@ do_deploy[dirs] = "${WORKDIR}/deploy-out"
 do_deploy[sstate-outputdirs] = "${DEPLOY_DIR}"
 do_deploy() {
     cp ${WORKDIR}/image/${PN}.txt ${WORKDIR}/deploy-out/
+    mkdir -p ${DEPLOY_DIR}
+    cp ${WORKDIR}/image/${PN}.txt ${DEPLOY_DIR}/
 }
 addtask deploy after do_install
 

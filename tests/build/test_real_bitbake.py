@@ -302,3 +302,55 @@ def test_the_vendored_bitbake_is_the_one_used(real):
     env = (session.project / "environment-setup-x86_64-wrlinuxsdk-linux").read_text()
     assert str(BITBAKE / "bin") in env and os.readlink(session.project / "buildtools-bin" / "python3") == \
         str(PYTHON37)
+
+
+def test_team_hash_equivalence_server(real, tmp_path):
+    """The real bitbake-hashserv on 127.0.0.1: local.conf's BB_HASHSERVE line makes 1.44 ask it for every
+    setscene task, and a build that restores from the shared state says how much (setscene X of Y)."""
+    import ast
+    import shutil
+    import socket
+
+    from wizard.commands.build import progress_line
+    from wizard.demo.board import free_port
+    from wizard.project.localconf import TeamSettings, team_lines
+
+    port = free_port()
+    server = subprocess.Popen([str(PYTHON37), str(BITBAKE / "bin" / "bitbake-hashserv"), "--bind",
+                               f"127.0.0.1:{port}", "--database", str(tmp_path / "hashserv.db")],
+                              env=bitbake_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        end = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < end and server.poll() is None, "bitbake-hashserv did not start"
+                time.sleep(0.1)
+        lines = team_lines(TeamSettings(hash_server=f"127.0.0.1:{port}"))
+        assert lines == [f'BB_HASHSERVE = "127.0.0.1:{port}"', 'BB_SIGNATURE_HANDLER = "OEEquivHash"']
+        session, runner = real(extra_local="\n".join(lines) + "\n")
+        run, s, text = build(runner, "tiny-image")
+        assert s.result == "succeeded", text[-3000:]
+
+        def stats() -> dict:
+            r = subprocess.run([str(PYTHON37), str(BITBAKE / "bin" / "bitbake-hashclient"), "--address",
+                                f"127.0.0.1:{port}", "stats"], env=bitbake_env(), capture_output=True, text=True,
+                               timeout=30)
+            assert r.returncode == 0, r.stderr
+            return ast.literal_eval(r.stdout)
+
+        asked = stats()["requests"]["num"]
+        assert asked >= 4          # one question per setscene task (do_deploy of each recipe)
+        # a second build from the shared state (stamps gone, outputs kept): restored, not rebuilt
+        shutil.rmtree(session.project / "build" / "tmp" / "stamps")
+        run, s, text = build(runner, "tiny-image")
+        assert s.result == "succeeded", text[-3000:]
+        assert "Running setscene task" in text
+        assert s.setscene_total >= 4 and s.setscene_done == s.setscene_total
+        assert stats()["requests"]["num"] > asked
+        assert f"setscene {s.setscene_done} of {s.setscene_total}" in progress_line(s, run.started)
+    finally:
+        server.terminate()
+        server.wait(10)

@@ -8,6 +8,7 @@ Reviewed by eye (converted to PNG): no deciding text is clipped.
 
 from __future__ import annotations
 
+import re
 import shutil
 import signal
 import subprocess
@@ -92,6 +93,9 @@ def pinned(monkeypatch):
     ROOT.mkdir(parents=True)
     monkeypatch.setattr(BuildScreen, "_elapsed", lambda self, run: 1234.0)
     monkeypatch.setattr("screens.build_running.short_duration", lambda seconds: "42s")
+    set_status = BuildScreen._set_status
+    monkeypatch.setattr(BuildScreen, "_set_status",
+                        lambda self, text: set_status(self, re.sub(r"pid \d+", "pid 4242", text)))
     procs = []
     yield procs
     for p in procs:
@@ -138,8 +142,10 @@ def _settled(state: str):
         screen = pilot.app.screen
         end = time.monotonic() + 30
         while time.monotonic() < end:
-            if state == "before" or (state == "running" and screen._snap.tasks_total) or \
-                    (state in ("done", "failed") and screen._finished_result):
+            log = screen.log_view
+            drained = log.feed.total and log.line_count >= log.feed.total     # every line read is drawn
+            if state == "before" or (state == "running" and screen._snap.tasks_total and drained) or \
+                    (state in ("done", "failed") and screen._finished_result and drained):
                 break
             await pilot.pause(0.1)
         await pilot.pause(0.6)      # the panes drain on timers

@@ -34,6 +34,8 @@ class TeamSettings:
 
     source_mirror_url: str = ""
     sstate_mirror_url: str = ""
+    hash_server: str = ""              # host:port of a team's bitbake-hashserv (BB_HASHSERVE)
+    hash_signature_handler: str = "OEEquivHash"
 
 
 @dataclass
@@ -120,6 +122,8 @@ def team_lines(team: Optional[TeamSettings]) -> list:
         url = team.sstate_mirror_url.rstrip("/")
         suffix = "" if url.startswith("file://") else ";downloadfilename=PATH"
         out.append(f'SSTATE_MIRRORS = "file://.* {url}/PATH{suffix}"')
+    if team.hash_server:
+        out += [f'BB_HASHSERVE = "{team.hash_server}"', f'BB_SIGNATURE_HANDLER = "{team.hash_signature_handler}"']
     return out
 
 
@@ -147,8 +151,12 @@ def render_block(profile: Profile, machine: str, downloads_dir, packages: list,
 
 def block_for(session) -> str:
     a = session.answers
+    conf = session.profile.localconf
+    # the answer (when the answers hold one) wins over the profile's team default
+    hash_server = getattr(a, "hash_server", "") or conf.get("hash_server", "")
     return render_block(session.profile, a.machine, a.downloads_dir, a.packages,
-                        TeamSettings(a.source_mirror_url, a.sstate_mirror_url))
+                        TeamSettings(a.source_mirror_url, a.sstate_mirror_url, hash_server,
+                                     conf.get("hash_signature_handler", "OEEquivHash")))
 
 
 # -- the file ---------------------------------------------------------------------------------------------
