@@ -354,3 +354,35 @@ def test_team_hash_equivalence_server(real, tmp_path):
     finally:
         server.terminate()
         server.wait(10)
+
+
+async def test_build_screen_with_real_bitbake_shows_the_cause(real, monkeypatch):
+    """The Build screen (App.run_test + pilot) follows the real bitbake to a failed do_compile and shows the
+    compiler's error and the hint first; ctrl+o shows the task's full log."""
+    from screens.app import WizardApp
+    from screens.build import BuildScreen
+
+    from .test_screen import text_of, wait_for
+
+    monkeypatch.setattr(BuildScreen, "RUNNER_OPTIONS", {"allow_root": True, "min_free_bytes": 0})
+    for k, v in bitbake_env().items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.delenv("PYTHONPATH", raising=False)
+    session, _ = real()
+    session.answers.image = "broken-image"
+    app = WizardApp(session, start_at="build")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        await pilot.click("#build-start")
+        await wait_for(pilot, lambda: session.status("build") is Status.FAILED, timeout=90)
+        await wait_for(pilot, lambda: screen._finished_result == "failed")
+        await pilot.pause(0.3)
+        failure = text_of(screen, "#build-failure")
+        assert "broken-c-0.18.0-r0 do_compile failed" in failure
+        assert "implicit declaration of function 'strlcpy'" in failure
+        assert "Hint — The source does not build with this compiler" in failure
+        assert "exit code 1" in text_of(screen, "#build-status")
+        assert "Tasks " in text_of(screen, "#build-progress-text") and " of 26" in text_of(screen, "#build-progress-text")
+        await pilot.press("ctrl+o")
+        await pilot.pause(0.3)
+        assert any("strlcpy" in line for line in screen.log_view.lines)

@@ -123,6 +123,9 @@ def team_lines(team: Optional[TeamSettings]) -> list:
         suffix = "" if url.startswith("file://") else ";downloadfilename=PATH"
         out.append(f'SSTATE_MIRRORS = "file://.* {url}/PATH{suffix}"')
     if team.hash_server:
+        if not re.fullmatch(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]*):\d{1,5}", team.hash_server):
+            raise WizardError(f"hash-equivalence server {team.hash_server!r}: give it as host:port "
+                              f"(e.g. buildfarm.example.com:8686 or [::1]:8686)")
         out += [f'BB_HASHSERVE = "{team.hash_server}"', f'BB_SIGNATURE_HANDLER = "{team.hash_signature_handler}"']
     return out
 
