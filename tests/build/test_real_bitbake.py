@@ -227,14 +227,17 @@ def test_forced_stop_is_cancelled(real):
     assert s.result == "cancelled" and not s.killed and s.exit_code != 0
 
 
-def test_cli_build_reports_result_tasks_failed_task_and_exit_code(real):
+def test_cli_build_reports_result_tasks_failed_task_and_exit_code(real, tmp_path):
+    """The installed `wrnv-wizard build`, with a profile copy that lets its bitbake run as root (the suite
+    runs as root; the product's profile refuses)."""
+    from wrnvtest import wizard_command
+
     session, runner = real()
-    r = subprocess.run([sys.executable, "-c", "import sys; from argparse import Namespace\n"
-                        "from wizard.commands import build\n"
-                        "args = Namespace(project=sys.argv[1], profile=None, target='broken-image', detach=False,"
-                        " keep_going=False)\n"
-                        "sys.exit(build.run(args, allow_root=True))", str(session.project)],
-                       env=dict(bitbake_env(), PYTHONPATH=str(Path(__file__).resolve().parents[2])),
+    src = (Path(__file__).resolve().parents[2] / "assets" / "profiles" / "wrlinux-lts19-jetpack-4.3.toml")
+    profile = tmp_path / "test-profile.toml"
+    profile.write_text(src.read_text().replace("bitbake_refuses_root = true", "bitbake_refuses_root = false"))
+    r = subprocess.run([*wizard_command(), "--profile", str(profile), "build", "--project", str(session.project),
+                        "--target", "broken-image"], env=dict(bitbake_env(), HOME=str(tmp_path)),
                        capture_output=True, text=True, timeout=120)
     out = r.stdout
     assert r.returncode == 1, out + r.stderr
