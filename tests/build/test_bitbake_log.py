@@ -264,3 +264,45 @@ def test_fast_enough():
     assert p.summary.tasks_done == 25000
     if rate < 100000:
         pytest.fail(f"parser too slow: {rate:,.0f} lines/s")
+
+
+def test_execution_form_alone_fails_the_build_with_an_inferred_log():
+    # a log cut right after 1.44's Execution line (bitbake killed, log truncated): the task failed, and its log
+    # is next to the run file -- inferred, and marked so
+    s = parse_text("NOTE: Executing Tasks\n"
+                   "ERROR: tini-0.18.0-r0 do_compile: Execution of '/w/tini/temp/run.do_compile.7' failed with "
+                   "exit code 1:\n"
+                   "src.c:3:1: error: implicit declaration of function 'strlcpy'\n"
+                   "WARNING: exit code 1 from a shell command.\n")
+    assert s.result == FAILED
+    f = s.failed_tasks[0]
+    assert (f.recipe, f.task, f.log, f.log_inferred, f.exit_code) == (
+        "tini-0.18.0-r0", "do_compile", "/w/tini/temp/log.do_compile.7", True, 1)
+    assert s.warning_count == 0 and "WARNING: exit code 1 from a shell command." in s.errors[0].more
+    # once bitbake names the log, it is no longer inferred
+    s = parse_text("ERROR: tini-0.18.0-r0 do_compile: Execution of '/w/tini/temp/run.do_compile.7' failed with "
+                   "exit code 1:\n\nERROR: Logfile of failure stored in: /w/tini/temp/log.do_compile.7\n")
+    assert s.failed_tasks[0].log == "/w/tini/temp/log.do_compile.7" and not s.failed_tasks[0].log_inferred
+
+
+def test_traceback_before_bitbake_printed_anything_fails():
+    s = parse_text("Traceback (most recent call last):\n"
+                   '  File "/opt/bitbake/bin/bitbake", line 19, in <module>\n'
+                   "    import bb\n"
+                   "ImportError: cannot import name 'MutableMapping' from 'collections'\n")
+    assert s.result == FAILED and s.seen_bitbake
+    assert s.errors[0].text.startswith("ImportError: cannot import name 'MutableMapping'")
+    assert not parse_text("hello\nworld\n").seen_bitbake
+
+
+def test_monster_line_keeps_its_start_and_later_lines_parse():
+    from wizard.build.bitbake_log import MAX_LINE
+
+    p = BitbakeLogParser()
+    p.feed("NOTE: Executing Tasks\n")
+    for _ in range(50):
+        p.feed("x" * 100_000)
+    p.feed("\nNOTE: Tasks Summary: Attempted 1 tasks of which 0 didn't need to be rerun and all succeeded.\n")
+    p.close()
+    assert p.summary.result == SUCCEEDED and len(p._partial) == 0
+    assert max(len(line) for line in p.summary.tail) <= MAX_LINE
