@@ -76,7 +76,12 @@ async def test_screen_shows_the_failed_task_its_log_and_a_hint(session, fake_env
         await pilot.press("ctrl+o")
         await pilot.pause(0.3)
         assert any("strlcpy" in line for line in screen.log_view.lines)
-        assert "Log of the failed task" in text_of(screen, "#build-log-title")
+        assert "Failed task's log (ctrl+o: back)" in text_of(screen, "#build-log-title")
+        assert not screen.query_one("#build-failure").display      # the log gets the height
+        await pilot.press("ctrl+o")
+        await pilot.pause(0.3)
+        assert screen.query_one("#build-failure").display
+        assert text_of(screen, "#build-log-title").startswith("Log (the last lines")
         assert screen.query_one("#build-start").label.plain == "Retry"
         assert screen.query_one("#nav-next").disabled
         first_log = screen.build_run.log
