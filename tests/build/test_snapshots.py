@@ -143,7 +143,7 @@ def _settled(state: str):
         end = time.monotonic() + 30
         while time.monotonic() < end:
             log = screen.log_view
-            drained = log.feed.total and log.line_count >= log.feed.total     # every line read is drawn
+            drained = log.feed.total and not log.feed._lines     # every line read was handed to the widget
             if state == "before" or (state == "running" and screen._snap.tasks_total and drained) or \
                     (state in ("done", "failed") and screen._finished_result and drained):
                 break

@@ -54,8 +54,11 @@ def test_ctrl_x_and_ctrl_q_ask_during_a_build(tmux, tmp_path):  # noqa: F811
         assert state["status"] == "running" and run.alive() and not run.stop_requested()
         # Ctrl+Q asks and says the build goes on; quitting leaves it running
         tmux.send("C-q")
-        screen = tmux.wait_for("Quit the wizard?", timeout=20)
-        words = " ".join(w for w in screen.split() if w not in ("┃", "│", "▊", "▎"))   # the box wraps the text
+        tmux.wait_for("Quit the wizard?", timeout=20)
+        time.sleep(0.5)
+        screen = tmux.screen()
+        # the box wraps the text between its borders
+        words = " ".join(w.strip("┃│▊▎▌▐█║") for w in screen.split() if w.strip("┃│▊▎▌▐█║"))
         assert "goes on after the wizard quits" in words, screen
         tmux.send("Tab")
         tmux.send("Enter")
