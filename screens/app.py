@@ -117,6 +117,12 @@ class WizardApp(App):
 
     async def action_quit(self) -> None:
         busy = self.busy_work()
+        notes = [n for n in (s.quit_note() for s in self._step_screens.values()) if n]
+        if notes and not busy:   # e.g. a build: it is detached and goes on, so ask, and say so
+            self.push_screen(ConfirmScreen("\n".join(notes) + "\n\nQuit the wizard?", yes="Quit",
+                                           no="Keep watching", danger=False),
+                             lambda yes: self.exit(0) if yes else None)
+            return
         if not busy:
             self.exit(0)
             return

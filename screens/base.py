@@ -114,6 +114,10 @@ class StepScreen(Screen):
         return "".join(("▸" if s.id == self.STEP_ID else "") + MARKS[self.session.status(s.id)]
                        for s in steps.STEPS)
 
+    def quit_note(self) -> str:
+        """What goes on after the wizard quits (a detached build), said before quitting; "" for nothing."""
+        return ""
+
     # -- the rules for moving on -------------------------------------------------------------------
     def can_advance(self) -> tuple:
         """(ok, why not). Default: the step is done or skipped, and nothing runs."""

@@ -1,6 +1,10 @@
 """Step 8: the build. bitbake runs detached (closing the wizard does not stop it); this screen follows its
 log: progress (setscene apart), elapsed time and ETA, the tasks running now, the log, warnings and errors, the
-build configuration -- and on failure the failed task, its own log's tail and a hint.
+build configuration -- and on failure the cause first: the cause lines of the failed task's log, a hint where
+the cause is known, and the task's full log one key away.
+
+The log is what a user reads during hours of building, so it gets the width: the running tasks are a compact
+strip above it, the configuration one line, and under 100 columns the step list steps aside.
 
 All reading and parsing happens in one thread worker; the UI only draws snapshots on timers, so the screen
 stays responsive whatever the log's pace.
@@ -15,11 +19,11 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.widgets import Button, ProgressBar, Static
 from textual.worker import get_current_worker
 
-from wizard.build.hints import hint_for_summary
+from wizard.build.hints import cause_lines, hint_for_summary
 from wizard.build.runner import BuildFollower, BuildRun, BuildRunner, tail_lines, time_text
 from wizard.core.errors import WizardError
 from wizard.core.paths import asset
@@ -50,13 +54,16 @@ class Snapshot:
     config: dict = field(default_factory=dict)
     layers: dict = field(default_factory=dict)
     eta: float | None = None
+    failed_now: str = ""          # the first failed task while bitbake still winds down ("x do_compile")
+    sstate: dict = field(default_factory=dict)
 
     @classmethod
     def of(cls, s, elapsed: float) -> Snapshot:
+        failed = f"{s.failed_tasks[0].recipe} {s.failed_tasks[0].task}" if s.failed_tasks else ""
         return cls(s.tasks_done, s.tasks_total, s.setscene_done, s.setscene_total, s.warnings_total,
                    s.errors_total, s.result, s.phase,
                    [(t.recipe, t.task, t.started, t.setscene) for t in s.running_tasks()],
-                   dict(s.config), dict(s.layers), s.eta(elapsed))
+                   dict(s.config), dict(s.layers), s.eta(elapsed), failed, dict(s.sstate))
 
 
 class BuildScreen(StepScreen):
@@ -67,8 +74,11 @@ class BuildScreen(StepScreen):
     BINDINGS = [
         Binding("ctrl+r", "start_build", "Build / retry"),
         Binding("ctrl+x", "stop_build", "Stop"),
+        Binding("ctrl+o", "full_task_log", "Full task log"),
         Binding("ctrl+l", "show_log_path", "Log path"),
     ]
+    # Under 100 columns the step list gives its room to the log (the step title still says where we are).
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
 
     def __init__(self, session) -> None:
         super().__init__(session)
@@ -81,9 +91,9 @@ class BuildScreen(StepScreen):
         self._generation = 0
         self._stop_sent = False
         self._finished_result = ""
+        self._failed_log = ""
         self.log_view = LogView(max_lines=5000, id="build-log")
         self.problems = LogView(max_lines=1000, interval=0.25, id="build-problems")
-        self.task_log = LogView(max_lines=400, interval=0.5, id="build-task-log")
 
     # -- layout ----------------------------------------------------------------------------------------
     def compose_body(self) -> ComposeResult:
@@ -94,19 +104,11 @@ class BuildScreen(StepScreen):
             yield Button("Log path", id="build-logpath", compact=True)
         yield Static("", id="build-progress-text")
         yield ProgressBar(total=None, show_eta=False, id="build-bar")
-        with Horizontal(id="build-mid"):
-            with Vertical(id="build-left"):
-                yield Static("Log", id="build-log-title", classes="build-title")
-                yield self.log_view
-            with Vertical(id="build-side"):
-                yield Static("Running now", classes="build-title")
-                yield RunningTasks("", id="build-running")
-                yield Static("Configuration", classes="build-title")
-                yield Static("", id="build-config")
-        with Vertical(id="build-failure"):
-            yield Static("", id="build-failed")
-            yield Static("", id="build-task-log-title", classes="build-title")
-            yield self.task_log
+        yield RunningTasks("", id="build-running")
+        yield Static("", id="build-config")
+        yield Static("", id="build-failure")
+        yield Static("Log", id="build-log-title", classes="build-title")
+        yield self.log_view
         yield Static("Warnings 0 · Errors 0", id="build-problems-title", classes="build-title")
         yield self.problems
 
@@ -127,7 +129,8 @@ class BuildScreen(StepScreen):
             self._set_status(f"Ready to build {target} for {machine}. It takes hours; closing the wizard does not "
                              f"stop it.")
             self._buttons(running=False, has_run=False)
-            self.query_one("#build-bar").display = False
+            for sel in ("#build-bar", "#build-running", "#build-config", "#build-progress-text"):
+                self.query_one(sel).display = False
             return
         self.build_run = run
         self._begin_follow(run, record=status is Status.RUNNING)
@@ -141,8 +144,11 @@ class BuildScreen(StepScreen):
         self._drawn = {}
         self.log_view.reset()
         self.problems.reset()
+        self._failed_log = ""
         self.query_one("#build-failure").display = False
         self.query_one("#build-bar").display = True
+        for sel in ("#build-running", "#build-config", "#build-progress-text"):
+            self.query_one(sel).display = True
         self.query_one("#build-log-title", Static).update("Log (the last lines; full log: ctrl+l)")
         live = record and not run.ended()
         self._set_status(f"Building {run.target} (pid {run.pid})…" if live else f"Reading the log of {run.target}…")
@@ -160,6 +166,15 @@ class BuildScreen(StepScreen):
 
     def _set_status(self, text: str) -> None:
         self.query_one("#build-status", Static).update(text)
+
+    def quit_note(self) -> str:
+        """Said before the wizard quits while the build runs: the build is detached and goes on."""
+        run = self.build_run
+        if run is not None and not self._finished_result and self.session.status(self.STEP_ID) is Status.RUNNING \
+                and not run.ended():
+            return (f"The build (bitbake {run.target}, pid {run.pid}) goes on after the wizard quits. Open the "
+                    f"wizard again, or run `wrnv-wizard build`, to follow it.")
+        return ""
 
     def can_advance(self) -> tuple:
         status = self.session.status(self.STEP_ID)
@@ -196,14 +211,15 @@ class BuildScreen(StepScreen):
         if follower.done:
             log_feed.end()
             s = follower.summary
-            tail, hint = [], None
+            causes, hint = None, None
             if s.result != "succeeded":
                 failed_log = s.failed_tasks[0].log if s.failed_tasks else ""
                 tail = tail_lines(failed_log, 200) if failed_log else []
                 hint = hint_for_summary(s, tail, self.session.profile)
+                causes = cause_lines(s, tail)
             if not worker.is_cancelled and generation == self._generation:
                 try:
-                    self.app.call_from_thread(self._finished, run, s, tail, hint)
+                    self.app.call_from_thread(self._finished, run, s, causes, hint)
                 except RuntimeError:
                     pass   # the app closed meanwhile; the result is saved in the state already
 
@@ -223,9 +239,10 @@ class BuildScreen(StepScreen):
             if snap.tasks_total and (bar.total != snap.tasks_total or bar.progress != snap.tasks_done):
                 bar.update(total=snap.tasks_total, progress=snap.tasks_done)
             self._put("#build-problems-title", Text(f"Warnings {snap.warnings} · Errors {snap.errors}"))
-            self._put("#build-config", self._config_text(snap), layout=True)
+            self._put("#build-config", self._config_text(snap))
         self._put("#build-progress-text", self._progress_text(snap))
-        self.query_one("#build-running", RunningTasks).show(snap.running)
+        if snap.result == "running" or not self._finished_result:
+            self.query_one("#build-running", RunningTasks).show(snap.running)
 
     def _put(self, selector: str, text: Text, layout: bool = False) -> None:
         """Update a Static only when its text changed: every update costs a repaint (and a layout pass when
@@ -236,65 +253,62 @@ class BuildScreen(StepScreen):
             self.query_one(selector, Static).update(text, layout=layout)
 
     def _progress_text(self, snap: Snapshot) -> Text:
+        import humanize
+
         text = Text()
         if snap.tasks_total:
             pct = int(100 * snap.tasks_done / snap.tasks_total)
             text.append(f"Tasks {snap.tasks_done} of {snap.tasks_total} ({pct}%)", style="bold")
         else:
             text.append(snap.phase or "Starting bitbake (parsing recipes)…", style="bold")
-        if snap.setscene_total:
-            text.append(f"  ·  setscene (from the shared state cache) {snap.setscene_done} of "
-                        f"{snap.setscene_total}", style="dim")
         if self.build_run is not None:
             elapsed = self._elapsed(self.build_run)
-            words = time_text(elapsed, snap.eta)
-            text.append(f"  ·  {words}")
+            text.append(f" · {time_text(elapsed)}")
+            if snap.result == "running" and not self._finished_result:
+                # an ETA only once 5% of the tasks are done: before that the pace says nothing yet
+                left = (f"about {humanize.naturaldelta(snap.eta)} left" if snap.eta is not None
+                        else "time left: estimating")
+                text.append(f" · {left}")
+        if snap.failed_now and snap.result == "failed" and not self._finished_result:
+            text.append(f"\n✖ {snap.failed_now} failed; bitbake is finishing the other running tasks",
+                        style="bold red")
+        elif snap.setscene_total:
+            # how much came from the shared state (the sstate mirror, or another machine's build through a
+            # hash-equivalence server): those tasks are restored, not built
+            text.append(f"\nFrom shared state (mirror / hash server): setscene {snap.setscene_done} of "
+                        f"{snap.setscene_total}", style="dim")
+        elif snap.sstate.get("wanted"):
+            text.append(f"\nShared state: {snap.sstate['found']} of {snap.sstate['wanted']} tasks found "
+                        f"(mirror / hash server)", style="dim")
         return text
 
     @staticmethod
     def _config_text(snap: Snapshot) -> Text:
-        text = Text()
-        for key in ("MACHINE", "DISTRO", "DISTRO_VERSION", "TARGET_SYS", "BB_VERSION", "NATIVELSBSTRING"):
-            if key in snap.config:
-                text.append(f"{key:<16}", style="dim")
-                text.append(f"{snap.config[key]}\n")
-        if snap.layers:
-            text.append(f"{len(snap.layers)} layers\n", style="dim")
-            for name, rev in list(snap.layers.items())[:12]:
-                text.append(f"  {name} ", style="dim")
-                text.append(f"{rev.split(':')[-1][:12]}\n")
-        return text
+        """One line: what is being built, for which machine, by which bitbake."""
+        parts = [f"{label} {snap.config[key]}" for key, label in (("MACHINE", "machine"), ("DISTRO", "distro"),
+                                                                  ("BB_VERSION", "bitbake"))
+                 if key in snap.config]
+        return Text(" · ".join(parts), no_wrap=True, overflow="ellipsis")
 
-    def _finished(self, run: BuildRun, summary, tail: list, hint) -> None:
+    def _finished(self, run: BuildRun, summary, causes, hint) -> None:
         self._finished_result = summary.result
         self._buttons(running=False, has_run=True)
         if summary.result == "succeeded":
             self.query_one("#build-start", Button).label = "Build again"
         words = {"succeeded": "Build succeeded.", "failed": "Build failed.",
                  "cancelled": "Build stopped.", "running": "Build ended."}
-        self._set_status(f"{words.get(summary.result, 'Build ended.')} Full log: {run.log.name} (ctrl+l)")
+        code = f", exit code {summary.exit_code}" if summary.exit_code not in (None, 0) else ""
+        self._set_status(f"{words.get(summary.result, 'Build ended.')[:-1]}{code}. Full log: ctrl+l")
         self._tick()
+        self.query_one("#build-running").display = False
+        self.query_one("#build-bar").display = False      # the tasks line says the same, and the room is needed
         if summary.result != "succeeded":
-            box = Text()
-            for f in summary.failed_tasks[:8]:
-                box.append("✖ ", style="bold red")
-                box.append(f"{f.recipe} {f.task}", style="bold")
-                box.append(f"  {f.log}\n" if f.log else "\n", style="dim")
-            if hint is not None:
-                box.append(f"Hint — {hint.title}: ", style="bold yellow")
-                box.append(hint.text + "\n")
-            elif summary.result == "failed" and not summary.failed_tasks:
-                first = summary.errors[0].text if summary.errors else f"exit code {summary.exit_code}"
-                box.append(f"bitbake stopped: {first}\n")
-            self.query_one("#build-failed", Static).update(box)
-            if tail:
-                self.query_one("#build-task-log-title", Static).update(
-                    f"End of {summary.failed_tasks[0].recipe} {summary.failed_tasks[0].task}'s log")
-                self.task_log.show_lines(tail)
-            self.task_log.display = bool(tail)
-            self.query_one("#build-task-log-title").display = bool(tail)
-            self.query_one("#build-failure").display = bool(summary.failed_tasks or hint or
-                                                            summary.result == "failed")
+            self._failed_log = summary.failed_tasks[0].log if summary.failed_tasks else ""
+            self.query_one("#build-failure", Static).update(
+                failure_text(summary, causes, hint, base=self.runner.project))
+            self.query_one("#build-failure").display = summary.result == "failed" or bool(summary.failed_tasks)
+        # the panes above changed height: keep the log's end (where bitbake stopped) in view
+        self.call_after_refresh(self.log_view.scroll_end, animate=False)
         self.refresh_nav()
 
     # -- actions -------------------------------------------------------------------------------------
@@ -322,14 +336,21 @@ class BuildScreen(StepScreen):
 
     def action_stop_build(self) -> None:
         run = self.build_run
-        if run is None or run.ended():
+        if run is None or run.ended() or self._finished_result:
             return
         if not self._stop_sent:
-            run.interrupt()
-            self._stop_sent = True
-            self._buttons(running=True, has_run=True)
-            self._set_status("Stopping: bitbake lets the running tasks finish (minutes). Press Force stop to kill "
-                             "them now.")
+            def stop(yes: bool | None) -> None:
+                if not yes or run.ended():
+                    return
+                run.interrupt()
+                self._stop_sent = True
+                self._buttons(running=True, has_run=True)
+                self._set_status("Stopping: bitbake lets the running tasks finish (minutes). Press Force stop to "
+                                 "kill them now.")
+
+            self.app.push_screen(ConfirmScreen("Stop the build? bitbake lets the running tasks finish, then stops. "
+                                               "Finished work is kept: the next build starts from there.",
+                                               yes="Stop the build", no="Keep building"), stop)
             return
 
         def answered(yes: bool | None) -> None:
@@ -343,7 +364,68 @@ class BuildScreen(StepScreen):
     def _force(self, run: BuildRun) -> None:
         run.force()
 
+    def action_full_task_log(self) -> None:
+        """The failed task's whole log (its last 5000 lines) in the log pane, focused for scrolling."""
+        if not self._failed_log:
+            if self.build_run is not None:
+                self.notify(f"No failed task's log to show; the build's log: {self.build_run.log}", timeout=10)
+            return
+        failure = self.query_one("#build-failure")
+        if self.log_view.has_class("-task-log"):
+            # back: the cause panel, and the build's log
+            self.log_view.remove_class("-task-log")
+            failure.display = True
+            self.query_one("#build-log-title", Static).update("Log (the last lines; full log: ctrl+l)")
+            self.log_view.show_lines(tail_lines(self.build_run.log, 400) if self.build_run else [])
+            return
+        lines = tail_lines(self._failed_log, 5000, max_bytes=8 << 20)
+        self.log_view.add_class("-task-log")
+        failure.display = False        # the whole height for the log; ctrl+o again brings the causes back
+        self.query_one("#build-log-title", Static).update(f"Failed task's log (ctrl+o: back): {self._failed_log}")
+        self.log_view.show_lines(lines or [f"(cannot read {self._failed_log})"])
+        self.log_view.focus()
+
     def action_show_log_path(self) -> None:
         if self.build_run is not None:
             self.notify(f"Full build log: {self.build_run.log}", timeout=15)
 
+
+
+def failure_text(summary, causes, hint, base=None) -> Text:
+    """The failure panel: what failed, the lines that say why, the hint, where the full log is. Paths inside
+    the project (`base`) are shown relative to it: at 80 columns a full path takes three lines."""
+    import os
+
+    def short(path: str) -> str:
+        if base is not None:
+            rel = os.path.relpath(path, base)
+            if not rel.startswith(".."):
+                return rel
+        return path
+
+    box = Text()
+    for f in summary.failed_tasks[:3]:
+        box.append("✖ ", style="bold red")
+        box.append(f"{f.recipe} {f.task} failed", style="bold")
+        if f.log:
+            box.append(f"  log: {short(f.log)}" + (" (inferred)" if f.log_inferred else ""), style="dim")
+        box.append("\n")
+    if len(summary.failed_tasks) > 3:
+        box.append(f"  and {len(summary.failed_tasks) - 3} more failed tasks\n", style="dim")
+    if summary.killed and not summary.failed_tasks:
+        box.append(f"✖ bitbake was killed (signal {summary.killed}) before it finished\n", style="bold red")
+    elif summary.fatal and not summary.failed_tasks:
+        box.append("✖ bitbake stopped: ", style="bold red")
+        box.append(summary.fatal + "\n", style="bold")
+    if causes is not None:
+        for line in causes.cause[:4]:
+            box.append("> " + line.strip() + "\n", style="red")
+        if not causes.cause:
+            for line in causes.last[-4:]:
+                box.append("| " + line.rstrip() + "\n", style="dim")
+    if hint is not None:
+        box.append(f"Hint — {hint.title}: ", style="bold yellow")
+        box.append(hint.text + "\n")
+    if summary.failed_tasks and summary.failed_tasks[0].log:
+        box.append("The failed task's full log: ctrl+o", style="dim italic")
+    return box

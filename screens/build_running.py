@@ -1,5 +1,5 @@
 """The tasks bitbake runs right now, each with how long it has run (a long do_compile is normal, a stuck
-do_fetch is not: the durations tell them apart)."""
+do_fetch is not: the durations tell them apart). A compact strip: the log below it gets the room."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def short_duration(seconds: float) -> str:
 
 class RunningTasks(Static):
     DEFAULT_CSS = """
-    RunningTasks { height: 12; text-wrap: nowrap; text-overflow: ellipsis; }
+    RunningTasks { height: 2; }
     """
 
     _shown = ""
@@ -37,15 +37,21 @@ class RunningTasks(Static):
 
     @staticmethod
     def render_tasks(running: list, now: float | None = None, limit: int = 16) -> Text:
+        """`Running (3): 12s compile glibc-2.30-r0 · 3s fetch busybox-1.31.0-r0 · …`; the longest-running
+        first (they are what a user wonders about), wrapped over the strip's lines."""
         now = time.time() if now is None else now
+        text = Text(overflow="ellipsis")
         if not running:
-            return Text("no task running", style="dim")
-        text = Text(no_wrap=True, overflow="ellipsis")
-        for recipe, task, started, setscene in running[:limit]:
-            # duration and task first: on a narrow pane the version is what gets cut
-            text.append(f"{short_duration(now - started):>6} ", style="bold")
+            text.append("Running: no task right now", style="dim")
+            return text
+        text.append(f"Running ({len(running)}): ", style="bold")
+        for i, (recipe, task, started, setscene) in enumerate(running[:limit]):
+            if i:
+                text.append(" · ", style="dim")
+            # duration and task first: where the strip is cut, the version is what goes
+            text.append(f"{short_duration(now - started)} ", style="bold")
             text.append(f"{task[3:] if task.startswith('do_') else task} ", style="dim" if setscene else "cyan")
-            text.append(f"{recipe}\n")
+            text.append(recipe)
         if len(running) > limit:
-            text.append(f"        and {len(running) - limit} more\n", style="dim")
+            text.append(f" · and {len(running) - limit} more", style="dim")
         return text

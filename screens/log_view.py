@@ -26,18 +26,27 @@ class LineFeed:
         self.total = 0          # complete lines ever pushed
         self.dropped = 0        # lines dropped before they were drawn (the reader was ahead)
 
+    # A line longer than this keeps only its start (a monster line must not make each push quadratic).
+    MAX_LINE = 8 << 10
+
     def push(self, text: str) -> None:
         if not text:
             return
         with self._lock:
+            if "\n" not in text:
+                room = self.MAX_LINE - len(self._partial)
+                if room > 0:
+                    self._partial += text[:room]
+                return
             text = self._partial + text
             n = text.count("\n")
             # only the last `cap` lines can be shown: split off just those (a 1 MiB chunk is not split whole)
             parts = text.rsplit("\n", self.cap + 1) if n > self.cap else text.split("\n")
-            self._partial = parts.pop()
+            self._partial = parts.pop()[:self.MAX_LINE]
             if n > self.cap:
                 parts = parts[1:]
             if n:
+                parts = [p if len(p) <= self.MAX_LINE else p[:self.MAX_LINE] for p in parts]
                 over = len(self._lines) + n - self.cap
                 if over > 0:
                     self.dropped += over

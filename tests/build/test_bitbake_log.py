@@ -125,7 +125,8 @@ def test_failure_sequence_1_44():
     assert (w.recipe, w.task, w.text) == ("tegra-libraries-32.3.1-r0", "do_package_qa", "QA Issue: textrel")
     assert s.attempted == 10 and not s.running
     assert s.to_json()["failed_tasks"] == [{"recipe": "tini-0.18.0-r0", "task": "do_compile",
-                                            "log": "/w/tini/0.18.0-r0/temp/log.do_compile.4242"}]
+                                            "log": "/w/tini/0.18.0-r0/temp/log.do_compile.4242",
+                                            "log_inferred": False}]
 
 
 def test_old_and_new_failure_forms():
@@ -188,7 +189,10 @@ def test_terminal_capture_forms():
                    "No currently running tasks (125 of 400)\n")
     assert s.warning_count == 2
     assert s.warnings[0].text == "something" and s.warnings[1].text == "a message over a bar"
-    assert (s.tasks_done, s.tasks_total) == (124, 400)
+    # the footer's X counts done + failed + running + 1 at the last start, its N includes that task: X - N done
+    assert (s.tasks_done, s.tasks_total) == (125, 400)
+    s = parse_text("Currently  4 running tasks (120 of 400)  30% |#####      |\n")
+    assert (s.tasks_done, s.tasks_total) == (116, 400)
 
 
 def test_setscene_failure_is_a_warning_not_a_failed_task():
@@ -228,7 +232,13 @@ def test_unknown_and_binary_lines_are_harmless():
 def test_exit_code_settles_an_open_result():
     assert parse_text("NOTE: Executing Tasks\n", exit_code=0).result == SUCCEEDED
     assert parse_text("NOTE: Executing Tasks\n", exit_code=1).result == FAILED
-    assert parse_text("NOTE: Executing Tasks\n", exit_code=-9).result == CANCELLED
+    # killed when nobody asked it to stop (the OOM killer): failed, and the summary says by which signal
+    killed = parse_text("NOTE: Executing Tasks\n", exit_code=-9)
+    assert killed.result == FAILED and killed.killed == 9
+    p = BitbakeLogParser()
+    p.feed("NOTE: Executing Tasks\n")
+    p.close(-9, stopped=True)
+    assert p.summary.result == CANCELLED and not p.summary.killed
     assert parse_text("Keyboard Interrupt, closing down...\n", exit_code=1).result == CANCELLED
 
 
@@ -254,3 +264,45 @@ def test_fast_enough():
     assert p.summary.tasks_done == 25000
     if rate < 100000:
         pytest.fail(f"parser too slow: {rate:,.0f} lines/s")
+
+
+def test_execution_form_alone_fails_the_build_with_an_inferred_log():
+    # a log cut right after 1.44's Execution line (bitbake killed, log truncated): the task failed, and its log
+    # is next to the run file -- inferred, and marked so
+    s = parse_text("NOTE: Executing Tasks\n"
+                   "ERROR: tini-0.18.0-r0 do_compile: Execution of '/w/tini/temp/run.do_compile.7' failed with "
+                   "exit code 1:\n"
+                   "src.c:3:1: error: implicit declaration of function 'strlcpy'\n"
+                   "WARNING: exit code 1 from a shell command.\n")
+    assert s.result == FAILED
+    f = s.failed_tasks[0]
+    assert (f.recipe, f.task, f.log, f.log_inferred, f.exit_code) == (
+        "tini-0.18.0-r0", "do_compile", "/w/tini/temp/log.do_compile.7", True, 1)
+    assert s.warning_count == 0 and "WARNING: exit code 1 from a shell command." in s.errors[0].more
+    # once bitbake names the log, it is no longer inferred
+    s = parse_text("ERROR: tini-0.18.0-r0 do_compile: Execution of '/w/tini/temp/run.do_compile.7' failed with "
+                   "exit code 1:\n\nERROR: Logfile of failure stored in: /w/tini/temp/log.do_compile.7\n")
+    assert s.failed_tasks[0].log == "/w/tini/temp/log.do_compile.7" and not s.failed_tasks[0].log_inferred
+
+
+def test_traceback_before_bitbake_printed_anything_fails():
+    s = parse_text("Traceback (most recent call last):\n"
+                   '  File "/opt/bitbake/bin/bitbake", line 19, in <module>\n'
+                   "    import bb\n"
+                   "ImportError: cannot import name 'MutableMapping' from 'collections'\n")
+    assert s.result == FAILED and s.seen_bitbake
+    assert s.errors[0].text.startswith("ImportError: cannot import name 'MutableMapping'")
+    assert not parse_text("hello\nworld\n").seen_bitbake
+
+
+def test_monster_line_keeps_its_start_and_later_lines_parse():
+    from wizard.build.bitbake_log import MAX_LINE
+
+    p = BitbakeLogParser()
+    p.feed("NOTE: Executing Tasks\n")
+    for _ in range(50):
+        p.feed("x" * 100_000)
+    p.feed("\nNOTE: Tasks Summary: Attempted 1 tasks of which 0 didn't need to be rerun and all succeeded.\n")
+    p.close()
+    assert p.summary.result == SUCCEEDED and len(p._partial) == 0
+    assert max(len(line) for line in p.summary.tail) <= MAX_LINE

@@ -216,7 +216,8 @@ def test_cli_build_detach_then_reattach_reports_failure(project, fake_env, capsy
     assert rc == 1
     assert "already running" in out or "Build failed" in out
     assert "Failed task: cudnn-7.6.3.28-1-r0 do_install" in out
-    assert "Last lines of" in out
+    assert "Last lines before the failure:" in out or "Cause:" in out
+    assert "Full log of the failed task: " in out
 
 
 def test_cli_build_as_root_is_one_line_error(project):

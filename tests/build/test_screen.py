@@ -46,8 +46,9 @@ async def test_screen_starts_and_follows_a_build_to_success(session, fake_env, b
         assert screen.query_one("#build-bar").total > 200
         assert "jetson-nano-qspi-sd" in text_of(screen, "#build-config")
         assert screen.log_view.line_count > 20
-        # rows like "  12s compile glibc-2.30-r0" (the reader replaces the snapshot at any time: check the form)
-        assert re.search(r"^\s*\d+(m\d\ds|s) [a-z_]+ \S+-r0$", text_of(screen, "#build-running"), re.M)
+        # a strip like "Running (3): 12s compile glibc-2.30-r0 · 3s fetch ..." (the reader replaces the snapshot
+        # at any time: check the form)
+        assert re.search(r"^Running \(\d+\): \d+(m\d\ds|s) [a-z_]+ \S+-r0", text_of(screen, "#build-running"))
         assert screen.query_one("#nav-next").disabled is not True or session.status("build") is Status.RUNNING
         await wait_for(pilot, lambda: session.status("build") is Status.DONE)
         await pilot.pause(0.5)
@@ -65,9 +66,22 @@ async def test_screen_shows_the_failed_task_its_log_and_a_hint(session, fake_env
         await wait_for(pilot, lambda: session.status("build") is Status.FAILED)
         await wait_for(pilot, lambda: screen.query_one("#build-failure").display)
         await pilot.pause(0.3)
-        assert "tini-0.18.0-r0 do_compile" in text_of(screen, "#build-failed")
-        assert any("strlcpy" in line for line in screen.task_log.lines)
+        failure = text_of(screen, "#build-failure")
+        assert "tini-0.18.0-r0 do_compile failed" in failure
+        # the cause line first (the compiler's error from the task's log), then the hint
+        assert "> " in failure and "strlcpy" in failure.split("Hint")[0]
+        assert "Hint — The source does not build with this compiler" in failure
         assert "Errors 2" in text_of(screen, "#build-problems-title")
+        # the full log a key away
+        await pilot.press("ctrl+o")
+        await pilot.pause(0.3)
+        assert any("strlcpy" in line for line in screen.log_view.lines)
+        assert "Failed task's log (ctrl+o: back)" in text_of(screen, "#build-log-title")
+        assert not screen.query_one("#build-failure").display      # the log gets the height
+        await pilot.press("ctrl+o")
+        await pilot.pause(0.3)
+        assert screen.query_one("#build-failure").display
+        assert text_of(screen, "#build-log-title").startswith("Log (the last lines")
         assert screen.query_one("#build-start").label.plain == "Retry"
         assert screen.query_one("#nav-next").disabled
         first_log = screen.build_run.log
@@ -90,6 +104,12 @@ async def test_stop_is_graceful_first(session, fake_env, build_screen_opts):
         await wait_for(pilot, lambda: screen._snap.tasks_done > 2)
         await pilot.click("#build-stop")
         await pilot.pause()
+        from screens.confirm import ConfirmScreen
+
+        assert isinstance(app.screen, ConfirmScreen)        # an hours-long build is not stopped without asking
+        assert "Stop the build?" in str(app.screen.query_one("#confirm-question").render())
+        await pilot.click("#confirm-yes")
+        await pilot.pause()
         assert screen.query_one("#build-stop").label.plain == "Force stop"
         await wait_for(pilot, lambda: session.status("build") is Status.FAILED)
         await pilot.pause(0.3)
@@ -107,8 +127,16 @@ async def test_second_stop_asks_then_forces(session, fake_env, build_screen_opts
         await pilot.click("#build-start")
         await wait_for(pilot, lambda: screen._snap.running)
         await pilot.press("ctrl+x")                      # graceful: bitbake waits for the running tasks
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("escape")                      # no: the build goes on untouched
         await pilot.pause(0.5)
-        assert session.status("build") is Status.RUNNING
+        assert not screen._stop_sent and not screen.build_run.stop_requested()
+        await pilot.press("ctrl+x")
+        await pilot.pause()
+        await pilot.click("#confirm-yes")
+        await pilot.pause(0.5)
+        assert screen._stop_sent and session.status("build") is Status.RUNNING
         await pilot.press("ctrl+x")
         await pilot.pause()
         assert isinstance(app.screen, ConfirmScreen)
@@ -133,7 +161,14 @@ async def test_reattach_after_quitting_follows_the_same_build(project, fake_env,
         await pilot.click("#build-start")
         await wait_for(pilot, lambda: screen._snap.tasks_done > 5)
         pid = first.step_state("build").data["pid"]
-        await pilot.press("ctrl+q")          # not "busy": quitting leaves the build running
+        await pilot.press("ctrl+q")          # it asks, and says the build goes on after the wizard quits
+        await pilot.pause()
+        from screens.confirm import ConfirmScreen
+
+        assert isinstance(app.screen, ConfirmScreen)
+        question = str(app.screen.query_one("#confirm-question").render())
+        assert f"pid {pid}) goes on after the wizard quits" in question
+        await pilot.click("#confirm-yes")
         await pilot.pause()
     assert first.status("build") is Status.RUNNING
     runner = BuildRunner(Session(load_profile(), project), allow_root=True, min_free_bytes=0)

@@ -22,9 +22,15 @@ SUCCEEDED = "succeeded"
 FAILED = "failed"
 CANCELLED = "cancelled"
 
-# How many warning/error messages (and continuation lines of each) the summary keeps; counts are always exact.
+# How many warning/error messages (and body lines of each) the summary keeps; counts are always exact.
 MAX_MESSAGES = 500
-MAX_CONTINUATION = 40
+MAX_CONTINUATION = 200
+# A line longer than this keeps only its start: a log with a monster line (progress debris, a minified file
+# printed by a failing task) must parse in linear time and bounded memory.
+MAX_LINE = 8 << 10
+# How many raw lines of the log's end the summary keeps (hints read them: a bitbake that died at import
+# prints no message the parser knows, only a traceback).
+TAIL_LINES = 60
 
 
 class Event(NamedTuple):
@@ -65,9 +71,10 @@ class FailedTask:
     log: str = ""              # the task's own log file ("Logfile of failure stored in: ...")
     file: str = ""             # the recipe file (.bb) when bitbake named it
     exit_code: int | None = None
+    log_inferred: bool = False  # `log` guessed next to the run file bitbake named (no "Logfile of failure" line)
 
     def to_dict(self) -> dict:
-        return {"recipe": self.recipe, "task": self.task, "log": self.log}
+        return {"recipe": self.recipe, "task": self.task, "log": self.log, "log_inferred": self.log_inferred}
 
 
 @dataclass
@@ -95,6 +102,11 @@ class BuildSummary:
     reported_errors: int | None = None
     lines: int = 0
     exit_code: int | None = None
+    tasks_failed: int = 0                           # from "Tasks Summary" (bitbake's own count)
+    seen_bitbake: bool = False                      # whether any line was bitbake's (a random file holds none)
+    fatal: str = ""                                 # the error that ended the build before any task failed
+    killed: int = 0                                 # the signal that killed bitbake when nobody asked it to stop
+    tail: Any = None                                # the last TAIL_LINES raw lines (a deque)
 
     @property
     def warnings_total(self) -> int:
@@ -111,8 +123,9 @@ class BuildSummary:
 
     def eta(self, elapsed: float) -> float | None:
         """Seconds left at the pace so far (normal tasks only: setscene tasks are fast restores), or None
-        until there is a pace to go by."""
-        if self.result != RUNNING or not self.tasks_total or self.tasks_done < 5 or elapsed < 30:
+        until there is a pace to go by: 5% of the tasks done."""
+        if self.result != RUNNING or not self.tasks_total or self.tasks_done < max(1, self.tasks_total / 20) \
+                or elapsed <= 0:
             return None
         rate = self.tasks_done / elapsed
         return max(self.tasks_total - self.tasks_done, 0) / rate
@@ -143,7 +156,16 @@ _SSTATE = re.compile(r"Sstate summary: Wanted (\d+) (?:Found|Local) (\d+)(?: (?:
                      r"Missed (\d+) Current (\d+) \((\d+)% match, (\d+)% complete\)")
 _PARSED = re.compile(r"Parsing of (\d+) \.bb files complete")
 _CONFIG = re.compile(r"(\S+)\s*=\s*\"(.*)\"\s*$")
-_FOOTER = re.compile(r"(?:Currently\s+\d+ running tasks|No currently running tasks|Running tasks) \((\d+) of (\d+)\)")
+_FOOTER = re.compile(r"(?:Currently\s+(\d+) running tasks|No currently running tasks|Running tasks) \((\d+) of (\d+)\)")
+# 1.44: `Execution of '<T>/run.do_compile.<pid>' failed with exit code 1:` (its log is <T>/log.do_compile.<pid>)
+_EXECUTION = re.compile(r"Execution of '(.*/)run\.(do_\w+)\.(\d+)' failed with exit code (-?\d+)")
+# Errors after which bitbake runs no (more) tasks: the build must fail whatever follows.
+_FATAL = re.compile(r"ParseError|ExpansionError|Nothing R?PROVIDES|Unable to parse|Unable to start bitbake server"
+                    r"|An uncaught exception occurred|Failure expanding variable|Command execution failed"
+                    r"|Layer \S+ is not compatible|.*has no buildable providers|.*config sanity checker detected"
+                    r"|Traceback \(most recent call last\)")
+# The last line of a Python traceback: `ImportError: cannot import name ...`
+_EXC_LINE = re.compile(r"[A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit)\b:?")
 _BAR_DEBRIS = re.compile(r"\s{2,}\|[^|]*(?:ETA|Time):.*$")
 _PHASES = ("Resolving any missing task queue dependencies", "Executing Tasks", "Executing SetScene Tasks",
            "Executing RunQueue Tasks", "Setscene tasks completed")
@@ -206,6 +228,12 @@ class BitbakeLogParser:
         self._active = {False: 0, True: 0}        # running tasks per kind (setscene or not)
         self._by_pf: dict = {}                     # (PF, task) -> key in summary.running, once "Started" named it
         self._files: dict = {}                     # taskstring file part -> (path, pn); recipes have many tasks
+        self._body_open = False                    # the last ERROR announced a body: its lines are not messages
+        self._blank = 0                            # blank lines seen inside a body, kept if more body follows
+        self._in_traceback = False
+        self._stop_asked = False
+        from collections import deque
+        self.summary.tail = deque(maxlen=TAIL_LINES)
 
     # -- input -------------------------------------------------------------------------------------------
     def feed(self, chunk) -> list:
@@ -227,18 +255,29 @@ class BitbakeLogParser:
             chunk = data[:cut].decode("utf-8", "replace")
         if not chunk:
             return []
-        text = self._partial + chunk
-        lines = text.split("\n")
-        self._partial = lines.pop()
+        nl = chunk.find("\n")
+        if nl < 0:
+            # no line end yet: keep only the first MAX_LINE characters of the line (linear whatever its length)
+            room = MAX_LINE - len(self._partial)
+            if room > 0:
+                self._partial += chunk[:room]
+            return []
         events: list = []
         handle = self._line
+        first = chunk[:nl] if nl <= MAX_LINE else chunk[:MAX_LINE]
+        handle((self._partial + first)[:MAX_LINE], events)
+        lines = chunk[nl + 1:].split("\n")
+        last = lines.pop()
+        self._partial = last[:MAX_LINE]
         for line in lines:
-            handle(line, events)
+            handle(line if len(line) <= MAX_LINE else line[:MAX_LINE], events)
         return events
 
-    def close(self, exit_code: int | None = None) -> list:
+    def close(self, exit_code: int | None = None, stopped: bool = False) -> list:
         """End of input: parse a last unterminated line and settle the result. `exit_code` (when known) decides
-        a result the log itself left open (e.g. bitbake died before printing its summary)."""
+        a result the log itself left open (e.g. bitbake died before printing its summary). `stopped`: the user
+        asked the build to stop (a forced stop leaves no trace in the log), so a killed build was cancelled,
+        not failed."""
         events: list = []
         if self._decoder_tail:
             self._partial += self._decoder_tail.decode("utf-8", "replace")
@@ -249,13 +288,14 @@ class BitbakeLogParser:
         s = self.summary
         if exit_code is not None:
             s.exit_code = exit_code
+            signalled = exit_code < 0 or exit_code in (130, 137, 143)
+            if signalled and not (stopped or s.interrupted):
+                s.killed = -exit_code if exit_code < 0 else exit_code - 128
             if s.result == RUNNING or (exit_code != 0 and s.result == SUCCEEDED):
-                if s.interrupted:
+                if s.interrupted or (stopped and (signalled or exit_code != 0)):
                     s.result = CANCELLED
                 elif exit_code == 0:
                     s.result = SUCCEEDED
-                elif exit_code < 0 or exit_code in (130, 137, 143):
-                    s.result = CANCELLED
                 else:
                     s.result = FAILED
                 events.append(Event("result", s.result))
@@ -278,19 +318,79 @@ class BitbakeLogParser:
             line = parts[-1] if parts else ""
         if "\x1b" in line:
             line = _ANSI.sub("", line)
+        s.tail.append(line)
         c = line[:1]
         if c == "N" and line.startswith("NOTE: "):
+            s.seen_bitbake = True
+            self._end_body()
             self._note(line[6:], events)
         elif c == "W" and line.startswith("WARNING: "):
+            s.seen_bitbake = True
+            if self._body_open and not _IN_TASK.match(line, 9):
+                # e.g. "WARNING: exit code 1 from a shell command." inside a failed task's error: body, not a
+                # warning of its own (bitbake's count leaves it out too)
+                self._body_line(line)
+                return
+            self._end_body()
             self._message("WARNING", line[9:], events)
         elif c == "E" and line.startswith("ERROR: "):
+            s.seen_bitbake = True
+            self._end_body()
             self._message("ERROR", line[7:], events)
+        elif self._in_traceback:
+            self._traceback_line(line, events)
         elif c == "|" or c == " " or c == "\t":
             self._continuation(line, events)
         elif self._in_config:
             self._config_line(line, events)
         else:
             self._plain(line, events)
+
+    def _end_body(self) -> None:
+        self._body_open = False
+        self._blank = 0
+        self._in_traceback = False
+
+    def _body_line(self, line: str) -> None:
+        msg = self._last_msg
+        if msg is None:
+            return
+        if not line.strip():
+            self._blank += 1
+            return
+        if len(msg.more) < MAX_CONTINUATION:
+            if self._blank and msg.more:
+                msg.more.extend([""] * min(self._blank, MAX_CONTINUATION - len(msg.more)))
+            msg.more.append(line)
+        self._blank = 0
+
+    def _fail(self, events: list) -> None:
+        """A task failed or an error ended the build: the build fails (an interrupted one stays cancelled:
+        tasks killed by the stop fail as a consequence, not as the cause)."""
+        s = self.summary
+        if not s.interrupted and not self._stop_asked and s.result != CANCELLED:
+            self._set_result(FAILED, events)
+
+    def _interrupt(self, n: int, events: list) -> None:
+        s = self.summary
+        s.interrupted = max(s.interrupted, n)
+        events.append(Event("interrupt", n))
+        if s.result != FAILED:
+            self._set_result(CANCELLED, events)
+
+    def _traceback_line(self, line: str, events: list) -> None:
+        """A Python traceback outside any message (bitbake died before its UI ran, e.g. at import)."""
+        msg = self._last_msg
+        if line.startswith("  File ") and ("bitbake" in line or "/bb/" in line):
+            self.summary.seen_bitbake = True
+        if line[:1] not in (" ", "\t", "") and _EXC_LINE.match(line):
+            if msg is not None:   # the exception line says what happened: it becomes the message's text
+                msg.more.insert(0, msg.text)
+                msg.text = line
+            self._in_traceback = False
+            self._last_msg = None
+        elif msg is not None and len(msg.more) < MAX_CONTINUATION:
+            msg.more.append(line)
 
     def _note(self, text: str, events: list) -> None:
         self._last_msg = None
@@ -325,7 +425,7 @@ class BitbakeLogParser:
                     events.append(Event("phase", p))
                     return
         if text.startswith("Sending SIGTERM"):
-            events.append(Event("interrupt", 2))
+            self._interrupt(2, events)
 
     def _run_task(self, m, events: list) -> None:
         s = self.summary
@@ -425,7 +525,8 @@ class BitbakeLogParser:
                 # the same failure seen again (note, Task failed line, end summary): complete what we know
                 if len(recipe) > len(f.recipe) and _pf_matches(recipe, f.recipe):
                     f.recipe = recipe
-                f.log = f.log or log
+                if log and (not f.log or f.log_inferred):
+                    f.log, f.log_inferred = log, False
                 f.file = f.file or file
                 if exit_code is not None:
                     f.exit_code = exit_code
@@ -433,11 +534,16 @@ class BitbakeLogParser:
         f = FailedTask(recipe=recipe, task=task, log=log, file=file, exit_code=exit_code)
         s.failed_tasks.append(f)
         events.append(Event("failed_task", f))
+        self._fail(events)
         return f
 
     def _tasks_summary(self, m, events: list) -> None:
         s = self.summary
         s.attempted = int(m.group(1))
+        s.tasks_failed = int(m.group(3) or 0)
+        # bitbake's own count wins: attempted tasks (run or found current) less the failed ones are done
+        s.tasks_done = max(s.attempted - s.tasks_failed, 0)
+        s.tasks_total = max(s.tasks_total, s.attempted)
         self._clear_running()
         if m.group(3) is None:
             if not s.interrupted and not s.error_count:
@@ -446,8 +552,10 @@ class BitbakeLogParser:
                 if s.setscene_total:
                     s.setscene_done = s.setscene_total
                 self._set_result(SUCCEEDED, events)
+        elif s.interrupted:
+            self._set_result(CANCELLED, events)
         else:
-            self._set_result(CANCELLED if s.interrupted else FAILED, events)
+            self._fail(events)
         events.append(Event("progress", (s.tasks_done, s.tasks_total, s.setscene_done, s.setscene_total)))
 
     def _clear_running(self) -> None:
@@ -468,8 +576,12 @@ class BitbakeLogParser:
         if level == "ERROR":
             if text.startswith("Logfile of failure stored in: "):
                 self._pending_log = text[30:].strip()
+                for f in s.failed_tasks:   # the log the Execution line let us guess: now bitbake named it
+                    if f.log_inferred and f.log.rsplit(".", 1)[0] == self._pending_log.rsplit(".", 1)[0]:
+                        f.log, f.log_inferred = self._pending_log, False
                 msg = Message(level, text, line=s.lines)
                 self._last_msg = msg
+                self._body_open = True     # "Log data follows:" and its lines
                 events.append(Event("message", msg))
                 return
             if text.startswith("Task "):
@@ -501,6 +613,20 @@ class BitbakeLogParser:
                 s.errors.append(msg)
             if task:
                 self._last_task_error = (recipe, task)
+                if "Execution of '" in text:
+                    m = _EXECUTION.search(text)
+                    if m:
+                        # 1.44 names the run file; its log is next to it (temp/log.<task>.<pid>): inferred
+                        inferred = f"{m.group(1)}log.{m.group(2)}.{m.group(3)}"
+                        f = self._add_failed(recipe, task, log=inferred, exit_code=int(m.group(4)), events=events)
+                        if f.log == inferred:
+                            f.log_inferred = True
+            elif _FATAL.match(text):
+                s.fatal = s.fatal or text
+                self._fail(events)
+            # an error that announces a body ("...failed with exit code 1:", "Error executing a python
+            # function in ...:", a traceback): the lines up to the next message are that body
+            self._body_open = text.endswith(":") or text.startswith("Traceback") or "uncaught exception" in text
         else:
             s.warning_count += 1
             if len(s.warnings) < MAX_MESSAGES:
@@ -523,27 +649,31 @@ class BitbakeLogParser:
         if self._in_config and line.strip():
             self._config_line(line, events)
             return
-        msg = self._last_msg
-        if msg is not None and len(msg.more) < MAX_CONTINUATION:
-            msg.more.append(line)
+        if self._last_msg is not None:
+            self._body_line(line)
 
     def _plain(self, line: str, events: list) -> None:
         s = self.summary
         c = line[:1]
         if not line.strip():
-            self._last_msg = None
             self._in_summary_failed = False
+            if self._body_open:
+                self._blank += 1
+            else:
+                self._last_msg = None
             return
         if c == "S":
             if line.startswith("Summary: "):
                 self._last_msg = None
+                self._end_body()
+                s.seen_bitbake = True
                 m = _SUMMARY_COUNT.match(line)
                 if m:
                     n = int(m.group(1))
                     if m.group(2) == "ERROR":
                         s.reported_errors = n
-                        if n and s.result != CANCELLED and not s.interrupted:
-                            self._set_result(FAILED, events)
+                        if n:
+                            self._fail(events)
                     else:
                         s.reported_warnings = n
                     return
@@ -560,8 +690,7 @@ class BitbakeLogParser:
                     events.append(Event("sstate", s.sstate))
                 return
             elif line.startswith("Second Keyboard Interrupt"):
-                s.interrupted = 2
-                events.append(Event("interrupt", 2))
+                self._interrupt(2, events)
                 return
         elif c == "B":
             if line.startswith("Build Configuration:"):
@@ -572,12 +701,24 @@ class BitbakeLogParser:
                 events.append(Event("still_alive", line))
                 return
         elif c == "K" and line.startswith("Keyboard Interrupt"):
-            s.interrupted = max(s.interrupted, 1)
-            events.append(Event("interrupt", 1))
+            self._end_body()
+            self._interrupt(1, events)
             return
         elif c == "E" and line.startswith("Execution was interrupted"):
-            s.interrupted = max(s.interrupted, 1)
-            self._set_result(CANCELLED, events)
+            self._end_body()
+            self._interrupt(max(s.interrupted, 1), events)
+            return
+        elif c == "T" and line.startswith("Traceback (most recent call last)") and self._last_msg is None:
+            # outside a message: bitbake itself died (e.g. at import on a too new Python) -- the build failed
+            msg = Message("ERROR", line, line=s.lines)
+            s.error_count += 1
+            if len(s.errors) < MAX_MESSAGES:
+                s.errors.append(msg)
+            self._last_msg = msg
+            self._in_traceback = True
+            s.fatal = s.fatal or "bitbake stopped with a Python error"
+            self._fail(events)
+            events.append(Event("message", msg))
             return
         elif c == "P":
             if line.startswith("Parsing of "):
@@ -610,14 +751,20 @@ class BitbakeLogParser:
                     return
         m = _FOOTER.search(line) if "running tasks" in line or "Running tasks" in line else None
         if m:
-            x, y = int(m.group(1)), int(m.group(2))
+            # the footer's X counts done + failed + running + 1 at the last task start, the N it prints
+            # includes that task: X - N are done (the quiet form has no N: use the tasks the log named)
+            s.seen_bitbake = True
+            self._end_body()
+            self._last_msg = None
+            x, y = int(m.group(2)), int(m.group(3))
+            n = int(m.group(1)) if m.group(1) is not None else (
+                0 if line.lstrip().startswith("No currently") else self._active[False] + 1)
             s.tasks_total = y
-            s.tasks_done = min(max(s.tasks_done, x - 1 - self._active[False]), y)
+            s.tasks_done = min(max(x - n, 0), y)
             return
         # unprefixed lines right after an error belong to it (raw task output, "... was skipped: ...")
-        msg = self._last_msg
-        if msg is not None and len(msg.more) < MAX_CONTINUATION:
-            msg.more.append(line)
+        if self._last_msg is not None:
+            self._body_line(line)
 
     def _config_line(self, line: str, events: list) -> None:
         s = self.summary
@@ -653,7 +800,8 @@ def parse_text(text: str, exit_code: int | None = None) -> BuildSummary:
     return BitbakeLogParser(task_events=False).feed_all(text, exit_code)
 
 
-def parse_file(path, exit_code: int | None = None, chunk_size: int = 1 << 20) -> BuildSummary:
+def parse_file(path, exit_code: int | None = None, chunk_size: int = 1 << 20,
+               stopped: bool = False) -> BuildSummary:
     p = BitbakeLogParser(task_events=False)
     with open(path, "rb") as f:
         while True:
@@ -661,5 +809,5 @@ def parse_file(path, exit_code: int | None = None, chunk_size: int = 1 << 20) ->
             if not chunk:
                 break
             p.feed(chunk)
-    p.close(exit_code)
+    p.close(exit_code, stopped=stopped)
     return p.summary

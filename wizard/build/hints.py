@@ -77,6 +77,20 @@ _CAUSES = [
      "A package name is not known",
      "a name in IMAGE_INSTALL (or a dependency) is provided by no layer. Check the package choices on the "
      "'Board & distro' step and that setup.sh added every layer, then retry.", "board"),
+    ("parse", re.compile(r"ParseError|ExpansionError|Failure expanding variable|unparsed line", re.I),
+     "A recipe or configuration file has an error",
+     "bitbake could not read a file: the error names the file and line. If it is conf/local.conf, re-run the "
+     "'Configure local.conf' step (it rewrites the wizard's block) and check your own lines; a layer's file "
+     "means the layer does not match this release (re-run 'Create project').", "localconf"),
+    ("implicit-declaration", re.compile(r"implicit declaration of function", re.I),
+     "The source does not build with this compiler",
+     "the recipe's source calls a C function that the C library does not declare (newer compilers make this an "
+     "error). It is the recipe's problem, not your setup's: check that the layers are at the release's revisions "
+     "(re-run 'Create project'), or patch the recipe (a .bbappend in your own layer).", "project"),
+    ("python-task", re.compile(r"Error executing a python function", re.I),
+     "A recipe's Python code failed",
+     "a Python function in a recipe or class raised an error (its last line above says which). It usually "
+     "means a layer does not match this release or a local.conf value it reads is wrong.", ""),
     ("fetch", re.compile(r"Fetcher failure|Unable to fetch URL|Network access disabled|BB_NO_NETWORK", re.I),
      "A download failed",
      "bitbake could not download a source. Check the network (and a proxy, if you need one), or set a source "
@@ -109,6 +123,8 @@ def summary_lines(summary) -> list:
     for m in list(summary.errors) + list(summary.warnings):
         out.append(m.text)
         out.extend(m.more)
+    # the raw end of the log: what bitbake printed when it died before any message (a traceback at import)
+    out.extend(getattr(summary, "tail", None) or ())
     return out
 
 
@@ -121,6 +137,8 @@ def failure_detail(summary) -> str:
     """One line for the step state: what failed, e.g. `tini-0.18.0-r0 do_compile failed`."""
     if summary.result == "cancelled":
         return "stopped before the end"
+    if getattr(summary, "killed", 0) and not summary.failed_tasks:
+        return f"bitbake was killed (signal {summary.killed}) before it finished"
     if summary.failed_tasks:
         f = summary.failed_tasks[0]
         more = f" (and {len(summary.failed_tasks) - 1} more)" if len(summary.failed_tasks) > 1 else ""
@@ -128,8 +146,55 @@ def failure_detail(summary) -> str:
     hint = hint_for_summary(summary)
     if hint is not None:
         return hint.title
+    if getattr(summary, "fatal", ""):
+        return summary.fatal[:120]
     if summary.errors:
         return summary.errors[0].text[:120]
     if summary.exit_code not in (None, 0):
         return f"bitbake exited with code {summary.exit_code}"
     return "bitbake failed"
+
+
+# Lines that name a cause in a task's log: compiler and linker errors, bitbake's ERROR lines, a Python
+# exception's last line, a shell's "not found".
+_CAUSE = re.compile(r"(?:^|[\s:])(?:fatal )?error(?::|\s\[|\b(?=.*:))|^ERROR: |^(?:\w+\.)*\w*(?:Error|Exception): "
+                    r"|undefined reference to|No such file or directory|command not found|Killed signal"
+                    r"|No space left on device|cannot import name", re.I)
+# bitbake's own frame around a task's output: not a cause
+_NOISE = re.compile(r"^(?:WARNING: exit code \d+ from a shell command|DEBUG: |NOTE: |ERROR: Logfile of failure"
+                    r"|ERROR: Task \(|Log data follows:)")
+
+
+@dataclass(frozen=True)
+class Causes:
+    """What a failed build's screen shows first: the lines that say why, then the last lines before the
+    failure, and where they came from."""
+
+    cause: tuple            # lines that name a cause (compiler errors, ERROR: lines, exception lines)
+    last: tuple             # the last lines before the failure (context), without those already in `cause`
+    source: str             # the file they were read from, or "" for the console log
+
+
+def cause_lines(summary, task_log_tail=(), *, max_cause: int = 8, max_last: int = 6) -> Causes:
+    """The cause lines of a failed build, from the failed task's own log when there is one, else from the
+    error messages' bodies, else from the end of the console log."""
+    lines, source = [], ""
+    if task_log_tail:
+        lines = [ln.rstrip() for ln in task_log_tail]
+        source = summary.failed_tasks[0].log if summary.failed_tasks else ""
+    else:
+        for m in summary.errors:
+            lines.append(f"ERROR: {m.text}")
+            lines.extend(ln.rstrip() for ln in m.more)
+        if not lines:
+            lines = [ln.rstrip() for ln in (getattr(summary, "tail", None) or ())]
+    lines = [ln for ln in lines if ln.strip()]
+    cause: list = []
+    for ln in lines:
+        if _NOISE.match(ln.lstrip("| ")):
+            continue
+        if _CAUSE.search(ln) and ln not in cause:
+            cause.append(ln)
+    cause = cause[:max_cause]
+    last = [ln for ln in lines if ln not in cause and not _NOISE.match(ln.lstrip("| "))][-max_last:]
+    return Causes(tuple(cause), tuple(last), source)

@@ -33,6 +33,9 @@ from wizard.project.buildenv import build_dir, build_env_argv, build_env_vars
 
 STEP = "build"
 EXIT_SUFFIX = ".exit"
+# Written next to the log when the user stops the build: a forced stop leaves no trace in bitbake's log, and
+# any wizard process (the TUI, `wrnv-wizard build`, a later session) must tell "stopped" from "killed".
+STOP_SUFFIX = ".stop"
 # The wrapper: ignores Ctrl-C and SIGTERM itself (with a handler, not SIG_IGN, so bitbake still receives them:
 # ignored signals would be inherited across exec, handlers are not), runs bitbake, records how it ended.
 _WRAPPER = r"""
@@ -154,9 +157,20 @@ class BuildRun:
         return data, offset + len(data)
 
     # -- stopping ------------------------------------------------------------------------------------
+    @property
+    def stop_file(self) -> Path:
+        return Path(str(self.log) + STOP_SUFFIX)
+
+    def stop_requested(self) -> bool:
+        return self.stop_file.exists()
+
     def _signal(self, sig: int) -> bool:
         if not self.alive():
             return False
+        try:
+            self.stop_file.write_text(f"{sig}\n")
+        except OSError:
+            pass
         try:
             os.killpg(self.pid, sig)
         except ProcessLookupError:
@@ -200,7 +214,7 @@ def summarize(run: BuildRun, exit_code: int | None = None) -> BuildSummary:
             p.close(exit_code)
             s = p.summary
         return s
-    return parse_file(run.log, exit_code)
+    return parse_file(run.log, exit_code, stopped=run.stop_requested())
 
 
 class BuildRunner:
@@ -267,7 +281,9 @@ class BuildRunner:
         return None
 
     # -- start ---------------------------------------------------------------------------------------
-    def start(self, target: str | None = None, env: dict | None = None) -> BuildRun:
+    def start(self, target: str | None = None, env: dict | None = None, keep_going: bool = False) -> BuildRun:
+        """Start `bitbake <target>` detached. `keep_going` (bitbake -k) builds everything that does not depend
+        on a failed task, so one failure shows all the others too."""
         target = target or self.default_target()
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+:-]*", target):
             raise WizardError(f"{target!r} is not a bitbake target name (letters, digits, - _ . + :)")
@@ -285,7 +301,7 @@ class BuildRunner:
             log = logs / f"build-{stamp}-{n}.log"
             n += 1
         exit_file = Path(str(log) + EXIT_SUFFIX)
-        argv = build_env_argv(self.session.profile, self.project, ["bitbake", target])
+        argv = build_env_argv(self.session.profile, self.project, ["bitbake", *(["-k"] if keep_going else []), target])
         full_env = build_env_vars(env)
         with open(log, "ab") as out, open(os.devnull, "rb") as devnull:
             # Header lines are the wizard's, not bitbake's; the parser ignores them as plain text.
@@ -354,7 +370,8 @@ class BuildFollower:
             text += self._decoder.decode(b"", final=True)
             code = self.run.exit_code()
             # no exit code: the wrapper itself was killed (a forced stop, or the machine went down)
-            events += self.parser.close(code if code is not None else -signal.SIGKILL)
+            events += self.parser.close(code if code is not None else -signal.SIGKILL,
+                                        stopped=self.run.stop_requested())
             self.done = True
             if self.record and self.runner is not None:
                 self.runner.record_result(self.run, self.summary)

@@ -22,6 +22,8 @@ def add_arguments(p) -> None:
     # SUPPRESS: the global --project (before the command) stays in force unless given here too
     p.add_argument("--project", metavar="DIR", default=argparse.SUPPRESS, help="project folder")
     p.add_argument("--target", metavar="T", default="", help="bitbake target (default: the chosen image)")
+    p.add_argument("--keep-going", action="store_true",
+                   help="go on after a task fails (bitbake -k): one run shows every failure")
     p.add_argument("--detach", action="store_true", help="start the build and return; follow it later by running "
                                                          "this command again")
 
@@ -49,7 +51,7 @@ def progress_line(summary, started: float) -> str:
 
 def run(args, *, allow_root: bool = False, out=None) -> int:
     """`allow_root` is for the test suite only (it runs as root); the command line never sets it."""
-    from wizard.build.hints import hint_for_summary
+    from wizard.build.hints import cause_lines, hint_for_summary
     from wizard.build.runner import BuildFollower, BuildRunner, tail_lines
     from wizard.core.session import Session
 
@@ -66,7 +68,7 @@ def run(args, *, allow_root: bool = False, out=None) -> int:
         if args.target and args.target != build.target:
             say(f"  (it builds {build.target}, not {args.target}; stop it first to build something else)")
     else:
-        build = runner.start(args.target or None)
+        build = runner.start(args.target or None, keep_going=getattr(args, "keep_going", False))
         say(f"Started bitbake {build.target} (pid {build.pid}); log: {build.log}")
     if args.detach:
         say(f"The build runs on after this command. Follow it: wrnv-wizard build --project {session.project}")
@@ -108,20 +110,33 @@ def run(args, *, allow_root: bool = False, out=None) -> int:
                 build.force()
     s = follower.summary
     say(progress_line(s, build.started))
-    say(f"Build {s.result}: log {build.log}")
+    if s.setscene_total:
+        say(f"From the shared state cache (mirror / hash-equivalence server): setscene {s.setscene_done} of "
+            f"{s.setscene_total} tasks restored instead of built")
+    code = "" if s.exit_code is None else f" (bitbake exit code {s.exit_code})"
+    say(f"Build {s.result}{code}: log {build.log}")
+    if s.killed:
+        say(f"bitbake was killed (signal {s.killed}) before it finished; nobody asked it to stop (out of memory?)")
+    elif s.fatal and not s.failed_tasks:
+        say(f"Stopped by: {s.fatal}")
     for f in s.failed_tasks:
-        say(f"Failed task: {f.recipe} {f.task}" + (f" (log: {f.log})" if f.log else ""))
-    if s.failed_tasks and s.failed_tasks[0].log:
-        tail = tail_lines(s.failed_tasks[0].log, 15)
-        if tail:
-            say(f"Last lines of {s.failed_tasks[0].log}:")
-            for line in tail:
-                say(f"  | {line}")
-    else:
-        tail = []
+        inferred = ", inferred next to the run file" if f.log_inferred else ""
+        say(f"Failed task: {f.recipe} {f.task}" + (f" (log: {f.log}{inferred})" if f.log else ""))
     if s.result != "succeeded":
-        hint = hint_for_summary(s, tail_lines(s.failed_tasks[0].log, 200) if s.failed_tasks and
-                                s.failed_tasks[0].log else [], session.profile)
+        log = s.failed_tasks[0].log if s.failed_tasks else ""
+        tail = tail_lines(log, 200) if log else []
+        causes = cause_lines(s, tail)
+        if causes.cause:
+            say("Cause:" + (f" (from {causes.source})" if causes.source else ""))
+            for line in causes.cause:
+                say(f"  > {line}")
+        if causes.last:
+            say("Last lines before the failure:")
+            for line in causes.last:
+                say(f"  | {line}")
+        hint = hint_for_summary(s, tail, session.profile)
         if hint is not None:
             say(f"Hint: {hint.line()}")
+        if log:
+            say(f"Full log of the failed task: {log}")
     return 0 if s.result == "succeeded" else 1

@@ -23,9 +23,9 @@ def run(args) -> int:
     from pathlib import Path
 
     from wizard.build.bitbake_log import BitbakeLogParser
-    from wizard.build.hints import hint_for_summary
+    from wizard.build.hints import cause_lines, hint_for_summary
     from wizard.build.runner import tail_lines
-    from wizard.core.errors import WizardError
+    from wizard.core.errors import UsageError, WizardError
 
     parser = BitbakeLogParser(task_events=False)
     if args.file == "-":
@@ -43,9 +43,14 @@ def run(args) -> int:
             raise WizardError(f"{path}: cannot read it ({e.strerror}); check the path and its permissions") from e
     parser.close()
     s = parser.summary
+    if not s.seen_bitbake:
+        name = "standard input" if args.file == "-" else args.file
+        raise UsageError(f"{name} holds no bitbake output (no NOTE/WARNING/ERROR lines, task counts or summary); "
+                         f"give the console log of a bitbake run")
+    code = 1 if s.result in ("failed", "cancelled") else 0
     if args.json:
         print(json.dumps(s.to_json(), indent=2))
-        return 0
+        return code
     print(f"Result: {s.result}")
     if s.tasks_total:
         print(f"Tasks: {s.tasks_done} of {s.tasks_total}")
@@ -55,16 +60,27 @@ def run(args) -> int:
         print("Configuration: " + ", ".join(f"{k}={v}" for k, v in s.config.items()
                                             if k in ("MACHINE", "DISTRO", "BB_VERSION")))
     print(f"Warnings: {s.warnings_total}   Errors: {s.errors_total}")
+    if s.fatal and not s.failed_tasks:
+        print(f"Stopped by: {s.fatal}")
+    if s.killed:
+        print(f"bitbake was killed (signal {s.killed}) before it finished")
     for f in s.failed_tasks:
-        print(f"Failed: {f.recipe} {f.task}" + (f"\n  log: {f.log}" if f.log else ""))
+        inferred = " (inferred: next to the run file bitbake named)" if f.log_inferred else ""
+        print(f"Failed: {f.recipe} {f.task}" + (f"\n  log: {f.log}{inferred}" if f.log else ""))
     for m in s.errors[:10]:
         where = f"{m.recipe} {m.task}: " if m.task else ""
         print(f"  ERROR (line {m.line}): {where}{m.text}")
     tail = tail_lines(s.failed_tasks[0].log, 200) if s.failed_tasks and s.failed_tasks[0].log else []
+    if s.result in ("failed", "cancelled"):
+        causes = cause_lines(s, tail)
+        if causes.cause:
+            print("Cause lines:")
+            for line in causes.cause:
+                print(f"  > {line}")
     hint = hint_for_summary(s, tail, _profile(args))
-    if hint is not None:
+    if hint is not None and s.result != "succeeded":
         print(f"Hint: {hint.line()}")
-    return 0
+    return code
 
 
 def _profile(args):

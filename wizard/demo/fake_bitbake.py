@@ -279,11 +279,15 @@ class FakeBitbake:
         log.write_text("\n".join(body) + "\n", encoding="utf-8")
         run.write_text(f"#!/bin/sh\n# {task} for {pf}\nexit 1\n", encoding="utf-8")
         self.error(f"{pf} {task}: oe_runmake failed")
+        # as real 1.44 prints it: the raw output after the Execution line, then the shell's warning and a
+        # blank line, all part of that one error (bitbake counts neither as a message of its own)
         self.error(f"{pf} {task}: Execution of '{run}' failed with exit code 1:")
         for line in body[2:6]:
             out(line, err=True)
+        out("WARNING: exit code 1 from a shell command.", err=True)
+        out("", err=True)
         out(f"ERROR: Logfile of failure stored in: {log}", err=True)
-        out("Log data follows:")
+        out("Log data follows:")      # OE-core's BBINCLUDELOGS = "yes"
         for line in body:
             out(f"| {line}")
         out(f"NOTE: recipe {pf}: task {task}: Failed")

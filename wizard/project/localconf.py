@@ -34,6 +34,8 @@ class TeamSettings:
 
     source_mirror_url: str = ""
     sstate_mirror_url: str = ""
+    hash_server: str = ""              # host:port of a team's bitbake-hashserv (BB_HASHSERVE)
+    hash_signature_handler: str = "OEEquivHash"
 
 
 @dataclass
@@ -158,6 +160,11 @@ def team_lines(team: Optional[TeamSettings]) -> list:
         url = conf_safe("sstate_mirror_url", team.sstate_mirror_url).rstrip("/")
         suffix = "" if url.startswith("file://") else ";downloadfilename=PATH"
         out.append(requote(f'SSTATE_MIRRORS = "file://.* {url}/PATH{suffix}"', "sstate_mirror_url"))
+    if team.hash_server:
+        if not re.fullmatch(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]*):\d{1,5}", team.hash_server):
+            raise WizardError(f"hash-equivalence server {team.hash_server!r}: give it as host:port "
+                              f"(e.g. buildfarm.example.com:8686 or [::1]:8686)")
+        out += [f'BB_HASHSERVE = "{team.hash_server}"', f'BB_SIGNATURE_HANDLER = "{team.hash_signature_handler}"']
     return out
 
 
@@ -190,8 +197,12 @@ def render_block(profile: Profile, machine: str, downloads_dir, packages: list,
 
 def block_for(session) -> str:
     a = session.answers
+    conf = session.profile.localconf
+    # the answer (when the answers hold one) wins over the profile's team default
+    hash_server = getattr(a, "hash_server", "") or conf.get("hash_server", "")
     return render_block(session.profile, a.machine, a.downloads_dir, a.packages,
-                        TeamSettings(a.source_mirror_url, a.sstate_mirror_url))
+                        TeamSettings(a.source_mirror_url, a.sstate_mirror_url, hash_server,
+                                     conf.get("hash_signature_handler", "OEEquivHash")))
 
 
 # -- the file ---------------------------------------------------------------------------------------------
