@@ -1,0 +1,221 @@
+"""Several cards at once from one read of the image (`flash --target A --target B ...`), on real loop devices
+of different write speeds (a block cgroup throttles each), one of them failing mid-write."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from cardimage import debugfs, fsck_clean, make_card_image
+from flashkit import MiB, assert_clean_failure, make_image, run_cli
+
+from wizard.card import fanout
+from wizard.card.writer import WriteOptions, check_image
+
+
+@pytest.fixture
+def throttle(root):
+    from throttle import Throttle
+
+    try:
+        t = Throttle(f"wrnv-fanout-test-{time.monotonic_ns()}")
+    except (RuntimeError, OSError) as e:
+        pytest.skip(f"cards of different speeds need a block cgroup: {e}")
+    try:
+        yield t
+    finally:
+        t.remove()
+
+
+def same_bytes(dev, image: Path) -> bool:
+    size = image.stat().st_size
+    with open(dev, "rb") as d, open(image, "rb") as i:
+        while True:
+            a = i.read(4 * MiB)
+            if not a:
+                return True
+            if d.read(len(a)) != a:
+                return False
+            size -= len(a)
+
+
+def test_three_speeds_one_failing_card_and_one_read_of_the_image(tmp_path, loops, throttle):
+    # The image lives on its own ext4 loop device, freshly mounted: every byte the writer reads from it is a
+    # read of that device, counted by the cgroup (an independent count of "the image was read once").
+    store = tmp_path / "store.fs"
+    subprocess.run(["truncate", "-s", "96M", str(store)], check=True)
+    subprocess.run(["mkfs.ext4", "-q", "-F", str(store)], check=True)
+    store_dev = loops.attach(store)
+    mnt = tmp_path / "store"
+    make_image(tmp_path / "made.img", 40 * MiB, [(1 * MiB, 30 * MiB)], seed=7)
+    loops.mount(store_dev, mnt)
+    image = mnt / "card.img"
+    subprocess.run(["cp", "--sparse=always", str(tmp_path / "made.img"), str(image)], check=True)
+    subprocess.run(["umount", str(mnt)], check=True)        # drop the image's pages: the next read is real
+    loops.mount(store_dev, mnt)
+    throttle.count_reads(store_dev)
+
+    speeds = {}                                             # device -> bytes per second
+    cards = []
+    for i, mbps in enumerate((4, 8, 16)):
+        f = tmp_path / f"card{i}"
+        subprocess.run(["truncate", "-s", "64M", str(f)], check=True)
+        dev = loops.attach(f)
+        throttle.limit(dev, mbps * 10**6)
+        speeds[dev] = mbps
+        cards.append(dev)
+    small = tmp_path / "small"                              # the card that fails: 12 MiB of room for 30
+    loops.mount("tmpfs", small, "-t", "tmpfs", "-o", "size=12m")
+    subprocess.run(["truncate", "-s", "64M", str(small / "card")], check=True)
+    bad = loops.attach(small / "card")
+    throttle.limit(bad, 16 * 10**6)
+    order = [cards[0], bad, cards[1], cards[2]]
+
+    report = tmp_path / "report.json"
+    args = ["flash", image, "--yes", "--allow-non-removable", "--report", report]
+    for dev in order:
+        args += ["--target", dev]
+    t0 = time.monotonic()
+    proc = run_cli(*args, timeout=240, preexec_fn=throttle.preexec)
+    wall = time.monotonic() - t0
+    out, err = proc.stdout, proc.stderr
+    assert proc.returncode == 1, (out, err)
+    assert "Traceback" not in out + err
+
+    # One read of the image for four cards (readahead may add a little, never a second pass).
+    image_read = throttle.read_bytes(store_dev)
+    assert 30 * MiB <= image_read < 36 * MiB, image_read
+    m = re.search(r"the image was read once \(([\d,]+) bytes\)", out)
+    assert m and 30 * MiB <= int(m.group(1).replace(",", "")) <= 40 * MiB, out
+
+    # The failing card fails alone, with the reason; the others are written, verified and hold the image.
+    bad_name = Path(bad).name
+    assert re.search(rf"^{bad_name}: FAILED: .*(I/O error|pulled out)", out, re.M), out
+    for dev in cards:
+        assert re.search(rf"^{Path(dev).name}: wrote .* verified", out, re.M), out
+        assert same_bytes(dev, tmp_path / "made.img")
+    assert "3 of 4 cards written and verified" in out
+
+    # Each card its own progress (rate), and finishing order follows the speeds, the failing card first.
+    for dev in order:
+        assert re.search(rf"^{Path(dev).name}: Writing: .* MB/s", err, re.M), err
+    finished = [ln.split(":")[0] for ln in err.splitlines() if re.match(r"^loop\d+: (written and|FAILED)", ln)]
+    assert finished == [bad_name] + [Path(d).name for d in reversed(cards)], err
+    # The slowest card (30 MB at 4 MB/s) sets the pace; at once, the session is not the sum of the cards.
+    assert wall < 7.5 + 3.75 + 1.9 + 30, wall
+
+    data = json.loads(report.read_text())
+    by_dev = {c["device"]: c for c in data["cards"]}
+    assert [c["device"] for c in data["cards"]] == order
+    assert by_dev[bad]["error"] and not by_dev[bad]["verified"]
+    for dev in cards:
+        c = by_dev[dev]
+        assert c["verified"] and c["error"] is None and c["bytes_written"] >= 30 * MiB, c
+    assert data["totals"]["ok"] == 3 and data["totals"]["failed"] == 1
+
+
+def test_each_card_its_own_host_name_and_key(tmp_path, loops):
+    image = make_card_image(tmp_path / "card.img", tmp_path)
+    key = tmp_path / "id.pub"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "desk@lab", "-f", str(tmp_path / "id")],
+                   check=True)
+    devs = []
+    for i in range(3):
+        f = tmp_path / f"c{i}"
+        subprocess.run(["truncate", "-s", "32M", str(f)], check=True)
+        devs.append(loops.attach(f))
+    report = tmp_path / "r.json"
+    args = ["flash", image, "--yes", "--allow-non-removable", "--hostname", "jetson-{n:02}", "--ssh-key", key,
+            "--report", report]
+    for d in devs:
+        args += ["--target", d]
+    proc = run_cli(*args, timeout=180)
+    assert proc.returncode == 0, (proc.stdout, proc.stderr)
+    pub = key.read_text().strip()
+    for n, dev in enumerate(devs, 1):
+        assert debugfs(dev, "cat /etc/hostname").strip() == f"jetson-{n:02}"
+        assert f"127.0.1.1\tjetson-{n:02}" in debugfs(dev, "cat /etc/hosts") or \
+            re.search(rf"^127\.0\.1\.1\s+jetson-{n:02}\b", debugfs(dev, "cat /etc/hosts"), re.M)
+        assert pub in debugfs(dev, "cat /root/.ssh/authorized_keys")
+        assert fsck_clean(dev)
+    data = json.loads(report.read_text())
+    assert [c["hostname"] for c in data["cards"]] == ["jetson-01", "jetson-02", "jetson-03"]
+    assert all(c["verified"] and "debugfs" in c["verified_how"] for c in data["cards"])
+
+
+def test_bad_options_and_repeated_cards_write_nothing(tmp_path, loops):
+    image = make_image(tmp_path / "img", 8 * MiB, [(1 * MiB, 2 * MiB)])
+    devs = []
+    for i in range(2):
+        f = tmp_path / f"c{i}"
+        f.write_bytes(b"\xa5" * (16 * MiB))
+        devs.append(loops.attach(f))
+    before = [Path(tmp_path / f"c{i}").read_bytes() for i in range(2)]
+    # The same card twice (once through a symlink): a usage error before anything is opened.
+    link = tmp_path / "again"
+    link.symlink_to(devs[0])
+    proc = run_cli("flash", image, "--yes", "--allow-non-removable", "--target", devs[0], "--target", link)
+    assert_clean_failure(proc, "same card", code=2)
+    # A host name without a number for two cards: both would be the same board.
+    proc = run_cli("flash", image, "--yes", "--allow-non-removable", "--hostname", "jetson", "--target", devs[0],
+                   "--target", devs[1])
+    assert_clean_failure(proc, code=2)
+    # No terminal and no --yes: the typed confirmation cannot happen.
+    proc = run_cli("flash", image, "--allow-non-removable", "--target", devs[0], "--target", devs[1])
+    assert_clean_failure(proc, "nothing was written")
+    assert [Path(tmp_path / f"c{i}").read_bytes() for i in range(2)] == before
+
+
+def test_engine_reads_each_unit_once_with_a_small_window_and_a_full_file(tmp_path, loops):
+    """In-process, on files: a window of 2 units forces the fast cards to wait for the slow; still no unit is
+    read twice, and a card whose filesystem is full fails alone."""
+    image = make_image(tmp_path / "img", 48 * MiB, [(1 * MiB, 40 * MiB)], seed=3)
+    info = check_image(image)
+    small = tmp_path / "small"
+    loops.mount("tmpfs", small, "-t", "tmpfs", "-o", "size=8m")
+    targets = [tmp_path / "a.img", small / "b.img", tmp_path / "c.img"]
+    jobs = [fanout.CardJob(target=str(t), name=t.name, identity=None, route="in-process",
+                           options=WriteOptions()) for t in targets]
+    seen: list = []
+    outcomes, shared = fanout.write_cards(info, jobs, progress_for=lambda i: None, window=2,
+                                          on_done=lambda i, out: seen.append(i))
+    assert outcomes[0].ok and outcomes[2].ok, [o.error for o in outcomes]
+    assert not outcomes[1].ok and "no space left" in outcomes[1].error
+    assert set(shared.reads.values()) == {1}
+    assert 40 * MiB <= shared.bytes_read == len(shared.reads) * fanout.UNIT <= 48 * MiB
+    assert sorted(seen) == [0, 1, 2] and seen[0] == 1
+    for t in (targets[0], targets[2]):
+        assert t.read_bytes()[:48 * MiB] == Path(image).read_bytes()
+    recs = [fanout.record(o) for o in outcomes]
+    assert recs[1].error and not recs[1].verified and recs[0].verified
+
+
+def test_a_card_changed_after_the_write_fails_its_digest_verify(tmp_path):
+    """The verify compares the card with digests of the one read: a flipped byte is caught."""
+    image = make_image(tmp_path / "img", 16 * MiB, [(1 * MiB, 12 * MiB)], seed=5)
+    info = check_image(image)
+    target = tmp_path / "t.img"
+    flipped = []
+
+    def flip_before_verify(i):
+        def show(p):
+            if p.label.startswith("Writing") and p.done == p.total and not flipped:
+                with open(target, "r+b") as f:
+                    f.seek(5 * MiB + 17)
+                    b = f.read(1)
+                    f.seek(5 * MiB + 17)
+                    f.write(bytes([b[0] ^ 0xFF]))
+                    f.flush()
+                flipped.append(True)
+        return show
+
+    # The write's last report comes after the last block is written and before the verify starts.
+    job = fanout.CardJob(target=str(target), name="t.img", identity=None, route="in-process",
+                         options=WriteOptions())
+    outcomes, _ = fanout.write_cards(info, [job], progress_for=flip_before_verify)
+    assert flipped and not outcomes[0].ok, outcomes[0].error
+    assert "verify failed" in outcomes[0].error and str(4 * MiB) in outcomes[0].error
