@@ -219,3 +219,54 @@ def test_a_card_changed_after_the_write_fails_its_digest_verify(tmp_path):
     outcomes, _ = fanout.write_cards(info, [job], progress_for=flip_before_verify)
     assert flipped and not outcomes[0].ok, outcomes[0].error
     assert "verify failed" in outcomes[0].error and str(4 * MiB) in outcomes[0].error
+
+
+def test_ctrl_c_stops_every_card_and_no_verify_still_exits_0(tmp_path, loops, throttle):
+    import os
+    import signal
+    import sys
+
+    from flashkit import REPO
+
+    image = make_image(tmp_path / "img", 24 * MiB, [(1 * MiB, 20 * MiB)], seed=9)
+    devs = []
+    for i in range(3):
+        f = tmp_path / f"c{i}"
+        subprocess.run(["truncate", "-s", "32M", str(f)], check=True)
+        devs.append(loops.attach(f))
+        throttle.limit(devs[-1], 2 * 10**6)      # 20 MB at 2 MB/s: ten seconds, Ctrl-C lands mid-write
+    args = [sys.executable, "-m", "wizard.cli", "flash", str(image), "--yes", "--allow-non-removable"]
+    for d in devs:
+        args += ["--target", d]
+    p = subprocess.Popen(args, cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)), stdin=subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=throttle.preexec)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not all(
+                (Path(f"/sys/block/{Path(d).name}/stat").read_text().split()[6] != "0") for d in devs):
+            time.sleep(0.2)                       # every card has started writing
+        time.sleep(1)
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 130, (out, err)
+    assert "Traceback" not in out + err
+    for d in devs:
+        assert re.search(rf"^{Path(d).name}: FAILED: stopped at your request.*only partly written", out, re.M), out
+
+    # --no-verify: written is what was asked for; the report says the cards were not verified.
+    fast = devs[:2]
+    for d in fast:
+        throttle.limit(d, 10**12)
+    report = tmp_path / "r.json"
+    proc = run_cli("flash", image, "--yes", "--allow-non-removable", "--no-verify", "--report", report,
+                   "--target", fast[0], "--target", fast[1], timeout=120)
+    assert proc.returncode == 0, (proc.stdout, proc.stderr)
+    data = json.loads(report.read_text())
+    assert [c["verified"] for c in data["cards"]] == [False, False]
+    assert all(c["verified_how"] == "not verified (--no-verify)" and c["error"] is None for c in data["cards"])
+    for d in fast:
+        assert same_bytes(d, image)

@@ -210,7 +210,8 @@ class CardOutcome:
     def ok(self) -> bool:
         if self.error is not None or self.result is None:
             return False
-        return bool(self.result.verified) and (self.customised is None or self.customised.verified)
+        verified = bool(self.result.verified) or not self.job.options.verify    # --no-verify: written is done
+        return verified and (self.customised is None or self.customised.verified)
 
 
 def write_cards(image: writer.ImageInfo, jobs: list, *, progress_for: Callable[[int], Optional[ProgressFn]],
@@ -292,6 +293,8 @@ def record(out: CardOutcome):
 
     r, job = out.result, out.job
     how = ""
+    if r is not None and not r.verified and not job.options.verify and out.error is None:
+        how = "not verified (--no-verify)"
     if r is not None and r.verified:
         how = f"read back {r.verified:,} bytes and compared"
         if r.zeros_checked:
@@ -302,6 +305,5 @@ def record(out: CardOutcome):
         how += ("; " if how else "") + out.customised.how
     return CardRecord(device=job.target, model=job.model, serial=job.serial, size_bytes=job.size_bytes,
                       hostname=getattr(job.card_options, "hostname", None),
-                      bytes_written=r.written if r is not None else 0, verified=out.ok, verified_how=how,
-                      seconds=round(out.seconds, 3), error=out.error if out.error else
-                      (None if out.ok else "not verified (--no-verify)"))
+                      bytes_written=r.written if r is not None else 0, verified=out.ok and bool(r.verified),
+                      verified_how=how, seconds=round(out.seconds, 3), error=out.error)

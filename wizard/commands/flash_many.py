@@ -69,7 +69,10 @@ def run(args, image, targets: list) -> int:
     board = _Board([j.name for j in jobs], sys.stderr.isatty())
 
     def done(i, out) -> None:
-        board.finish(i, "written and verified" if out.ok else f"FAILED: {out.error or 'not verified'}")
+        if out.ok:
+            board.finish(i, "written and verified" if out.result.verified else "written (not verified)")
+        else:
+            board.finish(i, f"FAILED: {out.error}")
 
     t0 = time.monotonic()
     with sigint_cancels() as cancel:
@@ -84,7 +87,7 @@ def run(args, image, targets: list) -> int:
                 line += f"; {out.customised.how}"
             print(line)
         else:
-            print(f"{out.job.name}: FAILED: {out.error or 'not verified'}")
+            print(f"{out.job.name}: FAILED: {out.error}")
     report.finish()
     wall = time.monotonic() - t0
     t = report.totals
@@ -97,7 +100,11 @@ def run(args, image, targets: list) -> int:
     for out in outcomes:
         if out.ok:
             print(make_safe_to_remove(out.job.target))
-    return 0 if report.all_ok else 1
+    if cancel():
+        print("stopped at your request: the cards above that were not finished must be written again",
+              file=sys.stderr)
+        return 130
+    return 0 if all(o.ok for o in outcomes) else 1
 
 
 def _partition_name(args) -> str:
