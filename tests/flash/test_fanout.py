@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from cardimage import debugfs, fsck_clean, make_card_image
 from flashkit import MiB, assert_clean_failure, make_image, run_cli
+from test_udisks import user  # noqa: F401 - the fixture: a temporary unprivileged user
 
 from wizard.card import fanout
 from wizard.card.writer import WriteOptions, check_image
@@ -270,3 +271,55 @@ def test_ctrl_c_stops_every_card_and_no_verify_still_exits_0(tmp_path, loops, th
     assert all(c["verified_how"] == "not verified (--no-verify)" and c["error"] is None for c in data["cards"])
     for d in fast:
         assert same_bytes(d, image)
+
+
+@pytest.mark.slow
+def test_as_a_user_through_udisks2_a_card_polkit_refuses_fails_alone(desktop_stack, user, loops):  # noqa: F811
+    """The route a desktop takes: every card opened through udisks2 by an unprivileged user. polkit allows two
+    of the three cards; the third is refused when its thread opens it, and only that card fails."""
+    import daemons
+    from flashkit import fill
+    from test_udisks import CANARY, _as
+
+    name, box = user
+    img = make_image(box / "a.sdcard", 16 * MiB, [(MiB, 6 * MiB), (9 * MiB, MiB)])
+    img.chmod(0o644)
+    devs, files = [], []
+    for i in range(3):
+        files.append(fill(box / f"card{i}", 32 * MiB, CANARY))
+        devs.append(loops.attach(files[-1]))
+    subprocess.run(["udevadm", "settle", "-t", "30"], check=False)
+    rules = [daemons.allow_rule(f"fanout{i}", name, devs[i]) for i in range(2)]
+    try:
+        # Per-card changes need the card opened by the wizard itself: refused up front, nothing written.
+        key = box / "id.pub"
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(box / "id")], check=True)
+        key.chmod(0o644)
+        proc = _as(name, box, "flash", img, "--yes", "--allow-non-removable", "--ssh-key", key,
+                   "--target", devs[0], "--target", devs[1])
+        assert_clean_failure(proc, "udisks2", "nothing was written", code=2)
+        assert files[0].read_bytes() == bytes([CANARY]) * (32 * MiB)
+
+        # A report the user could not save afterwards is refused before any card is touched.
+        proc = _as(name, box, "flash", img, "--yes", "--allow-non-removable", "--report", box / "r.json",
+                   "--target", devs[0], "--target", devs[1])
+        assert_clean_failure(proc, "cannot write into", code=2)
+        assert files[1].read_bytes() == bytes([CANARY]) * (32 * MiB)
+
+        report = box / "home" / "r.json"
+        proc = _as(name, box, "flash", img, "--yes", "--allow-non-removable", "--report", report,
+                   "--target", devs[0], "--target", devs[1], "--target", devs[2])
+        out = proc.stdout
+        assert proc.returncode == 1, (out, proc.stderr)
+        assert "Traceback" not in out + proc.stderr
+        assert proc.stderr.count("opened through udisks2") == 3, proc.stderr
+        for dev in devs[:2]:
+            assert re.search(rf"^{Path(dev).name}: wrote .*opened through udisks2.* verified", out, re.M), out
+            assert same_bytes(dev, img)
+        assert re.search(rf"^{Path(devs[2]).name}: FAILED: .*did not allow opening", out, re.M), out
+        assert files[2].read_bytes() == bytes([CANARY]) * (32 * MiB)
+        data = json.loads(report.read_text())
+        assert [c["verified"] for c in data["cards"]] == [True, True, False]
+    finally:
+        for r in rules:
+            r.unlink()

@@ -30,6 +30,8 @@ def run(args, image, targets: list) -> int:
     card_opts = options_for_cards(len(targets), hostname_pattern=args.hostname, ssh_key_file=args.ssh_key)
     customising = bool(args.hostname or args.ssh_key)
     partition = _partition_name(args) if customising else "APP"
+    if args.report:
+        _check_report_path(args.report)
     info = check_image(image)
 
     checked, seen = [], {}
@@ -95,8 +97,12 @@ def run(args, image, targets: list) -> int:
           f"read once ({shared.bytes_read:,} bytes)" if all(j.route != "helper" for j in jobs) else
           f"{t['ok']} of {t['cards']} cards written and verified in {wall:.1f} s")
     if args.report:
-        path = report.write_json(args.report)
-        print(f"report: {path}")
+        try:
+            print(f"report: {report.write_json(args.report)}")
+        except OSError as e:
+            print(f"wrnv-wizard: error: the report could not be written to {args.report} ({e.strerror}); the "
+                  "cards' results are above", file=sys.stderr)
+            return 1
     for out in outcomes:
         if out.ok:
             print(make_safe_to_remove(out.job.target))
@@ -105,6 +111,22 @@ def run(args, image, targets: list) -> int:
               file=sys.stderr)
         return 130
     return 0 if all(o.ok for o in outcomes) else 1
+
+
+def _check_report_path(path) -> None:
+    """Before any card is written: a report that cannot be saved afterwards is a usage error now."""
+    import os
+    from pathlib import Path
+
+    from wizard.core.errors import UsageError
+
+    p = Path(path).expanduser()
+    folder = p.parent if str(p.parent) else Path(".")
+    if p.is_dir():
+        raise UsageError(f"--report {path} is a folder: give a file name, e.g. {p / 'flash-report.json'}")
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"--report {path}: cannot write into {folder} (missing or not yours): pick another "
+                         "place; nothing was written")
 
 
 def _partition_name(args) -> str:
