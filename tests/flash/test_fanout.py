@@ -171,9 +171,9 @@ def test_bad_options_and_repeated_cards_write_nothing(tmp_path, loops):
     assert [Path(tmp_path / f"c{i}").read_bytes() for i in range(2)] == before
 
 
-def test_engine_reads_each_unit_once_with_a_small_window_and_a_full_file(tmp_path, loops):
-    """In-process, on files: a window of 2 units forces the fast cards to wait for the slow; still no unit is
-    read twice, and a card whose filesystem is full fails alone."""
+def test_engine_reads_each_unit_once_and_a_full_file_fails_alone(tmp_path, loops):
+    """In-process, on files: every unit of the image is read once for three cards, and a card whose file
+    system is full fails alone."""
     image = make_image(tmp_path / "img", 48 * MiB, [(1 * MiB, 40 * MiB)], seed=3)
     info = check_image(image)
     small = tmp_path / "small"
@@ -182,7 +182,7 @@ def test_engine_reads_each_unit_once_with_a_small_window_and_a_full_file(tmp_pat
     jobs = [fanout.CardJob(target=str(t), name=t.name, identity=None, route="in-process",
                            options=WriteOptions()) for t in targets]
     seen: list = []
-    outcomes, shared = fanout.write_cards(info, jobs, progress_for=lambda i: None, window=2,
+    outcomes, shared = fanout.write_cards(info, jobs, progress_for=lambda i: None,
                                           on_done=lambda i, out: seen.append(i))
     assert outcomes[0].ok and outcomes[2].ok, [o.error for o in outcomes]
     assert not outcomes[1].ok and "no space left" in outcomes[1].error
@@ -193,6 +193,34 @@ def test_engine_reads_each_unit_once_with_a_small_window_and_a_full_file(tmp_pat
         assert t.read_bytes()[:48 * MiB] == Path(image).read_bytes()
     recs = [fanout.record(o) for o in outcomes]
     assert recs[1].error and not recs[1].verified and recs[0].verified
+
+
+def test_a_crawling_card_holds_nobody_back(tmp_path):
+    """A card far behind the others (here: 0.15 s per 4 MiB, its progress callback runs in its writer thread)
+    does not slow them: they finish first, and only the laggard reads the units it lost again, by itself."""
+    image = make_image(tmp_path / "img", 40 * MiB, [(1 * MiB, 36 * MiB)], seed=4)
+    info = check_image(image)
+    targets = [tmp_path / f"{n}.img" for n in ("slow", "fast1", "fast2")]
+    jobs = [fanout.CardJob(target=str(t), name=t.name, identity=None, route="in-process",
+                           options=WriteOptions()) for t in targets]
+
+    def progress_for(i):
+        if i != 0:
+            return None
+
+        def crawl(p):
+            if p.label.startswith("Writing"):
+                time.sleep(0.15)
+        return crawl
+
+    seen: list = []
+    outcomes, shared = fanout.write_cards(info, jobs, progress_for=progress_for, window=2,
+                                          on_done=lambda i, out: seen.append(i))
+    assert all(o.ok for o in outcomes), [o.error for o in outcomes]
+    assert seen[-1] == 0, seen
+    assert max(shared.reads.values()) == 2 and shared.bytes_read > info.size - 4 * MiB
+    for t in targets:
+        assert t.read_bytes()[:40 * MiB] == Path(image).read_bytes()
 
 
 def test_a_card_changed_after_the_write_fails_its_digest_verify(tmp_path):

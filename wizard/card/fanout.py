@@ -5,9 +5,10 @@ Why this shape:
   opened and checked exactly as one card is (classification, identity, O_EXCL), its own erase, skipped zero
   ranges, O_DIRECT, verify and result. Only where the image's bytes come from changes: `SharedImage` overrides
   `ImageInfo.read_into`, so the first card to need a 4 MiB unit reads it and the others copy it from memory.
-- A unit is dropped as soon as every card still writing has gone past it; a card more than `window` units ahead
-  of the slowest waits. Memory stays bounded, each unit is read once, and the session takes as long as the
-  slowest card (a card never waits for a faster one).
+- A unit is dropped as soon as every card still writing has gone past it, and at most `window` units are
+  kept. A card that falls more than `window` units behind the fastest reads what it needs again, by itself:
+  nobody ever waits for a slower card (a failing, crawling card must not hold a desk of good ones back), and
+  while the cards keep within the window (128 MiB) of each other, every unit is read exactly once.
 - The verify cannot re-read the image without reading it N more times; instead each unit's digest is taken as it
   is read, and each card's read-back is compared with the digests. Where the card's skipped ranges are not known
   to read as zeros (--sparse on a card that cannot erase), the byte compare of the writer is used.
@@ -29,7 +30,7 @@ from wizard.card.sparse import CHUNK, AlignedBuffer
 from wizard.core.progress import Progress, ProgressFn
 
 UNIT = CHUNK            # the fan-out's unit of reading, digesting and dropping
-WINDOW = 32             # units the fastest card may run ahead of the slowest (32 x 4 MiB = 128 MiB of memory)
+WINDOW = 32             # units kept in memory (32 x 4 MiB = 128 MiB): how far apart cards may be and share reads
 _INF = float("inf")
 
 
@@ -41,11 +42,9 @@ def _digest(data) -> bytes:
 class SharedImage(writer.ImageInfo):
     """An ImageInfo whose reads are shared by `consumers` writer threads (see the module's docstring)."""
 
-    def __init__(self, info: writer.ImageInfo, consumers: int, window: int = WINDOW,
-                 cancel: Optional[Callable[[], bool]] = None):
+    def __init__(self, info: writer.ImageInfo, consumers: int, window: int = WINDOW):
         super().__init__(path=info.path, size=info.size, extents=info.extents, fd=info.fd)
         self.window = max(2, window)
-        self.cancel = cancel or (lambda: False)
         self._cond = threading.Condition()
         self._pos = {i: 0 for i in range(consumers)}     # consumer -> offset below which it needs nothing
         self._who: dict = {}                              # thread ident -> consumer
@@ -73,6 +72,8 @@ class SharedImage(writer.ImageInfo):
         low = min(self._pos.values(), default=_INF)
         for k in [k for k in self._units if (k + 1) * UNIT <= low]:
             del self._units[k]
+        for k in sorted(self._units)[:max(0, len(self._units) - self.window)]:
+            del self._units[k]          # the oldest beyond the window: a card that far behind reads alone
 
     # -- the writer's read ------------------------------------------------------------------------------
 
@@ -103,11 +104,7 @@ class SharedImage(writer.ImageInfo):
                 if k in self._units:
                     return self._units[k]
                 if k in self._loading:
-                    self._cond.wait(0.1)
-                    continue
-                low = min(self._pos.values())
-                if low != _INF and k - int(low) // UNIT >= self.window and not self.cancel():
-                    self._cond.wait(0.1)      # far ahead of the slowest card: wait for it (bounded memory)
+                    self._cond.wait(0.1)    # another card is reading it right now: one read serves both
                     continue
                 self._loading.add(k)
                 break
@@ -127,11 +124,14 @@ class SharedImage(writer.ImageInfo):
             with self._cond:
                 self._loading.discard(k)
                 if data:
-                    self._units[k] = data
+                    if k not in self.reads or k >= min(self._units, default=k):
+                        self._units[k] = data       # a laggard's re-read is not kept: it would push out the front
+                        self._evict()
                     self.bytes_read += len(data)
                     self.reads[k] = self.reads.get(k, 0) + 1
                     if digest is not None:
-                        self.digests[k] = digest
+                        if self.digests.setdefault(k, digest) != digest:
+                            raise OSError(5, f"the image {self.path} changed while being written")
                 self._cond.notify_all()
         return data
 
@@ -221,7 +221,7 @@ def write_cards(image: writer.ImageInfo, jobs: list, *, progress_for: Callable[[
     """Write `image` to every job's card at once. Returns (outcomes in job order, the SharedImage, whose
     `bytes_read` and `reads` say how much of the image was read). Never raises for one card's failure."""
     cancel = cancel or (lambda: False)
-    shared = SharedImage(image, len(jobs), window=window, cancel=cancel)
+    shared = SharedImage(image, len(jobs), window=window)
     outcomes = [CardOutcome(job) for job in jobs]
 
     def one(i: int) -> None:
