@@ -195,32 +195,41 @@ def test_engine_reads_each_unit_once_and_a_full_file_fails_alone(tmp_path, loops
     assert recs[1].error and not recs[1].verified and recs[0].verified
 
 
-def test_a_crawling_card_holds_nobody_back(tmp_path):
-    """A card far behind the others (here: 0.15 s per 4 MiB, its progress callback runs in its writer thread)
-    does not slow them: they finish first, and only the laggard reads the units it lost again, by itself."""
+def test_cards_wait_for_a_slower_one_but_not_for_a_stalled_one(tmp_path):
+    """With a window of 2 units: a slow card (0.1 s per 4 MiB; the progress callback runs in its writer thread)
+    is waited for, so every unit is read once; a card that stops for longer than `stall` is let go: the others
+    finish first and only it reads again what it lost."""
     image = make_image(tmp_path / "img", 40 * MiB, [(1 * MiB, 36 * MiB)], seed=4)
     info = check_image(image)
-    targets = [tmp_path / f"{n}.img" for n in ("slow", "fast1", "fast2")]
-    jobs = [fanout.CardJob(target=str(t), name=t.name, identity=None, route="in-process",
-                           options=WriteOptions()) for t in targets]
 
-    def progress_for(i):
-        if i != 0:
-            return None
+    def run(pause, stall):
+        targets = [tmp_path / f"{n}.img" for n in ("slow", "fast1", "fast2")]
+        for t in targets:
+            t.unlink(missing_ok=True)
+        jobs = [fanout.CardJob(target=str(t), name=t.name, identity=None, route="in-process",
+                               options=WriteOptions()) for t in targets]
+        slept = []
 
-        def crawl(p):
-            if p.label.startswith("Writing"):
-                time.sleep(0.15)
-        return crawl
+        def progress_for(i):
+            def slow(p):
+                if i == 0 and p.label.startswith("Writing") and p.done >= 8 * MiB:
+                    time.sleep(pause if not slept else 0.1)
+                    slept.append(p.done)
+            return slow
 
-    seen: list = []
-    outcomes, shared = fanout.write_cards(info, jobs, progress_for=progress_for, window=2,
-                                          on_done=lambda i, out: seen.append(i))
-    assert all(o.ok for o in outcomes), [o.error for o in outcomes]
-    assert seen[-1] == 0, seen
-    assert max(shared.reads.values()) == 2 and shared.bytes_read > info.size - 4 * MiB
-    for t in targets:
-        assert t.read_bytes()[:40 * MiB] == Path(image).read_bytes()
+        seen: list = []
+        outcomes, shared = fanout.write_cards(info, jobs, progress_for=progress_for, window=2, stall=stall,
+                                              on_done=lambda i, out: seen.append(i))
+        assert all(o.ok for o in outcomes), [o.error for o in outcomes]
+        for t in targets:
+            assert t.read_bytes()[:40 * MiB] == Path(image).read_bytes()
+        return seen, shared
+
+    seen, shared = run(pause=0.1, stall=30)
+    assert set(shared.reads.values()) == {1} and not shared.let_go
+    seen, shared = run(pause=3.0, stall=0.5)
+    assert shared.let_go == {0} and seen[-1] == 0, seen
+    assert max(shared.reads.values()) == 2
 
 
 def test_a_card_changed_after_the_write_fails_its_digest_verify(tmp_path):

@@ -6,9 +6,10 @@ Why this shape:
   ranges, O_DIRECT, verify and result. Only where the image's bytes come from changes: `SharedImage` overrides
   `ImageInfo.read_into`, so the first card to need a 4 MiB unit reads it and the others copy it from memory.
 - A unit is dropped as soon as every card still writing has gone past it, and at most `window` units are
-  kept. A card that falls more than `window` units behind the fastest reads what it needs again, by itself:
-  nobody ever waits for a slower card (a failing, crawling card must not hold a desk of good ones back), and
-  while the cards keep within the window (128 MiB) of each other, every unit is read exactly once.
+  kept: a card that gets `window` units ahead of the slowest waits for it, so each unit is read exactly once
+  and the session takes as long as the slowest card. But a card that stops moving for `stall` seconds (pulled,
+  hanging on I/O errors) is let go: the others stop waiting for it, and if it comes back it reads what it
+  needs again by itself. A stalled card never holds a desk of good ones back.
 - The verify cannot re-read the image without reading it N more times; instead each unit's digest is taken as it
   is read, and each card's read-back is compared with the digests. Where the card's skipped ranges are not known
   to read as zeros (--sparse on a card that cannot erase), the byte compare of the writer is used.
@@ -30,7 +31,8 @@ from wizard.card.sparse import CHUNK, AlignedBuffer
 from wizard.core.progress import Progress, ProgressFn
 
 UNIT = CHUNK            # the fan-out's unit of reading, digesting and dropping
-WINDOW = 32             # units kept in memory (32 x 4 MiB = 128 MiB): how far apart cards may be and share reads
+WINDOW = 32             # units kept in memory (32 x 4 MiB = 128 MiB): how far ahead of the slowest a card may be
+STALL = 10.0            # seconds without progress after which the others stop waiting for a card
 _INF = float("inf")
 
 
@@ -42,9 +44,16 @@ def _digest(data) -> bytes:
 class SharedImage(writer.ImageInfo):
     """An ImageInfo whose reads are shared by `consumers` writer threads (see the module's docstring)."""
 
-    def __init__(self, info: writer.ImageInfo, consumers: int, window: int = WINDOW):
+    def __init__(self, info: writer.ImageInfo, consumers: int, window: int = WINDOW, stall: float = STALL):
         super().__init__(path=info.path, size=info.size, extents=info.extents, fd=info.fd)
-        self.window = max(2, window)
+        self.window, self.stall = max(2, window), stall
+        # A card's read reaching the end of the image's data is its last: it then holds nobody back while it
+        # verifies (else a card writing every byte would wait at the trailing empty range for a card verifying).
+        last = max((e for _, e in info.extents), default=0)
+        self._data_end = min(info.size, -(-last // 4096) * 4096)
+        self._moved = {i: time.monotonic() for i in range(consumers)}   # when each last asked for more
+        self.let_go: set = set()                          # consumers nobody waits for any more (stalled)
+        self._own: dict = {}                              # let-go consumer -> (unit, bytes) it re-read last
         self._cond = threading.Condition()
         self._pos = {i: 0 for i in range(consumers)}     # consumer -> offset below which it needs nothing
         self._who: dict = {}                              # thread ident -> consumer
@@ -65,15 +74,22 @@ class SharedImage(writer.ImageInfo):
         """The consumer is done (written, failed or cancelled): it holds nobody back any more."""
         with self._cond:
             self._pos[consumer] = _INF
+            self._own.pop(consumer, None)
             self._evict()
             self._cond.notify_all()
 
+    def _low(self) -> tuple:
+        """(the slowest card still waited for, its position), or (None, inf)."""
+        live = [(p, c) for c, p in self._pos.items() if c not in self.let_go and p != _INF]
+        if not live:
+            return None, _INF
+        p, c = min(live)
+        return c, p
+
     def _evict(self) -> None:
-        low = min(self._pos.values(), default=_INF)
+        _, low = self._low()
         for k in [k for k in self._units if (k + 1) * UNIT <= low]:
             del self._units[k]
-        for k in sorted(self._units)[:max(0, len(self._units) - self.window)]:
-            del self._units[k]          # the oldest beyond the window: a card that far behind reads alone
 
     # -- the writer's read ------------------------------------------------------------------------------
 
@@ -83,28 +99,42 @@ class SharedImage(writer.ImageInfo):
             return super().read_into(fd, view, offset)
         with self._cond:
             self._pos[me] = offset        # a writer reads forward: nothing before this is needed again
+            self._moved[me] = time.monotonic()
             self._evict()
             self._cond.notify_all()
         end = min(offset + len(view), self.size)
         pos = offset
         while pos < end:
             k = pos // UNIT
-            data = self._unit(k, fd)
+            data = self._unit(k, fd, me)
             s = pos - k * UNIT
             take = min(len(data) - s, end - pos)
             if take <= 0:
                 break
             view[pos - offset:pos - offset + take] = data[s:s + take]
             pos += take
+        if offset + len(view) >= self._data_end:
+            self.leave(me)
         return pos - offset
 
-    def _unit(self, k: int, fd: int) -> bytes:
+    def _unit(self, k: int, fd: int, me: int) -> bytes:
         with self._cond:
             while True:
                 if k in self._units:
                     return self._units[k]
+                own = self._own.get(me)
+                if own is not None and own[0] == k:     # a let-go card's requests straddle units too
+                    return own[1]
                 if k in self._loading:
                     self._cond.wait(0.1)    # another card is reading it right now: one read serves both
+                    continue
+                slowest, low = self._low()
+                if slowest is not None and k - int(low) // UNIT >= self.window:
+                    if time.monotonic() - self._moved[slowest] > self.stall:
+                        self.let_go.add(slowest)    # stalled: stop waiting; it re-reads alone if it comes back
+                        self._evict()
+                    else:
+                        self._cond.wait(0.1)        # far ahead of the slowest: wait for it (bounded memory)
                     continue
                 self._loading.add(k)
                 break
@@ -124,9 +154,10 @@ class SharedImage(writer.ImageInfo):
             with self._cond:
                 self._loading.discard(k)
                 if data:
-                    if k not in self.reads or k >= min(self._units, default=k):
-                        self._units[k] = data       # a laggard's re-read is not kept: it would push out the front
-                        self._evict()
+                    if k not in self.reads:
+                        self._units[k] = data
+                    else:                           # a let-go card's re-read: kept for it alone
+                        self._own[me] = (k, data)
                     self.bytes_read += len(data)
                     self.reads[k] = self.reads.get(k, 0) + 1
                     if digest is not None:
@@ -217,11 +248,11 @@ class CardOutcome:
 def write_cards(image: writer.ImageInfo, jobs: list, *, progress_for: Callable[[int], Optional[ProgressFn]],
                 cancel: Optional[Callable[[], bool]] = None, partition_name: str = "APP",
                 on_done: Optional[Callable[[int, CardOutcome], None]] = None,
-                window: int = WINDOW) -> tuple:
+                window: int = WINDOW, stall: float = STALL) -> tuple:
     """Write `image` to every job's card at once. Returns (outcomes in job order, the SharedImage, whose
     `bytes_read` and `reads` say how much of the image was read). Never raises for one card's failure."""
     cancel = cancel or (lambda: False)
-    shared = SharedImage(image, len(jobs), window=window)
+    shared = SharedImage(image, len(jobs), window=window, stall=stall)
     outcomes = [CardOutcome(job) for job in jobs]
 
     def one(i: int) -> None:
