@@ -131,7 +131,7 @@ def test_each_card_its_own_host_name_and_key(tmp_path, loops):
         devs.append(loops.attach(f))
     report = tmp_path / "r.json"
     args = ["flash", image, "--yes", "--allow-non-removable", "--hostname", "jetson-{n:02}", "--ssh-key", key,
-            "--report", report]
+            "--no-empty-password-ssh", "--report", report]
     for d in devs:
         args += ["--target", d]
     proc = run_cli(*args, timeout=180)
@@ -142,6 +142,8 @@ def test_each_card_its_own_host_name_and_key(tmp_path, loops):
         assert f"127.0.1.1\tjetson-{n:02}" in debugfs(dev, "cat /etc/hosts") or \
             re.search(rf"^127\.0\.1\.1\s+jetson-{n:02}\b", debugfs(dev, "cat /etc/hosts"), re.M)
         assert pub in debugfs(dev, "cat /root/.ssh/authorized_keys")
+        sshd = debugfs(dev, "cat /etc/ssh/sshd_config")
+        assert re.search(r"^PermitEmptyPasswords no$", sshd, re.M) and "PermitEmptyPasswords yes" not in sshd
         assert fsck_clean(dev)
     data = json.loads(report.read_text())
     assert [c["hostname"] for c in data["cards"]] == ["jetson-01", "jetson-02", "jetson-03"]

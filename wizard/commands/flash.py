@@ -33,6 +33,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="give each card its own host name, e.g. jetson-{n:02} (jetson-01, jetson-02, ... in "
                         "--target order)")
     p.add_argument("--ssh-key", metavar="FILE", help="add this public key (.pub) for root on every card")
+    p.add_argument("--no-empty-password-ssh", action="store_true",
+                   help="with --ssh-key: turn off the image's password-less root login over SSH "
+                        "(PermitEmptyPasswords no in /etc/ssh/sshd_config); the serial console stays open")
     p.add_argument("--report", metavar="FILE.json", help="write a record of every card written (JSON)")
     p.add_argument("--allow-non-removable", action="store_true",
                    help="also allow loop devices and internal disks (never system, mounted or read-only ones)")
@@ -52,7 +55,7 @@ def run(args) -> int:
         raise WizardError("no image given and none made yet: run `wrnv-wizard image` first, or give the "
                           ".sdcard path")
     targets = list(args.target or [])
-    if len(targets) > 1 or args.hostname or args.ssh_key or args.report:
+    if len(targets) > 1 or args.hostname or args.ssh_key or args.report or args.no_empty_password_ssh:
         from wizard.commands import flash_many
 
         return flash_many.run(args, image, targets)

@@ -24,10 +24,12 @@ def run(args, image, targets: list) -> int:
     from wizard.core.errors import UsageError
 
     if not targets:
-        raise UsageError("--hostname, --ssh-key and --report need the cards named: add --target DEV for each")
+        raise UsageError("--hostname, --ssh-key, --no-empty-password-ssh and --report need the cards named: add "
+                         "--target DEV for each")
     if getattr(args, "verify", "yes") == "full" and args.no_verify:
         raise UsageError("--verify=full and --no-verify contradict each other: give one")
-    card_opts = options_for_cards(len(targets), hostname_pattern=args.hostname, ssh_key_file=args.ssh_key)
+    card_opts = options_for_cards(len(targets), hostname_pattern=args.hostname, ssh_key_file=args.ssh_key,
+                                  no_empty_password_ssh=args.no_empty_password_ssh)
     customising = bool(args.hostname or args.ssh_key)
     partition = _partition_name(args) if customising else "APP"
     if args.report:
