@@ -110,6 +110,11 @@ class ImageInfo:
     def data_bytes(self) -> int:
         return sum(e - s for s, e in self.extents)
 
+    def read_into(self, fd: int, view: memoryview, offset: int) -> int:
+        """The copy's one way of reading image bytes: a fan-out (wizard.card.fanout) serves several cards
+        from one read of each block by overriding it."""
+        return _pread(fd, view, offset)
+
 
 @dataclass
 class Target:
@@ -662,9 +667,12 @@ def _open_verify(target: Target) -> tuple:
 def write_image(image, target, identity: Optional[dict] = None, options: Optional[WriteOptions] = None,
                 progress: Optional[ProgressFn] = None, cancel: Optional[CancelFn] = None,
                 before_verify: Optional[Callable[[], None]] = None,
-                opener: Optional[Opener] = None) -> WriteResult:
+                opener: Optional[Opener] = None, verifier: Optional[Callable] = None,
+                after_verify: Optional[Callable[[Target], None]] = None) -> WriteResult:
     """Write `image` to `target` (a whole-disk block device or a regular file) and verify it.
-    Raises WriteError (WriteCancelled) with the card's state; returns what was done."""
+    Raises WriteError (WriteCancelled) with the card's state; returns what was done. `verifier` replaces
+    the read-back (same arguments as _verify); `after_verify` gets the Target while its descriptor is still
+    open and exclusive (per-card changes on the same card, no re-open by path)."""
     opts = options or WriteOptions()
     cancel = cancel or (lambda: False)
     tick = Throttle(progress, 0.1)
@@ -702,9 +710,11 @@ def write_image(image, target, identity: Optional[dict] = None, options: Optiona
             tv = time.monotonic()
             # With --sparse on a card that cannot erase, the holes keep old data: nothing to check there.
             check_gaps = zero_ok or not opts.sparse
-            _verify(info, tgt, written, check_gaps, opts.verify_full, tick, cancel, state, result)
+            (verifier or _verify)(info, tgt, written, check_gaps, opts.verify_full, tick, cancel, state, result)
             result.verify_seconds = time.monotonic() - tv
             state.phase = "verified"
+        if after_verify is not None:
+            after_verify(tgt)
         if tgt.is_block:
             result.partitions_reread = _reread_partitions(fd)
     finally:
@@ -733,7 +743,7 @@ def _write_all(fd: int, direct: bool, info: ImageInfo, tgt: Target, zero_ok: boo
             for off, n in iter_blocks(extents, CHUNK):
                 if cancel():
                     raise WriteCancelled("stopped at your request", state.text())
-                got = _pread(img_fd, buf.view[:n], off)
+                got = info.read_into(img_fd, buf.view[:n], off)
                 if got < n:     # the image shrank under us
                     raise WriteError(f"the image {info.path} changed while being written", state.text())
                 runs = _merge(buf.nonzero_runs(n), MERGE_GAP) if zero_ok else [(0, n)]

@@ -18,7 +18,9 @@ HELP = "write the SD-card image to a card (picked safely), fast, and verify it"
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("image", nargs="?", metavar="IMAGE",
                    help="the .sdcard image (default: the one `wrnv-wizard image` made last)")
-    p.add_argument("--target", metavar="DEV", help="the card, e.g. /dev/sdb (or a file, for a VM)")
+    p.add_argument("--target", metavar="DEV", action="append",
+                   help="the card, e.g. /dev/sdb (or a file, for a VM); repeat it to write several cards at once "
+                        "(the image is read once)")
     p.add_argument("--yes", action="store_true", help="skip typing the device name (no safety check is skipped)")
     p.add_argument("--no-verify", action="store_true", help="do not read the card back after writing")
     p.add_argument("--verify", choices=("yes", "full"), default="yes",
@@ -27,6 +29,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sparse", action="store_true",
                    help="skip the image's holes even where the card cannot be erased to zeros (bmaptool's "
                         "semantics; safe only if the holes' old contents do not matter)")
+    p.add_argument("--hostname", metavar="PATTERN",
+                   help="give each card its own host name, e.g. jetson-{n:02} (jetson-01, jetson-02, ... in "
+                        "--target order)")
+    p.add_argument("--ssh-key", metavar="FILE", help="add this public key (.pub) for root on every card")
+    p.add_argument("--no-empty-password-ssh", action="store_true",
+                   help="with --ssh-key: turn off the image's password-less root login over SSH "
+                        "(PermitEmptyPasswords no in /etc/ssh/sshd_config); the serial console stays open")
+    p.add_argument("--report", metavar="FILE.json", help="write a record of every card written (JSON)")
     p.add_argument("--allow-non-removable", action="store_true",
                    help="also allow loop devices and internal disks (never system, mounted or read-only ones)")
     if not any("--project" in a.option_strings for a in p._actions):
@@ -44,6 +54,12 @@ def run(args) -> int:
     if not image:
         raise WizardError("no image given and none made yet: run `wrnv-wizard image` first, or give the "
                           ".sdcard path")
+    targets = list(args.target or [])
+    if len(targets) > 1 or args.hostname or args.ssh_key or args.report or args.no_empty_password_ssh:
+        from wizard.commands import flash_many
+
+        return flash_many.run(args, image, targets)
+    args.target = targets[0] if targets else None
     info = check_image(image)
     target, identity, disk = _pick_target(args, info)
     _confirm(disk, args.yes)
@@ -102,19 +118,10 @@ def _pick_target(args, info):
     """(target path, confirmed identity or None for a file, Disk or FileTarget)."""
 
     from wizard.card import disks
-    from wizard.card.target import FileTarget, resolve
     from wizard.core.errors import WizardError
 
     if args.target:
-        real, kind = resolve(args.target)
-        if kind == "block":
-            disk = disks.get(real, image=str(info.path), allow_non_removable=args.allow_non_removable)
-            if not disk.offered:
-                raise WizardError(f"refusing to write {disk.name}: {'; '.join(disk.reasons) or 'refused'}. "
-                                  "Nothing was written.")
-            return disk.path, dict(disk.identity()), disk
-        target = FileTarget.at(real)
-        return target.path, None, target
+        return check_target(args.target, info, args.allow_non_removable)
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise WizardError("no --target given and no terminal to ask in: give --target /dev/sdX (see "
                           "`wrnv-wizard disks`)")
@@ -139,6 +146,24 @@ def _pick_target(args, info):
     if picked is None:
         raise WizardError("nothing picked: no card was written")
     return picked.path, dict(picked.identity()), picked
+
+
+def check_target(given, info, allow_non_removable: bool):
+    """(target path, confirmed identity or None for a file, Disk or FileTarget) for a --target: the same
+    classification for one card or many."""
+    from wizard.card import disks
+    from wizard.card.target import FileTarget, resolve
+    from wizard.core.errors import WizardError
+
+    real, kind = resolve(given)
+    if kind == "block":
+        disk = disks.get(real, image=str(info.path), allow_non_removable=allow_non_removable)
+        if not disk.offered:
+            raise WizardError(f"refusing to write {disk.name}: {'; '.join(disk.reasons) or 'refused'}. "
+                              "Nothing was written.")
+        return disk.path, dict(disk.identity()), disk
+    target = FileTarget.at(real)
+    return target.path, None, target
 
 
 def _confirm(disk, yes: bool) -> None:

@@ -1,0 +1,340 @@
+"""Writing one image to several cards at once: the image is read once and fanned out.
+
+Why this shape:
+- Each card keeps the single-card writer (wizard.card.writer.write_image): its own thread, its own descriptor
+  opened and checked exactly as one card is (classification, identity, O_EXCL), its own erase, skipped zero
+  ranges, O_DIRECT, verify and result. Only where the image's bytes come from changes: `SharedImage` overrides
+  `ImageInfo.read_into`, so the first card to need a 4 MiB unit reads it and the others copy it from memory.
+- A unit is dropped as soon as every card still writing has gone past it, and at most `window` units are
+  kept: a card that gets `window` units ahead of the slowest waits for it, so each unit is read exactly once
+  and the session takes as long as the slowest card. But a card that stops moving for `stall` seconds (pulled,
+  hanging on I/O errors) is let go: the others stop waiting for it, and if it comes back it reads what it
+  needs again by itself. A stalled card never holds a desk of good ones back.
+- The verify cannot re-read the image without reading it N more times; instead each unit's digest is taken as it
+  is read, and each card's read-back is compared with the digests. Where the card's skipped ranges are not known
+  to read as zeros (--sparse on a card that cannot erase), the byte compare of the writer is used.
+- One card failing (pulled, I/O error, read-only, too slow) ends that card's thread only; it stops holding the
+  others back at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+from wizard.card import writer
+from wizard.card.sparse import CHUNK, AlignedBuffer
+from wizard.core.progress import Progress, ProgressFn
+
+UNIT = CHUNK            # the fan-out's unit of reading, digesting and dropping
+WINDOW = 32             # units kept in memory (32 x 4 MiB = 128 MiB): how far ahead of the slowest a card may be
+STALL = 10.0            # seconds without progress after which the others stop waiting for a card
+_INF = float("inf")
+
+
+def _digest(data) -> bytes:
+    # blake2b releases the GIL for large buffers, so digesting overlaps the other cards' I/O.
+    return hashlib.blake2b(data, digest_size=16).digest()
+
+
+class SharedImage(writer.ImageInfo):
+    """An ImageInfo whose reads are shared by `consumers` writer threads (see the module's docstring)."""
+
+    def __init__(self, info: writer.ImageInfo, consumers: int, window: int = WINDOW, stall: float = STALL):
+        super().__init__(path=info.path, size=info.size, extents=info.extents, fd=info.fd)
+        self.window, self.stall = max(2, window), stall
+        # A card's read reaching the end of the image's data is its last: it then holds nobody back while it
+        # verifies (else a card writing every byte would wait at the trailing empty range for a card verifying).
+        last = max((e for _, e in info.extents), default=0)
+        self._data_end = min(info.size, -(-last // 4096) * 4096)
+        self._moved = {i: time.monotonic() for i in range(consumers)}   # when each last asked for more
+        self.let_go: set = set()                          # consumers nobody waits for any more (stalled)
+        self._own: dict = {}                              # let-go consumer -> (unit, bytes) it re-read last
+        self._cond = threading.Condition()
+        self._pos = {i: 0 for i in range(consumers)}     # consumer -> offset below which it needs nothing
+        self._who: dict = {}                              # thread ident -> consumer
+        self._units: dict = {}                            # unit index -> bytes
+        self._loading: set = set()
+        self.digests: dict = {}                           # unit index -> digest of the image's bytes there
+        self.reads: dict = {}                             # unit index -> times read from the image
+        self.bytes_read = 0
+
+    # -- consumers ----------------------------------------------------------------------------------
+
+    def bind(self, consumer: int) -> None:
+        """Called first thing in consumer's thread: its reads are then counted as that consumer's."""
+        with self._cond:
+            self._who[threading.get_ident()] = consumer
+
+    def leave(self, consumer: int) -> None:
+        """The consumer is done (written, failed or cancelled): it holds nobody back any more."""
+        with self._cond:
+            self._pos[consumer] = _INF
+            self._own.pop(consumer, None)
+            self._evict()
+            self._cond.notify_all()
+
+    def _low(self) -> tuple:
+        """(the slowest card still waited for, its position), or (None, inf)."""
+        live = [(p, c) for c, p in self._pos.items() if c not in self.let_go and p != _INF]
+        if not live:
+            return None, _INF
+        p, c = min(live)
+        return c, p
+
+    def _evict(self) -> None:
+        _, low = self._low()
+        for k in [k for k in self._units if (k + 1) * UNIT <= low]:
+            del self._units[k]
+
+    # -- the writer's read ------------------------------------------------------------------------------
+
+    def read_into(self, fd: int, view: memoryview, offset: int) -> int:
+        me = self._who.get(threading.get_ident())
+        if me is None:                    # not a fan-out thread (e.g. a plain write): read directly
+            return super().read_into(fd, view, offset)
+        with self._cond:
+            self._pos[me] = offset        # a writer reads forward: nothing before this is needed again
+            self._moved[me] = time.monotonic()
+            self._evict()
+            self._cond.notify_all()
+        end = min(offset + len(view), self.size)
+        pos = offset
+        while pos < end:
+            k = pos // UNIT
+            data = self._unit(k, fd, me)
+            s = pos - k * UNIT
+            take = min(len(data) - s, end - pos)
+            if take <= 0:
+                break
+            view[pos - offset:pos - offset + take] = data[s:s + take]
+            pos += take
+        if offset + len(view) >= self._data_end:
+            self.leave(me)
+        return pos - offset
+
+    def _unit(self, k: int, fd: int, me: int) -> bytes:
+        with self._cond:
+            while True:
+                if k in self._units:
+                    return self._units[k]
+                own = self._own.get(me)
+                if own is not None and own[0] == k:     # a let-go card's requests straddle units too
+                    return own[1]
+                if k in self._loading:
+                    self._cond.wait(0.1)    # another card is reading it right now: one read serves both
+                    continue
+                slowest, low = self._low()
+                if slowest is not None and k - int(low) // UNIT >= self.window:
+                    if time.monotonic() - self._moved[slowest] > self.stall:
+                        self.let_go.add(slowest)    # stalled: stop waiting; it re-reads alone if it comes back
+                        self._evict()
+                    else:
+                        self._cond.wait(0.1)        # far ahead of the slowest: wait for it (bounded memory)
+                    continue
+                self._loading.add(k)
+                break
+        data = b""
+        try:
+            start, n = k * UNIT, min(UNIT, self.size - k * UNIT)
+            parts, got = [], 0
+            while got < n:
+                chunk = os.pread(fd, n - got, start + got)
+                if not chunk:
+                    break
+                parts.append(chunk)
+                got += len(chunk)
+            data = b"".join(parts)
+            digest = _digest(data) if len(data) == n else None
+        finally:
+            with self._cond:
+                self._loading.discard(k)
+                if data:
+                    if k not in self.reads:
+                        self._units[k] = data
+                    else:                           # a let-go card's re-read: kept for it alone
+                        self._own[me] = (k, data)
+                    self.bytes_read += len(data)
+                    self.reads[k] = self.reads.get(k, 0) + 1
+                    if digest is not None:
+                        if self.digests.setdefault(k, digest) != digest:
+                            raise OSError(5, f"the image {self.path} changed while being written")
+                self._cond.notify_all()
+        return data
+
+    # -- the verify -------------------------------------------------------------------------------
+
+    def verify(self, info, tgt, written: list, check_gaps: bool, full: bool, tick, cancel, state, result) -> None:
+        """writer._verify's contract, comparing the card with the digests taken during the one read."""
+        units = sorted({k for s, e in written for k in range(s // UNIT, (e - 1) // UNIT + 1)})
+        if not check_gaps or any(k not in self.digests for k in units):
+            # Skipped ranges may hold old data here, so whole units cannot be compared: compare bytes.
+            return writer._verify(info, tgt, written, check_gaps, full, tick, cancel, state, result)
+        gaps = writer._gaps(info.size, written) if full else []
+        sizes = {k: min(UNIT, info.size - k * UNIT) for k in units}
+        prog = Progress(0, sum(sizes.values()) + sum(e - s for s, e in gaps), label="Verifying")
+        try:
+            dev_fd, direct = writer._open_verify(tgt)
+        except OSError as e:
+            raise writer._io_error(e, tgt, state, "opening it to verify") from None
+        try:
+            with AlignedBuffer() as buf:
+                for k in units:
+                    if cancel():
+                        raise writer.WriteCancelled("verify stopped at your request", state.text())
+                    start, n = k * UNIT, sizes[k]
+                    try:
+                        got = writer._pread_any(dev_fd, buf.view[:n], start, direct)
+                    except OSError as e:
+                        raise writer._io_error(e, tgt, state, "reading back to verify") from None
+                    if got < n or _digest(buf.view[:n]) != self.digests[k]:
+                        raise writer.WriteError(
+                            f"verify failed: {tgt.name} reads back differently from the image in the "
+                            f"{UNIT >> 20} MiB from byte {start}",
+                            f"{tgt.noun().capitalize()} was written but does not hold the image: it may be failing "
+                            "or fake. Try another card.")
+                    result.verified += n
+                    prog.done += n
+                    tick(prog)
+                if gaps:
+                    result.zeros_checked = writer._read_all_zero(dev_fd, direct, gaps, buf, tgt, state, cancel,
+                                                                 prog, tick)
+                tick(prog, final=True)
+                if not gaps:
+                    result.spot_checked = writer._spot_check_skipped(dev_fd, direct, info.size, written, buf, tgt,
+                                                                     state)
+        finally:
+            os.close(dev_fd)
+
+
+# -- a session ------------------------------------------------------------------------------------------
+
+@dataclass
+class CardJob:
+    """One card of the session, already checked and confirmed by the caller."""
+    target: str
+    name: str
+    identity: Optional[dict]            # None for a regular file
+    route: str                          # "in-process", "udisks2" or "helper" (wizard.card.elevate.route)
+    options: writer.WriteOptions
+    card_options: object = None         # wizard.card.customise.CardOptions, or None
+    model: str = ""
+    serial: str = ""
+    size_bytes: int = 0
+
+
+@dataclass
+class CardOutcome:
+    job: CardJob
+    result: Optional[writer.WriteResult] = None
+    customised: object = None           # wizard.card.customise.CustomiseResult
+    error: Optional[str] = None
+    seconds: float = 0.0
+    finished_at: float = 0.0
+    events: list = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        if self.error is not None or self.result is None:
+            return False
+        verified = bool(self.result.verified) or not self.job.options.verify    # --no-verify: written is done
+        return verified and (self.customised is None or self.customised.verified)
+
+
+def write_cards(image: writer.ImageInfo, jobs: list, *, progress_for: Callable[[int], Optional[ProgressFn]],
+                cancel: Optional[Callable[[], bool]] = None, partition_name: str = "APP",
+                on_done: Optional[Callable[[int, CardOutcome], None]] = None,
+                window: int = WINDOW, stall: float = STALL) -> tuple:
+    """Write `image` to every job's card at once. Returns (outcomes in job order, the SharedImage, whose
+    `bytes_read` and `reads` say how much of the image was read). Never raises for one card's failure."""
+    cancel = cancel or (lambda: False)
+    shared = SharedImage(image, len(jobs), window=window, stall=stall)
+    outcomes = [CardOutcome(job) for job in jobs]
+
+    def one(i: int) -> None:
+        job, out = jobs[i], outcomes[i]
+        shared.bind(i)
+        t0 = time.monotonic()
+        try:
+            out.result = _write_one(shared, job, progress_for(i), cancel, partition_name, out)
+        except writer.WriteError as e:
+            out.error = str(e)
+        except Exception as e:  # noqa: BLE001 - one card's surprise must not take the others down
+            out.error = f"{job.name}: {e}"
+        finally:
+            shared.leave(i)
+            out.seconds = time.monotonic() - t0
+            out.finished_at = time.monotonic()
+            if on_done is not None:
+                on_done(i, out)
+
+    threads = [threading.Thread(target=one, args=(i,), name=f"wrnv-card-{i}", daemon=True)
+               for i in range(len(jobs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        while t.is_alive():
+            t.join(0.2)             # short joins: the main thread keeps receiving Ctrl-C
+    return outcomes, shared
+
+
+def _write_one(shared: SharedImage, job: CardJob, progress: Optional[ProgressFn], cancel, partition_name: str,
+               out: CardOutcome) -> writer.WriteResult:
+    if job.route == "helper":
+        # The helper is another (root) process: it reads the image itself and cannot take per-card changes.
+        from wizard.card import elevate
+
+        shared.leave(shared._who[threading.get_ident()])
+        return elevate.write_card(str(shared.path), job.target, identity=job.identity, options=job.options,
+                                  progress=progress, cancel=cancel)
+    opener = None
+    if job.route == "udisks2":
+        from wizard.card.elevate import UDisksOpener
+
+        opener = UDisksOpener()
+
+    def customise(tgt: writer.Target) -> None:
+        opts = job.card_options
+        if opts is None or opts.empty:
+            return
+        from wizard.card.customise import CustomiseError, customise_card
+
+        # The card's own exclusive descriptor, not its path: the card customised is the card just verified.
+        try:
+            out.customised = customise_card(f"/proc/self/fd/{tgt.fd}", opts, partition_name=partition_name,
+                                            pass_fds=(tgt.fd,))
+        except CustomiseError as e:
+            raise writer.WriteError(f"{job.name} was written and verified, but {e}",
+                                    "Write it again to give it its host name and key.") from None
+        if not out.customised.verified:
+            raise writer.WriteError(f"{job.name}: the changed files did not read back as written ("
+                                    f"{out.customised.how})", "Write it again.")
+
+    return writer.write_image(shared, job.target, identity=job.identity, options=job.options, progress=progress,
+                              cancel=cancel, opener=opener, verifier=shared.verify, after_verify=customise)
+
+
+def record(out: CardOutcome):
+    """The report's line for this card (wizard.card.report.CardRecord)."""
+    from wizard.card.report import CardRecord
+
+    r, job = out.result, out.job
+    how = ""
+    if r is not None and not r.verified and not job.options.verify and out.error is None:
+        how = "not verified (--no-verify)"
+    if r is not None and r.verified:
+        how = f"read back {r.verified:,} bytes and compared"
+        if r.zeros_checked:
+            how += f"; all {r.zeros_checked:,} skipped bytes read as zeros"
+        elif r.spot_checked:
+            how += f"; {r.spot_checked} skipped blocks read as zeros"
+    if out.customised is not None:
+        how += ("; " if how else "") + out.customised.how
+    return CardRecord(device=job.target, model=job.model, serial=job.serial, size_bytes=job.size_bytes,
+                      hostname=getattr(job.card_options, "hostname", None),
+                      bytes_written=r.written if r is not None else 0, verified=out.ok and bool(r.verified),
+                      verified_how=how, seconds=round(out.seconds, 3), error=out.error)
