@@ -9,6 +9,7 @@ draws. The sudo password, when needed, is asked in the real terminal with the ap
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 from textual import on, work
@@ -27,11 +28,14 @@ from wizard.core.steps import Status
 
 from .base import StepScreen
 from .confirm import ConfirmScreen
+from .flash_cards import CardLines
 from .flash_confirm import TypedConfirmScreen
+from .flash_confirm_many import ManyConfirmScreen
 from .flash_disks import DiskTable
 from .flash_progress import WorkProgress
 from .terminal import in_terminal
 
+MANY_HINT = "Each card's result is below. More cards: mark them (space), then Enter."
 WRITTEN_HINT = "The card is written (see below). To write another one, insert it and pick it here."
 
 
@@ -69,6 +73,7 @@ class FlashScreen(StepScreen):
             yield Button("Write to file", id="flash-to-file", compact=True)
         yield Static("", id="flash-hint")
         yield WorkProgress(id="flash-progress")
+        yield CardLines(id="flash-cards")
         with Horizontal(id="flash-actions"):
             yield Button("Stop writing", id="flash-stop", variant="warning", disabled=True, compact=True)
         yield Static("", id="flash-result")
@@ -141,14 +146,16 @@ class FlashScreen(StepScreen):
         hint = self.query_one("#flash-hint", Static)
         if self.busy:
             return
-        if self.session.status(self.STEP_ID) is Status.DONE:
+        if self.query_one(CardLines).has_class("-shown"):
+            hint.update(MANY_HINT)
+        elif self.session.status(self.STEP_ID) is Status.DONE:
             hint.update(WRITTEN_HINT)
         elif not offered:
             hint.update("No card to write yet: insert the SD card (a USB reader or the built-in slot). The list "
                         "updates by itself.")
         else:
-            hint.update(f"{len(offered)} card(s) offered. Move into the table and press Enter on the one to write "
-                        "(nothing is chosen for you).")
+            hint.update(f"{len(offered)} card(s) offered. In the table: Enter writes the card under the cursor; "
+                        "space marks several, then Enter writes them all (nothing is chosen for you).")
 
     def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
         if event.checkbox.id == "flash-show-all":
@@ -188,6 +195,140 @@ class FlashScreen(StepScreen):
 
         self.app.push_screen(TypedConfirmScreen(disk.name, disk.identity_lines(), Path(image).name), typed)
 
+    def on_disk_table_refused(self, message: DiskTable.Refused) -> None:
+        d = message.disk
+        self.notify(f"{d.name} is not offered: {'; '.join(d.reasons)}", severity="warning", timeout=8)
+
+    def on_disk_table_picked_many(self, message: DiskTable.PickedMany) -> None:
+        """Several marked cards: one confirmation naming them all, then one write of all at once."""
+        disks = list(message.disks)
+        if self.busy:
+            self.notify(f"Busy: {self.busy}", severity="warning")
+            return
+        image = self._image()
+        try:
+            check_image(image)
+        except WizardError as e:
+            self.notify(str(e), severity="error", timeout=10)
+            return
+        names = ", ".join(d.name for d in disks)
+        large = [d for d in disks if d.large]
+
+        def typed(ok: bool | None) -> None:
+            if not ok:
+                self.notify(f"Nothing was written to {names}.")
+            elif large:
+                self.app.push_screen(ConfirmScreen(
+                    f"{', '.join(d.name for d in large)}: large drive(s) (SD cards rarely are).\n\nAre you sure they "
+                    "are cards and not backup disks?", yes="Yes, erase them"), second)
+            else:
+                self._begin_many(disks, image)
+
+        def second(ok: bool | None) -> None:
+            if ok:
+                self._begin_many(disks, image)
+            else:
+                self.notify(f"Nothing was written to {names}.")
+
+        self.app.push_screen(ManyConfirmScreen(disks, Path(image).name), typed)
+
+    # -- several cards at once ---------------------------------------------------------------------------
+    def _authenticate(self, disks: list) -> str:
+        """The password / polkit question once per way of opening, in the terminal, before any progress.
+        Returns the refusal line, or ""."""
+        asked: set = set()
+        for d in disks:
+            way = elevate.route(d.path)
+            if way == "in-process" or way in asked:
+                continue
+            asked.add(way)
+
+            def ask(d=d) -> None:
+                print(f"\nWriting {len(disks)} cards: {elevate.path_words(d.path)}. Your password may be asked "
+                      "once.\n", flush=True)
+                elevate.authenticate(d.path)
+
+            _, refused = in_terminal(self.app, ask)
+            if refused:
+                return str(refused)
+        return ""
+
+    def _begin_many(self, disks: list, image: str) -> None:
+        refused = self._authenticate(disks)
+        if refused:
+            self.notify(f"{refused}. Nothing was written.", severity="error", timeout=10)
+            return
+        self._cancel.clear()
+        names = ", ".join(d.name for d in disks)
+        self.busy = f"writing {names}"
+        self.query_one("#flash-stop", Button).disabled = False
+        self.query_one("#flash-result", Static).update("")
+        self.query_one(WorkProgress).add_class("-hidden")      # each card has its own line instead
+        self.query_one(CardLines).start([d.path for d in disks], {d.path: d.name for d in disks})
+        self.query_one("#flash-hint", Static).update(
+            f"Writing {len(disks)} cards at once ({names}): do not remove them. Ctrl+X stops them all.")
+        self.query_one(DiskTable).clear_marks()
+        self._write_many(disks, image)
+
+    @work(thread=True, exclusive=True, group="flash-write")
+    def _write_many(self, disks: list, image: str) -> None:
+        from wizard.card.fanout import CardJob, write_cards
+
+        lines = self.query_one(CardLines)
+        call = self.app.call_from_thread
+        jobs = [CardJob(target=d.path, name=d.name, identity=d.identity(), route=elevate.route(d.path),
+                        options=WriteOptions(allow_non_removable=self.allow_non_removable,
+                                             overwrite_file=d.identity() is None),
+                        model=getattr(d, "model", ""), serial=getattr(d, "serial", ""),
+                        size_bytes=getattr(d, "size_bytes", 0)) for d in disks]
+
+        def progress_for(i: int):
+            return lambda p: call(lines.show, jobs[i].target, p)
+
+        def done(i: int, out) -> None:
+            if out.ok:
+                import humanize
+
+                safe = make_safe_to_remove(out.job.target)
+                safe = "powered off, safe to remove now" if "powered off" in safe else "safe to remove now"
+                call(lines.finish, out.job.target, True, f"written and verified "
+                     f"({humanize.naturalsize(out.result.written)} in {out.seconds:.0f} s): {safe}")
+            else:
+                call(lines.finish, out.job.target, False, f"FAILED: {out.error}")
+
+        t0 = time.monotonic()
+        try:
+            outcomes, shared = write_cards(check_image(image), jobs, progress_for=progress_for,
+                                           cancel=self._cancel.is_set, on_done=done)
+        except WizardError as e:
+            call(self._finished_many, [], f"{e}", 0.0, 0)
+            return
+        read = shared.bytes_read if all(j.route != "helper" for j in jobs) else None
+        call(self._finished_many, outcomes, "", time.monotonic() - t0, read)
+
+    def _finished_many(self, outcomes: list, error: str, seconds: float, bytes_read) -> None:
+        self.busy = ""
+        self.query_one("#flash-stop", Button).disabled = True
+        res = self.query_one("#flash-result", Static)
+        ok = bool(outcomes) and all(o.ok for o in outcomes)
+        if error:
+            text = f"Failed: {error}"
+        else:
+            good = sum(1 for o in outcomes if o.ok)
+            text = f"{good} of {len(outcomes)} cards written and verified in {seconds:.0f} s"
+            if bytes_read is not None:
+                text += ", image read once"
+            failed = [o.job.name for o in outcomes if not o.ok]
+            text += "." if not failed else f"; failed: {', '.join(failed)}."
+            if self._cancel.is_set():
+                text += " Stopped at your request: write the unfinished cards again."
+        res.set_class(ok, "ok")
+        res.set_class(not ok, "failed")
+        res.update(text)
+        self.query_one("#flash-hint", Static).update(MANY_HINT if outcomes else "")
+        self.notify(text, severity="information" if ok else "error", timeout=10)
+        self.refresh_nav()
+
     # -- the write -----------------------------------------------------------------------------------
     def _begin(self, disk, image: str) -> None:
         way = elevate.path_words(disk.path)
@@ -204,6 +345,8 @@ class FlashScreen(StepScreen):
         self.busy = f"writing {disk.name}"
         self.query_one("#flash-stop", Button).disabled = False
         self.query_one("#flash-result", Static).update("")
+        self.query_one(CardLines).remove_class("-shown")
+        self.query_one(WorkProgress).remove_class("-hidden")
         self.query_one("#flash-hint", Static).update(f"Writing {disk.name} ({way}): do not remove the card.")
         self._write(disk, image)
 

@@ -1,0 +1,139 @@
+"""Pilot tests: the Write-the-card step writing several loop devices at once (marked with space, confirmed once
+by typing the count and the names), one of them failing mid-write on a tiny tmpfs while the others finish."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from flashkit import MiB, fill, make_image
+from wrnvtest import wait_until
+
+from screens.app import WizardApp
+from screens.flash import FlashScreen
+from screens.flash_confirm import TypedConfirmScreen
+from screens.flash_confirm_many import ManyConfirmScreen, typed_matches
+from wizard.core.steps import Status
+
+SNAP = Path(os.environ.get("WRNV_SNAPSHOT_DIR", "")) if os.environ.get("WRNV_SNAPSHOT_DIR") else None
+
+
+@pytest.fixture
+def writable_loops(monkeypatch):
+    monkeypatch.setattr(FlashScreen, "ALLOW_NON_REMOVABLE", True)
+
+
+def test_typed_count_and_names():
+    names = ["loop3", "loop4", "loop5"]
+    assert typed_matches("3 loop5 loop3 loop4", names)
+    assert typed_matches("  3  loop3 loop4 loop5 ", names)
+    assert not typed_matches("loop3 loop4 loop5", names)          # the count is part of it
+    assert not typed_matches("2 loop3 loop4 loop5", names)
+    assert not typed_matches("3 loop3 loop4", names)
+    assert not typed_matches("3 loop3 loop4 loop4", names)
+    assert not typed_matches("3 loop3 loop4 loop5 loop6", names)
+    assert not typed_matches("", names)
+
+
+async def _mark(pilot, table, dev):
+    table.move_cursor(row=table.get_row_index(dev))
+    await pilot.press("space")
+    await pilot.pause()
+
+
+async def test_three_cards_at_once_one_failing(session, tmp_path, loops, writable_loops, monkeypatch):
+    from screens.flash_cards import CardLines
+
+    drawn: dict = {}                            # what each card's line showed while it was written
+    real_show = CardLines.show
+
+    def show(self, key, p):
+        real_show(self, key, p)
+        drawn.setdefault(key, []).append(self.text(key))
+
+    monkeypatch.setattr(CardLines, "show", show)
+    img = make_image(tmp_path / "x.sdcard", 30 * MiB, [(MiB, 24 * MiB)])
+    good = [loops.attach(fill(tmp_path / f"card{i}", 64 * MiB)) for i in range(2)]
+    small = tmp_path / "small"                  # 12 MiB of room for 25 MiB of data: fails mid-write
+    loops.mount("tmpfs", small, "-t", "tmpfs", "-o", "size=12m")
+    subprocess.run(["truncate", "-s", "64M", str(small / "card")], check=True)
+    bad = loops.attach(small / "card")
+    spare = loops.attach(fill(tmp_path / "spare", 64 * MiB))     # offered, never marked: must stay untouched
+    order = [good[0], bad, good[1]]
+    names = [d.rsplit("/", 1)[-1] for d in order]
+    session.mark("image", Status.DONE, "made", path=str(img))
+    app = WizardApp(session, start_at="flash")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        table = screen.query_one("#flash-disks")
+        await wait_until(pilot, lambda: all(d in table._rows for d in order + [spare]))
+        assert table.marked == [] and table.show_cursor is False        # nothing pre-selected
+        table.focus()
+        await pilot.pause()
+        for dev in order:
+            await _mark(pilot, table, dev)
+        await _mark(pilot, table, spare)            # space again un-marks
+        await _mark(pilot, table, spare)
+        assert table.marked == order
+        assert "[x]" in str(table.get_row(good[0])[0]) and "[ ]" in str(table.get_row(spare)[0])
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, ManyConfirmScreen))
+        modal = app.screen
+        assert modal.focused.id == "many-input"
+        shown = "\n".join(str(s.render()) for s in modal.query(".many-card"))
+        assert all(d in shown for d in order) and spare not in shown
+        await pilot.press(*" ".join(names), "enter")        # names without the count: refused
+        await pilot.pause()
+        assert app.screen is modal and modal.query_one("#many-ok").disabled
+        modal.query_one("#many-input").value = ""
+        await pilot.press(*f"3 {names[2]} {names[0]} {names[1]}")
+        await pilot.pause()
+        assert not modal.query_one("#many-ok").disabled
+        if SNAP:
+            app.save_screenshot(str(SNAP / "flash-many-confirm-80x24.svg"))
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: not isinstance(app.screen, ManyConfirmScreen))
+        lines = screen.query_one("#flash-cards")
+        await wait_until(pilot, lambda: not screen.busy, timeout=180)
+        if SNAP:
+            app.save_screenshot(str(SNAP / "flash-many-result-80x24.svg"))
+        result = str(screen.query_one("#flash-result").render())
+        assert "2 of 3 cards written and verified" in result and f"failed: {names[1]}" in result, result
+        for d in good:
+            assert "safe to remove" in lines.text(d), lines.text(d)
+        assert "FAILED" in lines.text(bad) and "safe to remove" not in lines.text(bad)
+        for d in order:                         # its own line: name, phase, bytes and rate
+            assert any(t.startswith(d.rsplit("/", 1)[-1] + ": ") and "/s" in t and "B of" in t
+                       for t in drawn.get(d, [])), (d, drawn.get(d))
+        assert table.marked == []
+    data = img.read_bytes()
+    for d in good:
+        with open(d, "rb") as f:
+            assert f.read(len(data)) == data
+    with open(spare, "rb") as f:
+        assert f.read(MiB) == b"\xa5" * MiB
+
+
+async def test_one_marked_card_is_the_single_card_confirmation(session, tmp_path, loops, writable_loops):
+    img = make_image(tmp_path / "x.sdcard", 16 * MiB, [(MiB, MiB)])
+    a = loops.attach(fill(tmp_path / "a", 32 * MiB))
+    b = loops.attach(fill(tmp_path / "b", 32 * MiB))
+    session.mark("image", Status.DONE, "made", path=str(img))
+    app = WizardApp(session, start_at="flash")
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = app.screen.query_one("#flash-disks")
+        await wait_until(pilot, lambda: a in table._rows and b in table._rows)
+        table.focus()
+        await _mark(pilot, table, b)
+        table.move_cursor(row=table.get_row_index(a))      # Enter elsewhere: the marked card is the one asked
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, TypedConfirmScreen))
+        assert app.screen.device_name == b.rsplit("/", 1)[-1]
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: not isinstance(app.screen, TypedConfirmScreen))
+        assert session.status("flash") is Status.PENDING
+    for d in (a, b):
+        with open(d, "rb") as f:
+            assert f.read(MiB) == b"\xa5" * MiB
