@@ -33,8 +33,11 @@ class CardLines(VerticalScroll):
         self._names = {**getattr(self, "_names", {}), key: name}
         self.add_class("-shown")
         found = self.query(f"#{self._line_id(key)}")
-        if found:
-            found.first().remove()
+        if found:                       # the same card again (written after its key): its line, in place
+            line = found.first()
+            line.remove_class("ok", "failed")
+            line.update(f"{name}: {text}")
+            return
         line = Static(f"{name}: {text}", classes="card-line", id=self._line_id(key), markup=False)
         self.mount(line)
         self.scroll_end(animate=False)

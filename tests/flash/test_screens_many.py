@@ -137,3 +137,71 @@ async def test_one_marked_card_is_the_single_card_confirmation(session, tmp_path
     for d in (a, b):
         with open(d, "rb") as f:
             assert f.read(MiB) == b"\xa5" * MiB
+
+
+async def _asked_for(pilot, app, path):
+    """Wait for the one-key question about `path`. The machine is shared: another program's loop device
+    appearing meanwhile is asked about too, and is answered "no" (left untouched)."""
+    from screens.flash_insert import InsertedCardScreen
+
+    def asked():
+        screen = app.screen
+        if isinstance(screen, InsertedCardScreen) and screen.disk.path != path:
+            screen.dismiss(False)
+            return False
+        return isinstance(screen, InsertedCardScreen)
+
+    await wait_until(pilot, asked)
+    return app.screen
+
+
+async def test_write_every_card_i_insert(session, tmp_path, loops, writable_loops):
+    """The session: cards already in are left alone; each loop device attached afterwards (a real kernel
+    uevent, and the monitor's sysfs poll) is shown and asks for one key; W writes and verifies it and says it
+    is safe to remove, any other key leaves it untouched, a read-only card is not offered; unticking ends it."""
+    from screens.flash_insert import InsertedCardScreen
+
+    img = make_image(tmp_path / "x.sdcard", 16 * MiB, [(MiB, 6 * MiB)])
+    before = loops.attach(fill(tmp_path / "before", 32 * MiB))
+    session.mark("image", Status.DONE, "made", path=str(img))
+    app = WizardApp(session, start_at="flash")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        table = screen.query_one("#flash-disks")
+        await wait_until(pilot, lambda: before in table._rows)
+        screen.query_one("#flash-session").value = True
+        await wait_until(pilot, lambda: screen.busy.startswith("writing every card"))
+        lines = screen.query_one("#flash-cards")
+
+        first = loops.attach(fill(tmp_path / "first", 32 * MiB))          # a card inserted
+        assert (await _asked_for(pilot, app, first)).disk.path == first
+        if SNAP:
+            await pilot.pause(0.3)
+            app.save_screenshot(str(SNAP / "flash-session-ask-80x24.svg"))
+        await pilot.press("w")
+        await wait_until(pilot, lambda: "safe to remove" in lines.text(first) or "FAILED" in lines.text(first),
+                         timeout=120)
+        assert "written and verified" in lines.text(first), lines.text(first)
+
+        skipped = loops.attach(fill(tmp_path / "skipped", 32 * MiB))
+        assert (await _asked_for(pilot, app, skipped)).disk.path == skipped
+        await pilot.press("n")
+        await wait_until(pilot, lambda: "untouched" in lines.text(skipped))
+
+        ro = loops.attach(fill(tmp_path / "ro", 32 * MiB), readonly=True)
+        await wait_until(pilot, lambda: "not offered" in lines.text(ro))
+        assert not (isinstance(app.screen, InsertedCardScreen) and app.screen.disk.path == ro)
+        if SNAP:
+            app.save_screenshot(str(SNAP / "flash-session-80x24.svg"))
+
+        screen.query_one("#flash-session").value = False
+        await wait_until(pilot, lambda: not screen.busy)
+        result = str(screen.query_one("#flash-result").render())
+        assert "1 card(s) written and verified, 0 failed" in result, result
+        assert "safe to remove" in lines.text(first)          # the results stay in the step
+    data = img.read_bytes()
+    with open(first, "rb") as f:
+        assert f.read(len(data)) == data
+    for d in (before, skipped, ro):
+        with open(d, "rb") as f:
+            assert f.read(MiB) == b"\xa5" * MiB
