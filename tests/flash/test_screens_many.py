@@ -205,3 +205,65 @@ async def test_write_every_card_i_insert(session, tmp_path, loops, writable_loop
     for d in (before, skipped, ro):
         with open(d, "rb") as f:
             assert f.read(MiB) == b"\xa5" * MiB
+
+
+@pytest.fixture
+def slow_cards(root):
+    """This test process in a block cgroup that throttles writes to the loop devices it names (the writer's
+    threads run in the app, in this process); moved back to where it was afterwards."""
+    import time
+
+    from throttle import V1, Throttle
+
+    try:
+        t = Throttle(f"wrnv-screens-test-{time.monotonic_ns()}")
+    except (RuntimeError, OSError) as e:
+        pytest.skip(f"slow cards need a block cgroup: {e}")
+    home = None                                     # this process's cgroup now, to go back to
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        num, ctl, path = line.split(":", 2)
+        if (num == "0" and t.v2) or (not t.v2 and "blkio" in ctl.split(",")):
+            home = (V1 if not t.v2 else t.path.parent) / path.lstrip("/")
+    if home is None:
+        t.remove()
+        pytest.skip("cannot tell which block cgroup this process is in")
+    t.preexec()                                     # this process (all its threads) joins the cgroup
+    try:
+        yield t
+    finally:
+        (home / "cgroup.procs").write_text(str(os.getpid()))
+        t.remove()
+
+
+async def test_stop_stops_every_card_mid_write(session, tmp_path, loops, writable_loops, slow_cards):
+    img = make_image(tmp_path / "x.sdcard", 40 * MiB, [(MiB, 32 * MiB)])
+    cards = [loops.attach(fill(tmp_path / f"card{i}", 64 * MiB)) for i in range(2)]
+    for dev in cards:
+        slow_cards.limit(dev, 2 * 10**6)            # 2 MB/s: 32 MiB take about 17 s
+    names = [d.rsplit("/", 1)[-1] for d in cards]
+    session.mark("image", Status.DONE, "made", path=str(img))
+    app = WizardApp(session, start_at="flash")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        table = screen.query_one("#flash-disks")
+        await wait_until(pilot, lambda: all(d in table._rows for d in cards))
+        table.focus()
+        for dev in cards:
+            await _mark(pilot, table, dev)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, ManyConfirmScreen))
+        await pilot.press(*f"2 {names[0]} {names[1]}", "enter")
+        lines = screen.query_one("#flash-cards")
+        # each card's own line, mid-write: bytes of the total, its rate and the time left
+        await wait_until(pilot, lambda: all("left" in lines.text(d) and "MB/s" in lines.text(d) for d in cards),
+                         timeout=60)
+        assert screen.busy
+        if SNAP:
+            app.save_screenshot(str(SNAP / "flash-many-writing-80x24.svg"))
+        await pilot.press("ctrl+x")
+        await wait_until(pilot, lambda: not screen.busy, timeout=60)
+        result = str(screen.query_one("#flash-result").render())
+        assert "0 of 2 cards written" in result and "Stopped at your request" in result, result
+        for d in cards:
+            assert "stopped at your request" in lines.text(d), lines.text(d)
+            assert "safe to remove" not in lines.text(d)
