@@ -320,7 +320,7 @@ class FlashScreen(StepScreen):
             self._seen.add(d.path)
             if not d.offered:
                 lines.add(d.path, d.name, "inserted, not offered: " + "; ".join(d.reasons))
-                lines.finish(d.path, False, "inserted, not offered: " + "; ".join(d.reasons))
+                lines.finish(d.path, None, "inserted, not offered: " + "; ".join(d.reasons))
             elif d.large:
                 lines.add(d.path, d.name, "")
                 lines.finish(d.path, False, f"a large drive ({d.size_text}): not written in a session; end it "
@@ -350,7 +350,7 @@ class FlashScreen(StepScreen):
                 lines.add(disk.path, disk.name, "waiting")
                 self._session_write(disk, self._session_image)
             else:
-                lines.finish(disk.path, False, "left untouched (not confirmed)")
+                lines.finish(disk.path, None, "left untouched (not confirmed)")
             self._ask_next()
 
         self.app.push_screen(InsertedCardScreen(disk, Path(self._session_image).name), answered)

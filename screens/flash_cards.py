@@ -45,11 +45,12 @@ class CardLines(VerticalScroll):
     def show(self, key: str, p) -> None:
         self._line(key, p.line())
 
-    def finish(self, key: str, ok: bool, text: str) -> None:
+    def finish(self, key: str, ok: bool | None, text: str) -> None:
+        """ok: written (green), failed (red), or None: nothing happened to the card (a plain line)."""
         line = self._line(key, text)
         if line is not None:
-            line.set_class(ok, "ok")
-            line.set_class(not ok, "failed")
+            line.set_class(ok is True, "ok")
+            line.set_class(ok is False, "failed")
 
     def text(self, key: str) -> str:
         found = self.query(f"#{self._line_id(key)}")

@@ -187,6 +187,7 @@ async def test_write_every_card_i_insert(session, tmp_path, loops, writable_loop
         assert (await _asked_for(pilot, app, skipped)).disk.path == skipped
         await pilot.press("n")
         await wait_until(pilot, lambda: "untouched" in lines.text(skipped))
+        assert not lines.query_one("#card--dev-" + skipped.rsplit("/", 1)[-1]).has_class("ok")
 
         ro = loops.attach(fill(tmp_path / "ro", 32 * MiB), readonly=True)
         await wait_until(pilot, lambda: "not offered" in lines.text(ro))
