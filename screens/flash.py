@@ -9,6 +9,7 @@ draws. The sudo password, when needed, is asked in the real terminal with the ap
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 from textual import on, work
@@ -27,11 +28,15 @@ from wizard.core.steps import Status
 
 from .base import StepScreen
 from .confirm import ConfirmScreen
+from .flash_cards import CardLines
 from .flash_confirm import TypedConfirmScreen
+from .flash_confirm_many import ManyConfirmScreen
 from .flash_disks import DiskTable
+from .flash_insert import InsertedCardScreen
 from .flash_progress import WorkProgress
 from .terminal import in_terminal
 
+MANY_HINT = "Each card's result is below. More cards: mark them (space), then Enter."
 WRITTEN_HINT = "The card is written (see below). To write another one, insert it and pick it here."
 
 
@@ -48,6 +53,15 @@ class FlashScreen(StepScreen):
         super().__init__(session)
         self._monitor = None
         self._cancel = threading.Event()
+        # "Write every card I insert": the disks present when it was turned on (never written by it), the
+        # inserted cards already seen (asked, written or refused), the queue of cards waiting for their key,
+        # and the cards being written now.
+        self._session_on = False
+        self._baseline: set = set()
+        self._seen: set = set()
+        self._asking: list = []
+        self._session_writing: set = set()
+        self._session_image = ""
 
     @property
     def allow_non_removable(self) -> bool:
@@ -61,14 +75,16 @@ class FlashScreen(StepScreen):
         yield Static("", id="flash-image-info")
         from wizard.card.firmware import short_notice  # a Nano with newer boot firmware never starts
         yield Static(short_notice(self.session.profile, self.session.answers.machine), id="flash-firmware")
-        yield Checkbox("Show every disk, with the reason it is not offered", False, id="flash-show-all",
-                       compact=True)
+        with Horizontal(id="flash-toggles"):
+            yield Checkbox("Write every card I insert", False, id="flash-session", compact=True)
+            yield Checkbox("Show all disks, with why each is refused", False, id="flash-show-all", compact=True)
         yield DiskTable(id="flash-disks")
         with Horizontal(id="flash-file-row"):
             yield Input(placeholder="…or write to a file (a VM's disk image): path", id="flash-file", compact=True)
             yield Button("Write to file", id="flash-to-file", compact=True)
         yield Static("", id="flash-hint")
         yield WorkProgress(id="flash-progress")
+        yield CardLines(id="flash-cards")
         with Horizontal(id="flash-actions"):
             yield Button("Stop writing", id="flash-stop", variant="warning", disabled=True, compact=True)
         yield Static("", id="flash-result")
@@ -137,25 +153,34 @@ class FlashScreen(StepScreen):
             only(disks, options["only_target"], options.get("only_reason") or "not the target this run is limited to")
         table = self.query_one(DiskTable)
         table.set_disks(disks)
+        self._session_follow(disks)
         offered = table.offered
         hint = self.query_one("#flash-hint", Static)
         if self.busy:
             return
-        if self.session.status(self.STEP_ID) is Status.DONE:
+        if self.query_one(CardLines).has_class("-shown"):
+            hint.update(MANY_HINT)
+        elif self.session.status(self.STEP_ID) is Status.DONE:
             hint.update(WRITTEN_HINT)
         elif not offered:
             hint.update("No card to write yet: insert the SD card (a USB reader or the built-in slot). The list "
                         "updates by itself.")
         else:
-            hint.update(f"{len(offered)} card(s) offered. Move into the table and press Enter on the one to write "
-                        "(nothing is chosen for you).")
+            hint.update(f"{len(offered)} card(s) offered. In the table: Enter writes the card under the cursor; "
+                        "space marks several, then Enter writes them all (nothing is chosen for you).")
 
     def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
         if event.checkbox.id == "flash-show-all":
             self.query_one(DiskTable).set_show_all(event.value)
+        elif event.checkbox.id == "flash-session":
+            self._session_toggled(event.value)
 
     def on_disk_table_picked(self, message: DiskTable.Picked) -> None:
         disk = message.disk
+        if self._session_on:
+            self.notify("End \"write every card I insert\" first: then pick cards in the table.",
+                        severity="warning")
+            return
         if self.busy:
             self.notify(f"Busy: {self.busy}", severity="warning")
             return
@@ -188,6 +213,278 @@ class FlashScreen(StepScreen):
 
         self.app.push_screen(TypedConfirmScreen(disk.name, disk.identity_lines(), Path(image).name), typed)
 
+    def on_disk_table_refused(self, message: DiskTable.Refused) -> None:
+        d = message.disk
+        self.notify(f"{d.name} is not offered: {'; '.join(d.reasons)}", severity="warning", timeout=8)
+
+    def on_disk_table_picked_many(self, message: DiskTable.PickedMany) -> None:
+        """Several marked cards: one confirmation naming them all, then one write of all at once."""
+        disks = list(message.disks)
+        if self._session_on:
+            self.notify("End \"write every card I insert\" first: then pick cards in the table.",
+                        severity="warning")
+            return
+        if self.busy:
+            self.notify(f"Busy: {self.busy}", severity="warning")
+            return
+        image = self._image()
+        try:
+            check_image(image)
+        except WizardError as e:
+            self.notify(str(e), severity="error", timeout=10)
+            return
+        names = ", ".join(d.name for d in disks)
+        large = [d for d in disks if d.large]
+
+        def typed(ok: bool | None) -> None:
+            if not ok:
+                self.notify(f"Nothing was written to {names}.")
+            elif large:
+                self.app.push_screen(ConfirmScreen(
+                    f"{', '.join(d.name for d in large)}: large drive(s) (SD cards rarely are).\n\nAre you sure they "
+                    "are cards and not backup disks?", yes="Yes, erase them"), second)
+            else:
+                self._begin_many(disks, image)
+
+        def second(ok: bool | None) -> None:
+            if ok:
+                self._begin_many(disks, image)
+            else:
+                self.notify(f"Nothing was written to {names}.")
+
+        self.app.push_screen(ManyConfirmScreen(disks, Path(image).name), typed)
+
+    # -- "write every card I insert" ------------------------------------------------------------------------
+    def _session_toggled(self, on: bool) -> None:
+        box = self.query_one("#flash-session", Checkbox)
+        if on and not self._session_on:
+            if self.busy:
+                self.notify(f"Busy: {self.busy}", severity="warning")
+                box.value = False
+                return
+            image = self._image()
+            try:
+                check_image(image)
+            except WizardError as e:
+                self.notify(str(e), severity="error", timeout=10)
+                box.value = False
+                return
+            table = self.query_one(DiskTable)
+            self._session_on, self._session_image = True, image
+            self._session_ok = self._session_failed = 0
+            self._baseline = {d.path for d in table._disks}
+            self._seen, self._asking = set(), []
+            self._cancel.clear()
+            table.clear_marks()
+            self.busy = "writing every card you insert (untick the box to end)"
+            self.query_one(WorkProgress).add_class("-hidden")
+            self.query_one(CardLines).start([], {})
+            self.query_one("#flash-hint", Static).update(
+                "Insert a card: it is shown here and asks for one key (W). Cards already in are left alone.")
+        elif not on and self._session_on:
+            self._session_on = False
+            self._asking = []
+            self._session_end_if_idle()
+
+    def _session_end_if_idle(self) -> None:
+        if self._session_on:
+            return
+        if self._session_writing:
+            self.query_one("#flash-hint", Static).update(
+                f"Ending: {len(self._session_writing)} card(s) still being written.")
+            return
+        if self.busy.startswith("writing every card"):
+            self.busy = ""
+            lines = self.query_one(CardLines)
+            self.query_one("#flash-hint", Static).update(
+                MANY_HINT if lines.has_class("-shown") else "")
+            self.query_one("#flash-result", Static).update(
+                f"Session ended: {self._session_ok} card(s) written and verified, {self._session_failed} failed.")
+            self.refresh_nav()
+
+    _session_ok = 0
+    _session_failed = 0
+
+    def _session_follow(self, disks: list) -> None:
+        """Called with each fresh disk list: new cards are asked for, gone ones forgotten (a new card in the
+        same reader is a new card)."""
+        if not self._session_on:
+            return
+        present = {d.path for d in disks}
+        self._baseline &= present
+        self._seen &= present | self._session_writing
+        lines = self.query_one(CardLines)
+        for d in disks:
+            if d.path in self._baseline or d.path in self._seen:
+                continue
+            self._seen.add(d.path)
+            if not d.offered:
+                lines.add(d.path, d.name, "inserted, not offered: " + "; ".join(d.reasons))
+                lines.finish(d.path, None, "inserted, not offered: " + "; ".join(d.reasons))
+            elif d.large:
+                lines.add(d.path, d.name, "")
+                lines.finish(d.path, False, f"a large drive ({d.size_text}): not written in a session; end it "
+                             "and pick it in the table (it asks twice)")
+            else:
+                lines.add(d.path, d.name, "inserted: press W to write it")
+                self._asking.append(d)
+        self._ask_next()
+
+    def _ask_next(self) -> None:
+        if not self._session_on or not self._asking or isinstance(self.app.screen, InsertedCardScreen):
+            return
+        disk = self._asking.pop(0)
+        if disk.path not in {d.path for d in self.query_one(DiskTable)._disks}:
+            self._ask_next()                # pulled before it was asked for
+            return
+
+        def answered(ok: bool | None) -> None:
+            lines = self.query_one(CardLines)
+            refused = self._authenticate([disk]) if ok and self._session_on else ""
+            if refused:
+                lines.finish(disk.path, False, f"{refused}: not written")
+            elif ok and self._session_on:
+                if not self._session_writing:
+                    self._cancel.clear()        # a Stop (Ctrl+X) earlier stopped the cards then, not this one
+                self._session_writing.add(disk.path)
+                lines.add(disk.path, disk.name, "waiting")
+                self._session_write(disk, self._session_image)
+            else:
+                lines.finish(disk.path, None, "left untouched (not confirmed)")
+            self._ask_next()
+
+        self.app.push_screen(InsertedCardScreen(disk, Path(self._session_image).name), answered)
+
+    @work(thread=True, group="flash-session")
+    def _session_write(self, disk, image: str) -> None:
+        from wizard.card.fanout import CardJob, write_cards
+
+        lines = self.query_one(CardLines)
+        call = self.app.call_from_thread
+        job = CardJob(target=disk.path, name=disk.name, identity=disk.identity(), route=elevate.route(disk.path),
+                      options=WriteOptions(allow_non_removable=self.allow_non_removable,
+                                           overwrite_file=disk.identity() is None),
+                      model=getattr(disk, "model", ""), serial=getattr(disk, "serial", ""),
+                      size_bytes=getattr(disk, "size_bytes", 0))
+        try:
+            outcomes, _ = write_cards(check_image(image), [job],
+                                      progress_for=lambda i: (lambda p: call(lines.show, disk.path, p)),
+                                      cancel=self._cancel.is_set)
+            out = outcomes[0]
+            text = self._card_result(out)
+            ok = out.ok
+        except WizardError as e:
+            ok, text = False, f"FAILED: {e}"
+        call(self._session_card_done, disk.path, ok, text)
+
+    def _session_card_done(self, path: str, ok: bool, text: str) -> None:
+        self._session_writing.discard(path)
+        if ok:
+            self._session_ok += 1
+        else:
+            self._session_failed += 1
+        self.query_one(CardLines).finish(path, ok, text)
+        self._session_end_if_idle()
+
+    @staticmethod
+    def _card_result(out) -> str:
+        import humanize
+
+        if not out.ok:
+            return f"FAILED: {out.error}"
+        safe = make_safe_to_remove(out.job.target)
+        safe = "powered off, safe to remove now" if "powered off" in safe else "safe to remove now"
+        return f"written and verified ({humanize.naturalsize(out.result.written)} in {out.seconds:.0f} s): {safe}"
+
+    # -- several cards at once ---------------------------------------------------------------------------
+    def _authenticate(self, disks: list) -> str:
+        """The password / polkit question once per way of opening, in the terminal, before any progress.
+        Returns the refusal line, or ""."""
+        asked: set = set()
+        for d in disks:
+            way = elevate.route(d.path)
+            if way == "in-process" or way in asked:
+                continue
+            asked.add(way)
+
+            def ask(d=d) -> None:
+                print(f"\nWriting {len(disks)} cards: {elevate.path_words(d.path)}. Your password may be asked "
+                      "once.\n", flush=True)
+                elevate.authenticate(d.path)
+
+            _, refused = in_terminal(self.app, ask)
+            if refused:
+                return str(refused)
+        return ""
+
+    def _begin_many(self, disks: list, image: str) -> None:
+        refused = self._authenticate(disks)
+        if refused:
+            self.notify(f"{refused}. Nothing was written.", severity="error", timeout=10)
+            return
+        self._cancel.clear()
+        names = ", ".join(d.name for d in disks)
+        self.busy = f"writing {names}"
+        self.query_one("#flash-stop", Button).disabled = False
+        self.query_one("#flash-result", Static).update("")
+        self.query_one(WorkProgress).add_class("-hidden")      # each card has its own line instead
+        self.query_one(CardLines).start([d.path for d in disks], {d.path: d.name for d in disks})
+        self.query_one("#flash-hint", Static).update(
+            f"Writing {len(disks)} cards at once ({names}): do not remove them. Ctrl+X stops them all.")
+        self.query_one(DiskTable).clear_marks()
+        self._write_many(disks, image)
+
+    @work(thread=True, exclusive=True, group="flash-write")
+    def _write_many(self, disks: list, image: str) -> None:
+        from wizard.card.fanout import CardJob, write_cards
+
+        lines = self.query_one(CardLines)
+        call = self.app.call_from_thread
+        jobs = [CardJob(target=d.path, name=d.name, identity=d.identity(), route=elevate.route(d.path),
+                        options=WriteOptions(allow_non_removable=self.allow_non_removable,
+                                             overwrite_file=d.identity() is None),
+                        model=getattr(d, "model", ""), serial=getattr(d, "serial", ""),
+                        size_bytes=getattr(d, "size_bytes", 0)) for d in disks]
+
+        def progress_for(i: int):
+            return lambda p: call(lines.show, jobs[i].target, p)
+
+        def done(i: int, out) -> None:
+            call(lines.finish, out.job.target, out.ok, self._card_result(out))
+
+        t0 = time.monotonic()
+        try:
+            outcomes, shared = write_cards(check_image(image), jobs, progress_for=progress_for,
+                                           cancel=self._cancel.is_set, on_done=done)
+        except WizardError as e:
+            call(self._finished_many, [], f"{e}", 0.0, 0)
+            return
+        read = shared.bytes_read if all(j.route != "helper" for j in jobs) else None
+        call(self._finished_many, outcomes, "", time.monotonic() - t0, read)
+
+    def _finished_many(self, outcomes: list, error: str, seconds: float, bytes_read) -> None:
+        self.busy = ""
+        self.query_one("#flash-stop", Button).disabled = True
+        res = self.query_one("#flash-result", Static)
+        ok = bool(outcomes) and all(o.ok for o in outcomes)
+        if error:
+            text = f"Failed: {error}"
+        else:
+            good = sum(1 for o in outcomes if o.ok)
+            text = f"{good} of {len(outcomes)} cards written and verified in {seconds:.0f} s"
+            if bytes_read is not None:
+                text += ", image read once"
+            failed = [o.job.name for o in outcomes if not o.ok]
+            text += "." if not failed else f"; failed: {', '.join(failed)}."
+            if self._cancel.is_set():
+                text += " Stopped at your request: write the unfinished cards again."
+        res.set_class(ok, "ok")
+        res.set_class(not ok, "failed")
+        res.update(text)
+        self.query_one("#flash-hint", Static).update(MANY_HINT if outcomes else "")
+        self.notify(text, severity="information" if ok else "error", timeout=10)
+        self.refresh_nav()
+
     # -- the write -----------------------------------------------------------------------------------
     def _begin(self, disk, image: str) -> None:
         way = elevate.path_words(disk.path)
@@ -204,6 +501,8 @@ class FlashScreen(StepScreen):
         self.busy = f"writing {disk.name}"
         self.query_one("#flash-stop", Button).disabled = False
         self.query_one("#flash-result", Static).update("")
+        self.query_one(CardLines).remove_class("-shown")
+        self.query_one(WorkProgress).remove_class("-hidden")
         self.query_one("#flash-hint", Static).update(f"Writing {disk.name} ({way}): do not remove the card.")
         self._write(disk, image)
 

@@ -1,16 +1,35 @@
 """The table of disks on the Flash screen: offered cards, and (toggle) every other disk with the reason it
-is refused. Nothing is ever pre-selected: the cursor only shows once the user moves into the table."""
+is refused. Nothing is ever pre-selected: the cursor only shows once the user moves into the table, and no
+card is marked until the user marks it (space). Enter with marked cards asks for all of them at once; Enter
+with none marked asks for the card under the cursor, as before."""
 
 from __future__ import annotations
 
 from rich.text import Text
+from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable
 
 
 class DiskTable(DataTable):
+    BINDINGS = [Binding("space", "toggle_mark", "Mark card")]
+
     class Picked(Message):
         """The user chose a row (Enter or click): `disk` is the Disk, offered or not."""
+
+        def __init__(self, disk) -> None:
+            super().__init__()
+            self.disk = disk
+
+    class PickedMany(Message):
+        """Enter with two or more cards marked: `disks`, in the order they were marked (all offered)."""
+
+        def __init__(self, disks: list) -> None:
+            super().__init__()
+            self.disks = disks
+
+    class Refused(Message):
+        """The user tried to mark a card that is not offered."""
 
         def __init__(self, disk) -> None:
             super().__init__()
@@ -21,6 +40,7 @@ class DiskTable(DataTable):
         self.show_all = False
         self._disks: list = []
         self._rows: dict = {}
+        self.marked: list = []          # device paths, in the order marked
 
     def on_mount(self) -> None:
         self.add_columns("Device", "Size", "Model", "Bus", "Partitions", "Status")
@@ -43,6 +63,33 @@ class DiskTable(DataTable):
     def offered(self) -> list:
         return [d for d in self._disks if d.offered]
 
+    @property
+    def marked_disks(self) -> list:
+        return [self._rows[p] for p in self.marked if p in self._rows]
+
+    def clear_marks(self) -> None:
+        self.marked = []
+        self._redraw()
+
+    def action_toggle_mark(self) -> None:
+        if not self.row_count:
+            return
+        try:
+            path = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+        except Exception:  # noqa: BLE001 - an empty or changing table
+            return
+        disk = self._rows.get(path)
+        if disk is None:
+            return
+        if not disk.offered:
+            self.post_message(self.Refused(disk))
+            return
+        if path in self.marked:
+            self.marked.remove(path)
+        else:
+            self.marked.append(path)
+        self._redraw()
+
     def _redraw(self) -> None:
         # Keep the cursor on the same device if it is still listed; never move it onto a new one.
         current = None
@@ -53,6 +100,9 @@ class DiskTable(DataTable):
                 current = None
         self.clear()
         self._rows = {}
+        # A card that went away or stopped being offered loses its mark: a new card in its place is not marked.
+        offered = {d.path for d in self._disks if d.offered}
+        self.marked = [p for p in self.marked if p in offered]
         for d in self._disks:
             if not (d.offered or self.show_all):
                 continue
@@ -62,7 +112,8 @@ class DiskTable(DataTable):
             else:
                 status = Text("refused: " + "; ".join(d.reasons), style="dim")
             style = "" if d.offered else "dim"
-            self.add_row(Text(d.name, style=style), Text(d.size_text, style=style), Text(d.title, style=style),
+            mark = "[x] " if d.path in self.marked else ("[ ] " if d.offered else "    ")
+            self.add_row(Text(mark + d.name, style=style), Text(d.size_text, style=style), Text(d.title, style=style),
                          Text(d.bus, style=style), Text(parts, style=style), status, key=d.path)
             self._rows[d.path] = d
         if current in self._rows:
@@ -70,6 +121,10 @@ class DiskTable(DataTable):
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
-        disk = self._rows.get(event.row_key.value)
+        many = self.marked_disks
+        if len(many) > 1:
+            self.post_message(self.PickedMany(many))
+            return
+        disk = many[0] if many else self._rows.get(event.row_key.value)
         if disk is not None:
             self.post_message(self.Picked(disk))

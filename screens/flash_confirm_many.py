@@ -1,0 +1,79 @@
+"""The one confirmation before several cards are erased: every card's identity, then the count and every name
+typed by hand in one box (any order, e.g. `3 sdb sdc sdd`). The erase button stays disabled until what is typed
+names exactly these cards; Escape cancels and nothing is written."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Static
+
+
+def typed_matches(typed: str, names: list) -> bool:
+    """`typed` is the count followed by every name, each once, in any order."""
+    words = typed.split()
+    return bool(words) and words[0] == str(len(names)) and sorted(words[1:]) == sorted(names)
+
+
+def card_line(d) -> str:
+    """One line per card, so that a desk of cards fits at 80x24: what tells the cards apart."""
+    parts = [d.path, d.size_text, d.title or "no model", d.bus, f"serial {d.serial}" if d.serial else "no serial"]
+    parts += [f"{len(d.partitions)} partition(s)" if d.partitions else "no partitions"]
+    return f"{d.name}: " + ", ".join(p for p in parts if p)
+
+
+class ManyConfirmScreen(ModalScreen[bool]):
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    DEFAULT_CSS = """
+    ManyConfirmScreen { align: center middle; }
+    #many-box { width: 84; max-width: 100%; height: auto; max-height: 100%; border: thick $error;
+                background: $surface; padding: 0 1; }
+    #many-title { text-style: bold; color: $error; }
+    #many-identity { height: auto; max-height: 10; margin: 1 0; }
+    .many-card { height: auto; }
+    #many-buttons { height: auto; }
+    #many-buttons Button { margin-right: 2; }
+    """
+
+    def __init__(self, disks: list, image_name: str) -> None:
+        super().__init__()
+        self.disks, self.image_name = list(disks), image_name
+        self.names = [d.name for d in self.disks]
+
+    @property
+    def expected(self) -> str:
+        return f"{len(self.names)} {' '.join(self.names)}"
+
+    def compose(self) -> ComposeResult:
+        n = len(self.disks)
+        with Vertical(id="many-box"):
+            yield Static(f"Erase these {n} cards and write {self.image_name} to each?", id="many-title")
+            with VerticalScroll(id="many-identity"):
+                for d in self.disks:
+                    yield Static(card_line(d), classes="many-card", markup=False)
+            yield Static(f"Everything on them is lost. Type the count and every name ([b]{self.expected}[/b]):")
+            yield Input(placeholder=f"e.g. {self.expected}", id="many-input")
+            with Horizontal(id="many-buttons"):
+                yield Button("Cancel", id="many-cancel", variant="primary", compact=True)
+                yield Button(f"Erase {n} cards and write", id="many-ok", variant="error", disabled=True,
+                             compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#many-input", Input).focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self.query_one("#many-ok", Button).disabled = not typed_matches(event.value, self.names)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if typed_matches(event.value, self.names):
+            self.dismiss(True)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(event.button.id == "many-ok" and
+                     typed_matches(self.query_one("#many-input", Input).value, self.names))
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)
