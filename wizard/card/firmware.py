@@ -16,7 +16,6 @@ scripts on the interpreter wizard.core.tegraflash_python chose, and reports the 
 from __future__ import annotations
 
 import re
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +25,7 @@ from wizard.card.sdimage import dosdcard_env, failure_message, find_package, unp
 from wizard.core.errors import WizardError
 from wizard.core.paths import logs_dir, wizard_dir
 from wizard.core.profile import Profile
-from wizard.core.progress import Cancelled, Progress, ProgressFn
+from wizard.core.progress import Progress, ProgressFn
 from wizard.core.tegraflash_python import choose as choose_python
 from wizard.core.tegraflash_python import missing_message, prepare
 
@@ -110,30 +109,12 @@ class PhaseTracker:
 
 def run_in_process(argv: list, cwd, env: dict, on_line: Optional[LineFn], log_path: Optional[Path],
                    cancel: Optional[CancelFn] = None) -> int:
-    """As root already: run doflash.sh here through procrun (log file, process-group cancel)."""
-    from wizard.core import procrun
+    """As root already: run doflash.sh here, the way dosdcard.sh runs (log file, process-group cancel)."""
+    from wizard.card.sdimage import run_logged
 
-    token = procrun.CancelToken()
-    stop = threading.Event()
-
-    def bridge() -> None:
-        while not stop.wait(0.2):
-            if cancel is not None and cancel():
-                token.cancel()
-                return
-
-    threading.Thread(target=bridge, daemon=True).start()
-    try:
-        procrun.run(argv, step="doflash", cwd=cwd, env=env, on_line=on_line, cancel=token, title="doflash.sh",
-                    log_path=log_path)
-        return 0
-    except procrun.CommandFailed as e:
-        return e.returncode
-    except Cancelled:
-        raise Cancelled("doflash.sh was stopped: the board's firmware may be half written; put it in recovery "
-                        "mode and run the firmware step again") from None
-    finally:
-        stop.set()
+    return run_logged(argv, cwd, env, on_line, log_path, cancel, step="doflash",
+                      stopped="doflash.sh was stopped: the board's firmware may be half written; put it in "
+                              "recovery mode and run the firmware step again")
 
 
 def require_board(profile: Profile, boards: Optional[list] = None, context=None) -> list:

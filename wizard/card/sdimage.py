@@ -250,9 +250,10 @@ def fab_unverified(profile: Profile, fab_id: str) -> bool:
 
 
 def run_logged(argv: list, cwd, env: dict, on_line: Optional[LineFn], log_path: Optional[Path],
-               cancel: Optional[CancelFn] = None) -> int:
+               cancel: Optional[CancelFn] = None, *, step: str = "dosdcard",
+               stopped: str = "dosdcard.sh was stopped; no SD-card image was made") -> int:
     """Run a command through wizard.core.procrun (live lines, the log file, process-group cancel) and return its
-    exit code; a cancel raises Cancelled."""
+    exit code; a cancel raises Cancelled saying `stopped` (what the stop left behind)."""
     from wizard.core import procrun
 
     token = procrun.CancelToken()
@@ -267,13 +268,13 @@ def run_logged(argv: list, cwd, env: dict, on_line: Optional[LineFn], log_path: 
     t = threading.Thread(target=bridge, daemon=True)
     t.start()
     try:
-        procrun.run(argv, step="dosdcard", cwd=cwd, env=env, on_line=on_line, cancel=token,
+        procrun.run(argv, step=step, cwd=cwd, env=env, on_line=on_line, cancel=token,
                     title=Path(argv[0]).name, log_path=log_path)
         return 0
     except procrun.CommandFailed as e:
         return e.returncode
     except Cancelled:
-        raise Cancelled("dosdcard.sh was stopped; no SD-card image was made") from None
+        raise Cancelled(stopped) from None
     finally:
         stop.set()
 
