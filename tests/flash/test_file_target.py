@@ -91,3 +91,20 @@ def test_verify_command_on_a_file_catches_a_byte_in_an_empty_range_only_with_ful
     assert sampled.returncode == 0, sampled.stderr
     full = run_cli("verify", img, "--target", vm, "--full")
     assert_clean_failure(full, "verify failed", f"at byte {5 * MiB + 7}")
+
+
+def test_cli_says_the_boot_firmware_notice_before_writing_for_a_nano_project(session, tmp_path):
+    from flashkit import run_cli
+
+    from wizard.card import firmware
+
+    img = make_image(tmp_path / "x.sdcard", 8 * MiB, [(MiB, MiB)])
+    assert firmware.applies(session.profile, session.answers.machine)      # the default board is a Nano
+    target = tmp_path / "vm.raw"
+    done = run_cli("flash", img, "--target", target, "--project", session.project)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "Before you write the card:" in out and "wrnv-wizard firmware" in out
+    assert target.read_bytes() == img.read_bytes()
+    bare = run_cli("flash", img, "--target", tmp_path / "other.raw")       # no project: no board to speak of
+    assert bare.returncode == 0 and "Before you write the card:" not in bare.stdout

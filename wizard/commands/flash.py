@@ -62,6 +62,11 @@ def run(args) -> int:
     args.target = targets[0] if targets else None
     info = check_image(image)
     target, identity, disk = _pick_target(args, info)
+    session = _project_session(args)
+    if session is not None:             # a Nano that ran JetPack 4.5+ never starts from this card: say so first
+        from wizard.commands.image import firmware_notice
+
+        firmware_notice(session.profile, session.answers.machine, session.project)
     _confirm(disk, args.yes)
     opts = WriteOptions(verify=not args.no_verify, verify_full=args.verify == "full", sparse=args.sparse,
                         allow_non_removable=args.allow_non_removable, overwrite_file=disk.identity() is None)
@@ -70,7 +75,6 @@ def run(args) -> int:
         elevate.authenticate(target)
     tty = sys.stderr.isatty()
     show = line_printer(tty)
-    session = _project_session(args)
     try:
         with sigint_cancels() as cancel:
             if session is not None:     # the project's Write the card step: the engine records it

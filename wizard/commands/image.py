@@ -85,11 +85,11 @@ def run(args) -> int:
         for note in result.notes:
             print(f"note: {note}")
         print(f"Next: wrnv-wizard flash {result.path}")
-        _firmware_notice(profile, machine, session.project)
+        firmware_notice(profile, machine, session.project)
     return 0
 
 
-def _firmware_notice(profile, machine: str, project) -> None:
+def firmware_notice(profile, machine: str, project) -> None:
     """Before the card is written: a Nano with newer boot firmware never starts from it (said, with the route)."""
     from wizard.card import firmware
 
