@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,9 @@ import tomli_w
 from wizard.core.paths import profiles_dir
 from wizard.core.tomlio import load_toml
 from wizard.demo.fake_repos import make_meta_tegra_repo, make_wrlinux_x_repo
+
+# The step's test modules share their builders (by_hand, kas_checkout) by name.
+sys.path.insert(0, str(Path(__file__).parent))
 
 IDENTITY = {"GIT_AUTHOR_NAME": "Test User", "GIT_AUTHOR_EMAIL": "test@wrnv.invalid",
             "GIT_COMMITTER_NAME": "Test User", "GIT_COMMITTER_EMAIL": "test@wrnv.invalid"}

@@ -139,3 +139,22 @@ def test_a_plain_build_folder_is_not_taken_for_kas(tmp_path, profile_path, built
     (tmp_path / "p" / "build" / "conf" / "bblayers.conf").write_text('BBLAYERS ?= ""\n')
     s = Session.open(tmp_path / "p", str(profile_path))
     assert not kas_made(s.project, s.base_profile) and adopt(s) is None
+
+
+def test_the_plain_mode_opens_a_kas_made_project_at_the_build(tmp_path, kas_doc, profile_path, capsys):
+    import argparse
+
+    from wizard.plain import PlainRun, run_plain
+
+    project = kas_checkout(tmp_path / "plain", kas_doc)
+    started = []
+    orig = PlainRun.run
+    PlainRun.run = lambda self: started.append(self.start_at) or 0
+    try:
+        run_plain(argparse.Namespace(project=str(project), profile=str(profile_path), answers=None))
+    finally:
+        PlainRun.run = orig
+    assert started == ["build"]
+    out = capsys.readouterr().out
+    assert "Project made outside the wizard: Create project, Configure local.conf found done; going on at Build." \
+        in out and "laid out by kas from wrnv.yml" in out

@@ -35,6 +35,16 @@ def build_env_argv(profile: Profile, project: Path, argv: list) -> list:
             init, wr.build_dir, *[str(a) for a in argv]]
 
 
+def missing_env_scripts(profile: Profile, project: Path) -> list:
+    """The build environment's scripts that are not there (paths): setup.sh's two at the project root, unless
+    the project is laid out by kas, whose one oe-init-build-env lives in a repository (see build_env_argv)."""
+    project = Path(project)
+    wr = profile.wrlinux
+    if not (project / wr.init_build_env).is_file() and _init_script_in_repos(project, wr.init_build_env):
+        return []
+    return [project / name for name in (wr.environment_script, wr.init_build_env) if not (project / name).is_file()]
+
+
 def _init_script_in_repos(project: Path, name: str):
     """The one `<repo>/oe-init-build-env` under the project (kas's layout: repos one or two levels down), as a
     path relative to the project; None when there is none or more than one (kas refuses that too)."""
