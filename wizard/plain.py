@@ -14,7 +14,7 @@ from typing import Callable, Optional
 
 from wizard.core.errors import WizardError
 from wizard.core.paths import asset
-from wizard.core.steps import STEPS
+from wizard.core.steps import STEPS, Status, may_continue_anyway
 
 
 class Stop(Exception):
@@ -50,6 +50,11 @@ class PlainRun:
             # choice to go on past a failed step is recorded here, and that too by the engine.
             self.session.reload()
             if not ok:
+                blocking = self._blocking_failures(spec)
+                if blocking:
+                    self.out(f"\n{spec.title}: fix {', '.join(blocking)} first (the build cannot run without "
+                             "them), then run the same command again.")
+                    return 1
                 if not (spec.continue_anyway and self._continue_anyway(spec)):
                     self.out(f"\nStep {n} failed; fix what it says, then run the same command again.")
                     return 1
@@ -61,11 +66,35 @@ class PlainRun:
         self.out("\nAll steps done.")
         return 0
 
+    def _blocking_failures(self, spec) -> list:
+        """The failed checks of this run that no one may go on past (steps.may_continue_anyway's rule, the
+        one the full-screen wizard follows), read from the step's record: the engine wrote the names there."""
+        if not spec.continue_anyway or not spec.blocking:
+            return []
+        rec = self.session.step_state(spec.id)
+        if rec.status is not Status.FAILED:
+            return []
+        names = [n.strip() for n in (rec.detail or "").partition(": ")[2].split(",") if n.strip()]
+        if may_continue_anyway(spec, names):
+            return []
+        return [n for n in names if n in spec.blocking]
+
     def _continue_anyway(self, spec) -> bool:
+        if not may_continue_anyway(spec):
+            return False
+        missing = self._not_done(spec)
         if not self.ask:
-            self.out(f"WARNING: {spec.title} did not pass; continuing (non-interactive run).")
+            self.out(f"WARNING: {spec.title} did not pass; continuing (non-interactive run)."
+                     + (f" Not done: {', '.join(missing)}." if missing else ""))
             return True
+        if missing:     # as the full-screen wizard: say what is skipped before asking
+            self.out("Not done yet:\n  " + "\n  ".join(missing))
+            self.out("The downloads and the build need these.")
         return self._confirm(f"{spec.title} did not pass. Continue anyway?", default=False)
+
+    def _not_done(self, spec) -> list:
+        """Prerequisites neither found nor confirmed in this run (skipping them is asked about by name)."""
+        return list(getattr(self, "_prereqs_missing", ())) if spec.id == "prereqs" else []
 
     def command(self, name: str, *args: str) -> int:
         from wizard.cli import main as cli_main
@@ -142,6 +171,7 @@ class PlainRun:
                 elif not self.ask:
                     self.out(f"  (not confirmed: add {item.id!r} to confirmed_prereqs in the answers file once it "
                              "is done; the next steps check what they can)")
+        self._prereqs_missing = [i.title for i in items if not i.detected and i.id not in confirmed]
         return prereqs.record(self.session, items, confirmed)
 
     def step_host(self) -> bool:

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
+import tomli_w
 
+from wizard.core.paths import profiles_dir
+from wizard.core.tomlio import load_toml
 from wizard.demo.fake_repos import make_meta_tegra_repo, make_wrlinux_x_repo
+
+# The step's test modules share their builders (by_hand, kas_checkout) by name.
+sys.path.insert(0, str(Path(__file__).parent))
 
 IDENTITY = {"GIT_AUTHOR_NAME": "Test User", "GIT_AUTHOR_EMAIL": "test@wrnv.invalid",
             "GIT_COMMITTER_NAME": "Test User", "GIT_COMMITTER_EMAIL": "test@wrnv.invalid"}
@@ -71,3 +78,20 @@ def built_project(world, tmp_path_factory):
     finally:
         mp.undo()
     return s.project
+
+
+@pytest.fixture
+def profile_path(world, tmp_path) -> Path:
+    """The release profile pointing at the stand-in world (its repositories and its tested commit): the
+    facts a user's project is compared with."""
+    data = load_toml(profiles_dir() / "wrlinux-lts19-jetpack-4.3.toml")
+    data["downloads"]["manifest"] = str(profiles_dir() / data["downloads"]["manifest"])
+    data["meta_tegra"]["url"] = world.meta_tegra_url
+    data["meta_tegra"]["commit"] = world.commits.tested
+    for src in data["wrlinux"]["sources"]:
+        if src["id"] == "base":
+            src["url"] = world.wrlinux_url
+    data["wrlinux"]["default_source"] = "base"
+    out = tmp_path / "profile.toml"
+    out.write_text(tomli_w.dumps(data))
+    return out

@@ -8,34 +8,14 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import tomli_w
 
-from wizard.core.paths import profiles_dir
 from wizard.core.session import Session
 from wizard.core.state import State
 from wizard.core.steps import Status
-from wizard.core.tomlio import load_toml
 from wizard.project import localconf as lc
 from wizard.project.adopt import adopt, describe
 from wizard.project.buildenv import build_env_argv
 from wizard.project.create import ProjectCreator
-
-
-@pytest.fixture
-def profile_path(world, tmp_path) -> Path:
-    """The release profile pointing at the stand-in world (its repositories and its tested commit): the
-    facts a user's project is compared with."""
-    data = load_toml(profiles_dir() / "wrlinux-lts19-jetpack-4.3.toml")
-    data["downloads"]["manifest"] = str(profiles_dir() / data["downloads"]["manifest"])
-    data["meta_tegra"]["url"] = world.meta_tegra_url
-    data["meta_tegra"]["commit"] = world.commits.tested
-    for src in data["wrlinux"]["sources"]:
-        if src["id"] == "base":
-            src["url"] = world.wrlinux_url
-    data["wrlinux"]["default_source"] = "base"
-    out = tmp_path / "profile.toml"
-    out.write_text(tomli_w.dumps(data))
-    return out
 
 
 def sh(*argv, cwd=None):

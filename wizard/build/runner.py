@@ -29,7 +29,7 @@ from wizard.build.bitbake_log import BitbakeLogParser, BuildSummary
 from wizard.core.errors import WizardError
 from wizard.core.paths import logs_dir
 from wizard.core.steps import Status
-from wizard.project.buildenv import build_dir, build_env_argv, build_env_vars
+from wizard.project.buildenv import build_dir, build_env_argv, build_env_vars, missing_env_scripts
 
 STEP = "build"
 EXIT_SUFFIX = ".exit"
@@ -252,15 +252,15 @@ class BuildRunner:
         if self.euid() == 0 and not self.allow_root:
             raise WizardError("bitbake does not run as root (its sanity check stops at once); run the wizard as "
                               "your normal user, e.g. leave `sudo` out")
-        wr = self.session.profile.wrlinux
-        for name in (wr.environment_script, wr.init_build_env):
-            if not (self.project / name).is_file():
-                raise WizardError(f"{self.project / name} is missing: the project is not set up; run the "
-                                  f"'Create project' step (wrnv-wizard setup) first")
+        for path in missing_env_scripts(self.session.profile, self.project):
+            raise WizardError(f"{path} is missing: the project is not set up; run the "
+                              f"'Create project' step (wrnv-wizard setup) first")
         conf = self.build_dir / "conf" / "local.conf"
         if not conf.is_file():
             raise WizardError(f"{conf} is missing; run the 'Configure local.conf' step (wrnv-wizard localconf) first")
-        if not has_managed_block(conf):
+        # A project made elsewhere may hold the tutorial's lines without our block: adoption checked them and
+        # recorded Configure local.conf as done.
+        if not has_managed_block(conf) and self.session.status("localconf") is not Status.DONE:
             raise WizardError(f"{conf} has no wrnv-wizard settings block; run the 'Configure local.conf' step "
                               f"(wrnv-wizard localconf) first")
         free = free_bytes(self.project)

@@ -78,8 +78,14 @@ def _image_lines(data: dict) -> list:
 
 
 def _card_lines(data: dict) -> list:
-    """The write step's saved data in words: what was written where, how fast, and whether it was checked."""
+    """The write step's saved data in words: what was written where, how fast, and whether it was checked.
+    Several cards written at once (`flash --target A --target B ...`) get a line each."""
+    cards = [c for c in data.get("cards") or [] if isinstance(c, dict)]
+    if len(cards) > 1:
+        return _cards_lines(data, cards)
     out = []
+    if cards and cards[0].get("hostname"):
+        out.append(("Host name", str(cards[0]["hostname"])))
     if data.get("target"):
         out.append(("Written to", str(data["target"])))
     if data.get("image"):
@@ -100,6 +106,27 @@ def _card_lines(data: dict) -> list:
         out.append(("Checked", line))
     elif "verified" in data:
         out.append(("Checked", "not read back"))
+    return out
+
+
+def _cards_lines(data: dict, cards: list) -> list:
+    """One line per card: device, host name, bytes written, whether it was read back, and its error."""
+    good = sum(1 for c in cards if c.get("error") is None and c.get("verified"))
+    out = [("Cards", f"{good} of {len(cards)} written and verified")]
+    if data.get("image"):
+        out.append(("Image", str(data["image"])))
+    for n, c in enumerate(cards, 1):
+        words = [f"host name {c['hostname']}"] if c.get("hostname") else []
+        if isinstance(c.get("bytes_written"), (int, float)):
+            words.append(f"{_size(c['bytes_written'])} written")
+        if c.get("error"):
+            words.append(f"FAILED: {c['error']}")
+        elif c.get("verified"):
+            checked = c.get("verified_bytes")
+            words.append(f"{_size(checked)} read back and compared" if checked else "verified")
+        else:
+            words.append("not read back")
+        out.append((f"Card {n} ({c.get('device', '?')})", ", ".join(words)))
     return out
 
 
