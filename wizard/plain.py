@@ -68,13 +68,13 @@ class PlainRun:
 
     def _blocking_failures(self, spec) -> list:
         """The failed checks of this run that no one may go on past (steps.may_continue_anyway's rule, the
-        one the full-screen wizard follows), read from the step's record: the engine wrote the names there."""
+        one the full-screen wizard follows), read from the step's record: the engine keeps the names there."""
         if not spec.continue_anyway or not spec.blocking:
             return []
         rec = self.session.step_state(spec.id)
         if rec.status is not Status.FAILED:
             return []
-        names = [n.strip() for n in (rec.detail or "").partition(": ")[2].split(",") if n.strip()]
+        names = list(rec.data.get("failed", []))
         if may_continue_anyway(spec, names):
             return []
         return [n for n in names if n in spec.blocking]

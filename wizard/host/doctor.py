@@ -263,7 +263,7 @@ def check_host(session, ctx: Optional[HostContext] = None) -> list:
         checks = run_checks(ctx or HostContext.current(session.profile, session.project))
         failed = [c.name for c in checks if c.status == FAIL]
         if failed:
-            run.fail(f"{len(failed)} check(s) failed: {', '.join(failed)}")
+            run.fail(f"{len(failed)} check(s) failed: {', '.join(failed)}", failed=failed)
         else:
             run.done("no check failed")
     return checks
