@@ -128,12 +128,13 @@ PROMPT = "[wrnv-wizard] password for %u (to write the card): "
 _authenticated = threading.Event()
 
 
-def authenticate(target=None) -> None:
+def authenticate(target=None, write: bool = True) -> None:
     """Ask for the password in the terminal now, so that the write can then start without a prompt while the
     wizard draws progress. The TUI calls this with the app suspended. udisks2: polkit is asked (through
-    pkttyagent) to open the card read-only once; polkit keeps the answer for a few minutes. Helper: sudo -v."""
+    pkttyagent) to open the card (for writing unless `write` is False) and that descriptor is kept for the
+    write, so a one-shot polkit answer (auth_self, auth_admin) is asked once too. Helper: sudo -v."""
     if target is not None and route(target) == "udisks2":
-        _authenticate_udisks(target)
+        _authenticate_udisks(target, write)
         return
     how = method()
     if how in ("root", "pkexec"):
@@ -152,21 +153,21 @@ def authenticate(target=None) -> None:
     _authenticated.set()
 
 
-def _authenticate_udisks(target) -> None:
+def _authenticate_udisks(target, write: bool = True) -> None:
     from wizard.card import udisks
     from wizard.card.target import resolve
 
     real, _ = resolve(target)
     with _sigint_noted() as interrupted, udisks.text_agent():
         try:
-            fd, _direct = udisks.open_device(real, write=False, interactive=True)
+            fd, direct = udisks.open_device(real, write=write, interactive=True)
         except udisks.UDisksError as e:
             if interrupted():
                 err = WizardError("password prompt cancelled: nothing was changed")
                 err.exit_code = 130
                 raise err from None
             raise WizardError(_udisks_problem(Path(real).name, e) + ". Nothing was written.") from None
-    os.close(fd)
+    udisks.hold(real, fd, direct, write)
 
 
 def _udisks_problem(name: str, e) -> str:

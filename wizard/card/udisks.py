@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Optional
@@ -22,6 +23,7 @@ BUS_NAME = "org.freedesktop.UDisks2"
 BLOCK = "org.freedesktop.UDisks2.Block"
 ROOT = "/org/freedesktop/UDisks2"
 TIMEOUT = 300.0          # a call may wait for the user to type a password in the polkit agent
+HOLD_S = 120.0           # how long a descriptor opened at the password prompt waits for the write to take it
 
 
 class UDisksError(Exception):
@@ -100,8 +102,13 @@ def text_agent() -> Iterator[None]:
         return
     r, w = os.pipe()
     # PID,START_TIME: the exact process polkit will see behind our bus name (a pid alone may be reused).
-    proc = subprocess.Popen([agent, "--process", _process_id(), "--notify-fd", str(w), "--fallback"],
-                            pass_fds=(w,))
+    # No --fallback: polkitd uses a fallback agent only after it found a session for the caller
+    # (get_authentication_agent_for_subject returns early when there is none), so without systemd-logind
+    # (containers, hosts booted without it, this project's test stack) a fallback agent is never asked and
+    # polkit answers "not authorized" at once (seen with polkitd 122 and G_MESSAGES_DEBUG=all). Registered
+    # plainly it is found for our process alone: the prompt is in this terminal, as sudo's is, even where a
+    # desktop agent also runs.
+    proc = subprocess.Popen([agent, "--process", _process_id(), "--notify-fd", str(w)], pass_fds=(w,))
     os.close(w)
     try:
         os.read(r, 1)           # EOF: the agent is registered (or gave up)
@@ -127,9 +134,57 @@ def _process_id() -> str:
         return str(os.getpid())
 
 
+# Descriptors opened while the user was at the password prompt, kept for the write that follows: a polkit
+# rule may answer AUTH_SELF / AUTH_ADMIN (one call, no "keep"), and then a second OpenDevice would ask the
+# password again - in the TUI from a worker thread, where no terminal agent can run, so it would fail.
+# st_rdev -> (fd, direct, write, timer); a timer closes a descriptor nobody took (the user went back).
+_held: dict = {}
+_held_lock = threading.Lock()
+
+
+def hold(real: str, fd: int, direct: bool, write: bool) -> None:
+    """Keep `fd` (from open_device for `real`) for the next open_device of the same device, for HOLD_S."""
+    rdev = os.fstat(fd).st_rdev
+    timer = threading.Timer(HOLD_S, _drop, (rdev, fd))
+    timer.daemon = True
+    with _held_lock:
+        old = _held.pop(rdev, None)
+        _held[rdev] = (fd, direct, write, timer)
+    if old is not None:
+        old[3].cancel()
+        os.close(old[0])
+    timer.start()
+
+
+def _drop(rdev: int, fd: int) -> None:
+    with _held_lock:
+        entry = _held.get(rdev)
+        if entry is None or entry[0] != fd:
+            return
+        del _held[rdev]
+    os.close(fd)
+
+
+def _take(real: str, write: bool) -> Optional[tuple]:
+    try:
+        rdev = os.stat(real).st_rdev
+    except OSError:
+        return None
+    with _held_lock:
+        entry = _held.get(rdev)
+        if entry is None or (write and not entry[2]):
+            return None
+        del _held[rdev]
+    entry[3].cancel()
+    return entry[0], entry[1]
+
+
 def open_device(real: str, write: bool, interactive: bool = True) -> tuple:
     """(fd, direct): the block device at `real` opened by udisks2 (exclusively and O_DIRECT where it can,
-    for writing). Raises UDisksError."""
+    for writing), or the descriptor hold() kept for it. Raises UDisksError."""
+    held = _take(real, write)
+    if held is not None:        # udisks2 opened it for this very device number; the caller checks it again
+        return held
     conn = _connect()
     try:
         obj = block_object(conn, real)
