@@ -327,7 +327,7 @@ def _flash_status(project: Path) -> str:
 
 def _pick_in_the_table(term: Tmux, name: str) -> None:
     """Focus the disk table, move to `name`'s row, press Enter, and type the name in the confirmation."""
-    term.wait_for(f"│ {name} ")
+    term.wait_for(f"] {name} ")                  # a row: "│ [ ] loop0  33.6 MB ..."
     time.sleep(0.5)                         # the rows may come before the screen has focused its first widget
     term.send("Tab", "Tab", "Tab")          # image path, "show every disk", then the table
     for attempt in range(12):
@@ -335,7 +335,7 @@ def _pick_in_the_table(term: Tmux, name: str) -> None:
             # Twice nothing opened: the focus is not on the table (it moved while the app was settling);
             # step it on, around the screen's widgets, until Enter on a row opens a confirmation.
             term.send("Tab")
-        rows = re.findall(r"│ (\S+)\s+[\d.]+ [kMGT]?B ", term.screen())
+        rows = re.findall(r"│ \[[ x]\] (\S+)\s+[\d.]+ [kMGT]?B ", term.screen())
         if name not in rows:                # other tests' loop devices come and go, and the table redraws
             time.sleep(0.5)
             continue

@@ -70,9 +70,9 @@ def run(args) -> int:
     _confirm(disk, args.yes)
     opts = WriteOptions(verify=not args.no_verify, verify_full=args.verify == "full", sparse=args.sparse,
                         allow_non_removable=args.allow_non_removable, overwrite_file=disk.identity() is None)
-    print(f"{disk.name}: {elevate.path_words(target)}", file=sys.stderr)
     if elevate.needs_helper(target):    # udisks2 (polkit) or sudo: the password prompt, before any progress
         elevate.authenticate(target)
+    print(f"{disk.name}: {elevate.path_words(target)}", file=sys.stderr)   # once allowed, so it is true
     tty = sys.stderr.isatty()
     show = line_printer(tty)
     try:

@@ -38,10 +38,10 @@ def run(args) -> int:
     real, kind = resolve(args.target)
     if kind == "new":
         raise WriteError(f"{args.target} does not exist", "Nothing was changed.")
-    if not args.json:
-        print(f"{args.target}: {elevate.path_words(real)}", file=sys.stderr)
     if elevate.needs_helper(real):
-        elevate.authenticate(real)
+        elevate.authenticate(real, write=False)     # a verify only reads: ask for no more than that
+    if not args.json:                               # said once polkit/sudo agreed, so it is true
+        print(f"{args.target}: {elevate.path_words(real)}", file=sys.stderr)
     tty = sys.stderr.isatty() and not args.json
     show = line_printer(tty) if not args.json else None
     try:
