@@ -37,3 +37,21 @@ async def test_package_marks_are_glyphs(root):  # noqa: F811
         lst.deselect("tensorrt")
         await pilot.pause()
         assert TICKED not in _rows(lst)["tensorrt"][:3]
+
+
+async def test_summary_detail_wraps_at_80_columns(root):  # noqa: F811
+    """The Detail column wraps in the width left at 80 columns: nothing runs off the right edge."""
+    from wizard.core.steps import Status
+
+    s = _session(root, "summary")
+    detail = ("bitbake failed in nvidia-container-toolkit do_compile: implicit declaration of function "
+              "'strlcpy'; see the cause lines on the Build step")
+    s.mark("build", Status.FAILED, detail)
+    app = WizardApp(s, start_at="summary")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _settle(pilot)
+        table = app.screen.query_one("#summary-steps")
+        assert table.virtual_size.width <= table.size.width, (table.virtual_size, table.size)
+        drawn = " ".join(table.render_line(y).text.strip() for y in range(table.virtual_size.height))
+        for word in ("strlcpy';", "cause", "Build", "step"):
+            assert word in drawn, (word, drawn)
