@@ -62,3 +62,27 @@ def test_image_running(snap_compare, root):  # noqa: F811
             FixedClockProgress(done=int(2.1 * GB), total=int(16 * GB), label="Writing the image"))
 
     assert _shot(snap_compare, s, "image", "80x24", before=running)
+
+
+def test_project_cloning(snap_compare, root):  # noqa: F811
+    from textual.widgets import Log
+
+    from wizard.project.create import DONE, RUNNING
+
+    s = _session(root, "project")
+
+    async def cloning(pilot):
+        screen = pilot.app.screen
+        screen.busy = "creating the project"
+        screen.query_one("#project-run").disabled = True
+        screen.query_one("#project-cancel").disabled = False
+        screen._on_step("clone-wrlinux", DONE, "cloned (WRLINUX_10_19_BASE)")
+        screen._on_step("setup", RUNNING, "")
+        log = screen.query_one("#project-log", Log)
+        for line in ("$ git clone --branch WRLINUX_10_19_BASE https://github.com/WindRiver-Labs/wrlinux-x.git",
+                     "Cloning into 'wrlinux-x'...",
+                     "$ ./wrlinux-x/setup.sh --machines jetson-nano-qspi-sd --dl-layers --accept-eula yes",
+                     "Fetching the layer index (this takes a few minutes the first time)"):
+            log.write_line(line)
+
+    assert _shot(snap_compare, s, "project", "80x24", before=cloning)
