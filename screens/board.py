@@ -23,6 +23,7 @@ from wizard.core.steps import Status
 
 from .base import StepScreen
 from .choice import Choice
+from .tick_list import TickList
 
 
 class BoardScreen(StepScreen):
@@ -54,7 +55,7 @@ class BoardScreen(StepScreen):
                     yield Choice(i.title, value=i.id == a.image, name=i.id)
             yield Label("NVIDIA packages (the downloads step checks their files)",
                         classes="board-heading")
-            yield SelectionList(*[(p.title, p.id, p.id in a.packages) for p in prof.packages], id="board-packages")
+            yield TickList(*[(p.title, p.id, p.id in a.packages) for p in prof.packages], id="board-packages")
             yield Label("Project folder", classes="board-heading")
             yield Input(a.project_dir, id="board-project", placeholder="e.g. ~/wrlinux-jetson")
             with Collapsible(title="Advanced: mirrors and the meta-tegra commit", id="board-advanced"):

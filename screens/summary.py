@@ -14,6 +14,8 @@ from wizard.core.summary import EXPORT_NAME, build_summary, export_markdown
 
 from .base import StepScreen
 
+# Under this the detail column would be a ribbon of single words: it scrolls sideways instead.
+MIN_DETAIL = 24
 STATUS_STYLE = {"done": "green", "skipped": "yellow", "failed": "bold red", "running": "cyan", "not done": "dim"}
 
 
@@ -36,15 +38,15 @@ class SummaryScreen(StepScreen):
 
     def on_mount(self) -> None:
         self.query_one("#summary-export-result").display = False
-        table = self.query_one("#summary-steps", DataTable)
-        table.add_column("Step", key="step")
-        table.add_column("Status", key="status")
-        table.add_column("Took", key="took")
-        table.add_column("Detail", key="detail")
         # Seeing the summary is this step's whole job.
         if not self.session.status(self.STEP_ID).finished:
             self.session.complete(self.STEP_ID, "summary shown")
         super().on_mount()
+        self.fill()
+        # The first fill guessed the table's width from the terminal's; fill again with the laid-out width.
+        self.call_after_refresh(self.fill)
+
+    def on_resize(self) -> None:
         self.fill()
 
     def on_screen_resume(self) -> None:
@@ -60,10 +62,20 @@ class SummaryScreen(StepScreen):
             facts.append(f"{value}\n")
         self.query_one("#summary-facts", Static).update(facts)
         table = self.query_one("#summary-steps", DataTable)
-        table.clear()
+        table.clear(columns=True)
+        table.add_column("Step", key="step")
+        table.add_column("Status", key="status")
+        table.add_column("Took", key="took")
+        # The detail is what a step ended with (the error, the card, the image): it wraps in the width that is
+        # left rather than running off the right edge at 80 columns.
+        fixed = sum(max([len(h)] + [len(v) for v in vals]) for h, vals in (
+            ("Step", [r.title for r in s.steps]), ("Status", [r.status for r in s.steps]),
+            ("Took", [r.took for r in s.steps])))
+        padding = 2 * table.cell_padding * 4 + 1        # both sides of four cells, and the scroll bar
+        table.add_column("Detail", key="detail", width=max(MIN_DETAIL, self._table_width() - fixed - padding))
         for r in s.steps:
             table.add_row(r.title, Text(r.status, style=STATUS_STYLE.get(r.status, "")), r.took, Text(r.detail),
-                          key=r.id)
+                          key=r.id, height=None)
         self.query_one("#summary-total", Static).update(f"Total time in steps: {s.total}")
         board = Text()
         board.append("The SD card\n", style="bold underline")
@@ -81,6 +93,14 @@ class SummaryScreen(StepScreen):
         for i, step in enumerate(s.next_steps, 1):
             nxt.append(f"{i}. {step}\n")
         self.query_one("#summary-next", Static).update(nxt)
+
+    def _table_width(self) -> int:
+        scroll = self.query_one("#summary-scroll")
+        if scroll.content_region.width:
+            return scroll.content_region.width
+        # Not laid out yet: the terminal's width less the frame (the sidebar when wide, the step's padding).
+        width = self.app.size.width
+        return width - (2 if width < 100 else 2 + 28)
 
     def export(self) -> None:
         path = self.query_one("#summary-path", Input).value.strip()

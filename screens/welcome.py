@@ -16,6 +16,9 @@ from .base import StepScreen
 class WelcomeScreen(StepScreen):
     STEP_ID = "welcome"
     COMPLETE_ON_NEXT = True
+    # Next has the focus from the first frame: focusing the first focusable widget and then moving the focus
+    # would style and draw the screen twice more before the user sees it.
+    AUTO_FOCUS = "#nav-next"
 
     def compose_body(self) -> ComposeResult:
         if getattr(self.session, "resumed_demo", False):
@@ -27,4 +30,5 @@ class WelcomeScreen(StepScreen):
 
     def on_mount(self) -> None:
         super().on_mount()
-        self.query_one("#nav-next").focus()
+        if self.focused is None:        # a terminal that reported no focus gets no auto-focus
+            self.query_one("#nav-next").focus()

@@ -52,13 +52,20 @@ def test_startup_ratio(tmp_path):
     bare_argv = [sys.executable, "-c", BARE]
     wiz_argv = [*wizard_command(), "--project", str(tmp_path / "p")]
     first_frame(bare_argv, "hello"), first_frame(wiz_argv, "Step 1 of 12")  # warm caches
-    runs = 9
+    runs = int(os.environ.get("WRNV_BENCH_RUNS", "15"))
     bare, wiz = [], []
-    for _ in range(runs):
-        bare.append(first_frame(bare_argv, "hello"))
-        wiz.append(first_frame(wiz_argv, "Step 1 of 12"))
+    for i in range(runs):
+        # Which goes first alternates too: a burst of load on the shared machine hits both alike.
+        if i % 2:
+            wiz.append(first_frame(wiz_argv, "Step 1 of 12"))
+            bare.append(first_frame(bare_argv, "hello"))
+        else:
+            bare.append(first_frame(bare_argv, "hello"))
+            wiz.append(first_frame(wiz_argv, "Step 1 of 12"))
     b, w = statistics.median(bare), statistics.median(wiz)
     ratio = w / b
+    paired = statistics.median(x / y for x, y in zip(wiz, bare))
     print(f"\nfirst frame in tmux, median of {runs}: bare Textual app {b * 1000:.0f} ms, "
-          f"wrnv-wizard {w * 1000:.0f} ms, ratio {ratio:.2f}x (goal <= 1.1x)")
+          f"wrnv-wizard {w * 1000:.0f} ms, ratio {ratio:.2f}x (goal <= 1.1x); "
+          f"median of the {runs} side-by-side ratios {paired:.2f}x")
     assert ratio <= 1.1

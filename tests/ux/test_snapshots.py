@@ -142,6 +142,18 @@ def test_summary_done(snap_compare, root, size):
     assert _shot(snap_compare, s, "summary", size)
 
 
+def test_summary_long_detail_wraps(snap_compare, root):
+    """A failed step's long detail wraps in the Detail column at 80 columns (it used to run off the edge)."""
+    s = _session(root, "summary")
+    s.mark("build", Status.FAILED, "bitbake failed in nvidia-container-toolkit do_compile: implicit declaration "
+                                   "of function 'strlcpy'; see the cause lines on the Build step")
+    for spec in STEPS[:-1]:
+        st = s.step_state(spec.id)
+        st.started, st.finished = 1000.0, 1000.0 + 60
+    s.save()
+    assert _shot(snap_compare, s, "summary", "80x24")
+
+
 async def test_a_message_stays_in_the_step_after_its_toast(root):
     """Results stay: what a step says in a toast is also kept under the step until the next message."""
     app = WizardApp(_session(root, "image"), start_at="image")
