@@ -436,7 +436,7 @@ class FlashScreen(StepScreen):
 
     @work(thread=True, exclusive=True, group="flash-write")
     def _write_many(self, disks: list, image: str) -> None:
-        from wizard.card.fanout import CardJob, write_cards
+        from wizard.card.fanout import CardJob, write_cards_for
 
         lines = self.query_one(CardLines)
         call = self.app.call_from_thread
@@ -454,8 +454,9 @@ class FlashScreen(StepScreen):
 
         t0 = time.monotonic()
         try:
-            outcomes, shared = write_cards(check_image(image), jobs, progress_for=progress_for,
-                                           cancel=self._cancel.is_set, on_done=done)
+            # The engine records the step, with every card (as `flash --target A --target B` does).
+            outcomes, shared = write_cards_for(self.session, check_image(image), jobs, progress_for=progress_for,
+                                               cancel=self._cancel.is_set, on_done=done)
         except WizardError as e:
             call(self._finished_many, [], f"{e}", 0.0, 0)
             return

@@ -108,6 +108,11 @@ async def test_three_cards_at_once_one_failing(session, tmp_path, loops, writabl
             assert any(t.startswith(d.rsplit("/", 1)[-1] + ": ") and "/s" in t and "B of" in t
                        for t in drawn.get(d, [])), (d, drawn.get(d))
         assert table.marked == []
+    # The engine recorded the step with every card, as `flash --target A --target B` does.
+    rec = session.step_state("flash")
+    assert rec.status is Status.FAILED and f"failed: {names[1]}" in rec.detail, rec.detail
+    assert sorted(c["device"] for c in rec.data["cards"]) == sorted(order)
+    assert [c["device"] for c in rec.data["cards"] if c["error"]] == [bad]
     data = img.read_bytes()
     for d in good:
         with open(d, "rb") as f:

@@ -318,6 +318,43 @@ def _write_one(shared: SharedImage, job: CardJob, progress: Optional[ProgressFn]
                               cancel=cancel, opener=opener, verifier=shared.verify, after_verify=customise)
 
 
+def write_cards_for(session, image: writer.ImageInfo, jobs: list, **kwargs) -> tuple:
+    """The Write the card step for several cards: write them (write_cards) and record the step with every
+    card, whoever asked (the Write the card screen or `flash --target A --target B`)."""
+    cancel = kwargs.get("cancel") or (lambda: False)
+    with session.step_run("flash", f"writing {len(jobs)} cards") as step:
+        outcomes, shared = write_cards(image, jobs, **kwargs)
+        record_step(step, image, outcomes, cancel())
+    return outcomes, shared
+
+
+def record_step(step, info, outcomes: list, cancelled: bool) -> None:
+    """What the Write the card step keeps: the image and, for each card, its device, host name, bytes written,
+    whether it was read back and its error; done only when every card was written and verified."""
+    from dataclasses import asdict
+
+    cards = []
+    for out in outcomes:
+        card = asdict(record(out))
+        card["name"] = out.job.name
+        card["verified_bytes"] = out.result.verified if out.result is not None else 0
+        cards.append(card)
+    ok = [c for c, out in zip(cards, outcomes) if out.ok]     # written, verified unless --no-verify, customised
+    data = {"image": str(info.path), "image_size": info.size, "target": ", ".join(c["device"] for c in cards),
+            "written": sum(c["bytes_written"] for c in cards), "cards": cards}
+    if len(outcomes) == 1 and outcomes[0].result is not None:     # one card (with --hostname): as `flash` keeps it
+        data = {**outcomes[0].result.to_json(), **data}
+    step.data.update(data)
+    failed = [c["name"] for c, out in zip(cards, outcomes) if not out.ok]
+    if cancelled:
+        step.reopen(f"stopped at your request: {len(ok)} of {len(cards)} cards finished")
+    elif failed:
+        step.fail(f"{len(ok)} of {len(cards)} cards written and verified; failed: {', '.join(failed)}")
+    else:
+        step.done(f"{len(cards)} cards written and verified" if len(cards) > 1 else
+                  f"written to {cards[0]['device']} and verified")
+
+
 def record(out: CardOutcome):
     """The report's line for this card (wizard.card.report.CardRecord)."""
     from wizard.card.report import CardRecord

@@ -12,13 +12,12 @@ import shutil
 import sys
 import threading
 import time
-from contextlib import nullcontext
 
 
 def run(args, image, targets: list) -> int:
     from wizard.card import elevate
     from wizard.card.customise import CardOptionError, options_for_cards
-    from wizard.card.fanout import CardJob, record, write_cards
+    from wizard.card.fanout import CardJob, record, write_cards, write_cards_for
     from wizard.card.report import SessionReport
     from wizard.card.writer import WriteOptions, check_image, make_safe_to_remove, sigint_cancels
     from wizard.commands.flash import _project_session, check_target
@@ -81,14 +80,11 @@ def run(args, image, targets: list) -> int:
 
     t0 = time.monotonic()
     session = _project_session(args)
-    # The project's Write the card step, when there is a project: the engine records it, with every card.
-    recording = session.step_run("flash", f"writing {len(jobs)} cards") if session is not None else nullcontext()
-    with recording as step:
-        with sigint_cancels() as cancel:
-            outcomes, shared = write_cards(info, jobs, progress_for=board.progress_for, cancel=cancel,
-                                           partition_name=partition, on_done=done)
-        if step is not None:
-            _record_step(step, info, outcomes, cancel())
+    with sigint_cancels() as cancel:
+        kw = dict(progress_for=board.progress_for, cancel=cancel, partition_name=partition, on_done=done)
+        # The project's Write the card step, when there is a project: the engine records it, with every card.
+        outcomes, shared = (write_cards_for(session, info, jobs, **kw) if session is not None else
+                            write_cards(info, jobs, **kw))
     board.close()
     for out in outcomes:
         report.add(record(out))
@@ -120,35 +116,6 @@ def run(args, image, targets: list) -> int:
               file=sys.stderr)
         return 130
     return 0 if all(o.ok for o in outcomes) else 1
-
-
-def _record_step(step, info, outcomes: list, cancelled: bool) -> None:
-    """What the Write the card step keeps: the image and, for each card, its device, host name, bytes written,
-    whether it was read back and its error; done only when every card was written and verified."""
-    from dataclasses import asdict
-
-    from wizard.card.fanout import record
-
-    cards = []
-    for out in outcomes:
-        card = asdict(record(out))
-        card["name"] = out.job.name
-        card["verified_bytes"] = out.result.verified if out.result is not None else 0
-        cards.append(card)
-    ok = [c for c, out in zip(cards, outcomes) if out.ok]     # written, verified unless --no-verify, customised
-    data = {"image": str(info.path), "image_size": info.size, "target": ", ".join(c["device"] for c in cards),
-            "written": sum(c["bytes_written"] for c in cards), "cards": cards}
-    if len(outcomes) == 1 and outcomes[0].result is not None:     # one card (with --hostname): as `flash` keeps it
-        data = {**outcomes[0].result.to_json(), **data}
-    step.data.update(data)
-    failed = [c["name"] for c, out in zip(cards, outcomes) if not out.ok]
-    if cancelled:
-        step.reopen(f"stopped at your request: {len(ok)} of {len(cards)} cards finished")
-    elif failed:
-        step.fail(f"{len(ok)} of {len(cards)} cards written and verified; failed: {', '.join(failed)}")
-    else:
-        step.done(f"{len(cards)} cards written and verified" if len(cards) > 1 else
-                  f"written to {cards[0]['device']} and verified")
 
 
 def _check_report_path(path) -> None:
