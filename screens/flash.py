@@ -357,7 +357,7 @@ class FlashScreen(StepScreen):
 
     @work(thread=True, group="flash-session")
     def _session_write(self, disk, image: str) -> None:
-        from wizard.card.fanout import CardJob, write_cards
+        from wizard.card.fanout import CardJob, write_cards_for
 
         lines = self.query_one(CardLines)
         call = self.app.call_from_thread
@@ -367,9 +367,10 @@ class FlashScreen(StepScreen):
                       model=getattr(disk, "model", ""), serial=getattr(disk, "serial", ""),
                       size_bytes=getattr(disk, "size_bytes", 0))
         try:
-            outcomes, _ = write_cards(check_image(image), [job],
-                                      progress_for=lambda i: (lambda p: call(lines.show, disk.path, p)),
-                                      cancel=self._cancel.is_set)
+            # Recorded by the engine card by card: the step holds the last card written in the session.
+            outcomes, _ = write_cards_for(self.session, check_image(image), [job],
+                                          progress_for=lambda i: (lambda p: call(lines.show, disk.path, p)),
+                                          cancel=self._cancel.is_set)
             out = outcomes[0]
             text = self._card_result(out)
             ok = out.ok
