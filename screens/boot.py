@@ -1,7 +1,7 @@
 """Step 11: find the booted board and check every link up to the GPU inside a container.
 
 Thin: candidates come from wizard.board.find, the checks from wizard.board.check, ssh from wizard.board.ssh.
-First contact with a board stops for the host-key modal; the seed's demo runs in the real terminal
+First contact with a board stops for the host-key modal; the tutorial's demo runs in the real terminal
 (the app is suspended while it runs).
 """
 

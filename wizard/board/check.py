@@ -1,6 +1,6 @@
 """Checks on a booted board, one link of the GPU-container chain each, with the evidence.
 
-The seed ends with "ssh in, `docker run --runtime nvidia ...`". When that fails a newcomer cannot tell which
+The tutorial ends with "ssh in, `docker run --runtime nvidia ...`". When that fails a newcomer cannot tell which
 link broke: the network, the login, docker, the runtime registration, its config, the CSV mount lists, or
 the GPU itself. Each check here runs one visible command over ssh and says pass / fail / skip, with an
 excerpt of the output and, on failure, what to do. Later checks that cannot mean anything after an earlier
@@ -103,7 +103,7 @@ def probe_image(profile: Profile) -> str:
 
 
 def demo_command(profile: Profile) -> str:
-    """The seed's demo, as the user would type it on the board."""
+    """The tutorial's demo, as the user would type it on the board."""
     b = profile.board
     return f"docker run --runtime nvidia -it {b['demo_image']} {b['demo_command']}"
 
@@ -256,7 +256,7 @@ class BoardChecker:
             return Check("runtime_config", FAIL, cmd, out,
                          f"{path} is missing: the nvidia-container-toolkit package installs it (pulled in by "
                          "nvidia-container-runtime); check IMAGE_INSTALL in local.conf")
-        # The config names the ldconfig the runtime calls ("@/sbin/ldconfig"): the seed adds
+        # The config names the ldconfig the runtime calls ("@/sbin/ldconfig"): the tutorial adds
         # DISTRO_FEATURES ldconfig for exactly this, and without it every container start fails.
         m = re.search(r'^\s*ldconfig\s*=\s*"@?([^"]+)"', r.stdout, re.MULTILINE)
         if m:

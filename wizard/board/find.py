@@ -6,7 +6,7 @@ Three sources, all passive:
 - the host's neighbour table (`ip -j neigh`), filtered by NVIDIA's MAC prefixes from the profile: a board that
   talked to this host recently (DHCP, mDNS, a ping) is listed with its address;
 - USB-serial adapters (pyudev): the Nano's debug UART at the profile's baud rate, where the board prints its
-  address after `ip -4 addr` (the seed's image has no USB device-mode network).
+  address after `ip -4 addr` (the tutorial's image has no USB device-mode network).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ is first scanned with `ssh-keyscan`; its fingerprints (`ssh-keygen -lf -`) are s
 says yes are the scanned keys added. Every later connection runs with StrictHostKeyChecking=yes against that
 file, so a key that changed between the scan and the login is refused by ssh itself.
 
-Logging in: BatchMode (never a hidden prompt) with a key (the agent, ~/.ssh or --identity), or the seed's
+Logging in: BatchMode (never a hidden prompt) with a key (the agent, ~/.ssh or --identity), or the tutorial's
 image blank root password (debug-tweaks: OpenSSH's "none" authentication succeeds with PermitEmptyPasswords,
 which BatchMode allows). A typed password is passed through SSH_ASKPASS (SSH_ASKPASS_REQUIRE=force, OpenSSH
 8.4 or later) from an environment variable of the ssh process only; it is never written to disk and never
@@ -296,7 +296,7 @@ class SshClient:
         return result
 
     def interactive(self, command: str) -> int:
-        """Run `command` in the real terminal (`ssh -t`), e.g. the seed's demo; returns its exit code."""
+        """Run `command` in the real terminal (`ssh -t`), e.g. the tutorial's demo; returns its exit code."""
         import subprocess
 
         with self._askpass_env() as env:

@@ -1,6 +1,6 @@
 """Writing an SD-card image to a card (or a file, for VMs) fast and safely, then proving it reads back.
 
-Why each step (the seed's `dd bs=8k` is slow and checks nothing):
+Why each step (the tutorial's `dd bs=8k` is slow and checks nothing):
 - The target path is resolved once and opened once; every check is then made on the descriptor (fstat must
   say block device; THAT device, found by its major:minor in /sys/dev/block, is classified and compared
   with the identity the user confirmed), so a card or symlink swapped after the pick is refused. Nothing is

@@ -1,4 +1,4 @@
-"""The demo's stand-in board: a private sshd on 127.0.0.1 in front of a folder laid out like the seed's image.
+"""The demo's stand-in board: a private sshd on 127.0.0.1 in front of a folder laid out like the tutorial's image.
 
 Step 11 checks a Jetson over ssh. So that the demo runs that *real* path (the OpenSSH client, host-key trust
 in the wizard's own known_hosts, the GPU probe piped into `docker run`), the sandbox starts its own sshd on a
@@ -30,7 +30,7 @@ START_TIMEOUT = 10.0
 NOT_AVAILABLE = ("the demo's stand-in board needs root and openssh-server ({why}), so step 11 will fail at "
                  "\"reachable\"; on a real run the wizard checks your Jetson over SSH")
 
-# What nvidia-docker installs on the seed's image (the daemon.json the check parses).
+# What nvidia-docker installs on the tutorial's image (the daemon.json the check parses).
 DAEMON_JSON = {"runtimes": {"nvidia": {"path": "nvidia-container-runtime", "runtimeArgs": []}}}
 # nvidia-container-toolkit's config.toml on the image; the check follows the `ldconfig` path it names.
 RUNTIME_CONFIG = """disable-require = false
@@ -79,7 +79,7 @@ def lay_out_root(sandbox_root: Path, board: dict) -> Path:
     dj = Path(paths["daemon_json"])
     dj.parent.mkdir(parents=True, exist_ok=True)
     dj.write_text(json.dumps(DAEMON_JSON, indent=4) + "\n")
-    # The seed adds DISTRO_FEATURES ldconfig so that this file exists; the stand-in has it too.
+    # The tutorial adds DISTRO_FEATURES ldconfig so that this file exists; the stand-in has it too.
     ldconfig = root / "sbin" / "ldconfig"
     ldconfig.parent.mkdir(parents=True, exist_ok=True)
     ldconfig.write_text("#!/bin/sh\n# wrnv demo stand-in for the board's ldconfig\nexit 0\n")

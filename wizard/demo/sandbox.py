@@ -29,7 +29,7 @@ from wizard.demo.board import DemoBoard, board_paths, lay_out_root
 from wizard.downloads.manifest import load_manifest
 
 CARD_BYTES = 512 * 1024 * 1024
-# The stand-in docker of the demo board: answers like docker 19.03 on the seed's Jetson image.
+# The stand-in docker of the demo board: answers like docker 19.03 on the tutorial's Jetson image.
 # `run -i ... python3 -` really runs the piped program (the GPU probe) with this machine's Python; with
 # --runtime nvidia, and only then (the NVIDIA runtime mounts libcuda only then), the Jetson's CUDA driver is
 # the stand-in wizard/demo/standin_cuda/sitecustomize.py.
