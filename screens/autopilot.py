@@ -170,6 +170,9 @@ class Autopilot:
             await self.sleep(self.pause)
             modal.query_one("#typed-ok", Button).press()
         else:
+            # The row sits in a container whose children may mount a moment after the screen does.
+            if not await self.wait_for(lambda: bool(screen.query("#flash-file")), 5):
+                return
             await self.type_into(screen.query_one("#flash-file", Input), self.card)
             await self.sleep(self.pause / 2)
             screen.pick_file(self.card)

@@ -229,18 +229,20 @@ def adopt_project(session, say=None):
 
 
 def _may_be_made_elsewhere(session) -> bool:
-    """What a hand-made project has before adoption can recognise it (a wrlinux-x clone, or setup.sh's layout),
-    checked without importing the adoption code: its git and local.conf modules would add ~30 ms to every
-    start of the wizard on an ordinary project folder."""
+    """What a project made elsewhere has before adoption can recognise it (a wrlinux-x clone, setup.sh's
+    layout, or the build/conf/bblayers.conf kas writes), checked without importing the adoption code: its git and
+    local.conf modules would add ~30 ms to every start of the wizard on an ordinary project folder."""
     import os
 
     from wizard.core.state import State
+    from wizard.project.buildenv import build_dir
     from wizard.project.checks import is_set_up
 
     project, profile = session.project, session.base_profile
     if not project.is_dir() or State.file_for(project).exists():
         return False
-    return os.path.lexists(project / profile.wrlinux.clone_dir / ".git") or is_set_up(project, profile)
+    return (os.path.lexists(project / profile.wrlinux.clone_dir / ".git") or is_set_up(project, profile)
+            or (build_dir(profile, project) / "conf" / "bblayers.conf").is_file())
 
 
 if __name__ == "__main__":  # pragma: no cover
