@@ -175,23 +175,36 @@ class FlashScreen(StepScreen):
         elif event.checkbox.id == "flash-session":
             self._session_toggled(event.value)
 
-    def on_disk_table_picked(self, message: DiskTable.Picked) -> None:
-        disk = message.disk
+    def _may_pick(self) -> bool:
+        """Picking cards in the table waits for a running session or write to end (said, not ignored)."""
         if self._session_on:
             self.notify("End \"write every card I insert\" first: then pick cards in the table.",
                         severity="warning")
-            return
+            return False
         if self.busy:
             self.notify(f"Busy: {self.busy}", severity="warning")
-            return
-        if not disk.offered:
-            self.notify(f"{disk.name} is not offered: {'; '.join(disk.reasons)}", severity="warning", timeout=8)
-            return
+            return False
+        return True
+
+    def _checked_image(self) -> str | None:
+        """The image to write, or None after saying what is wrong with it."""
         image = self._image()
         try:
             check_image(image)
         except WizardError as e:
             self.notify(str(e), severity="error", timeout=10)
+            return None
+        return image
+
+    def on_disk_table_picked(self, message: DiskTable.Picked) -> None:
+        disk = message.disk
+        if not self._may_pick():
+            return
+        if not disk.offered:
+            self.notify(f"{disk.name} is not offered: {'; '.join(disk.reasons)}", severity="warning", timeout=8)
+            return
+        image = self._checked_image()
+        if image is None:
             return
 
         def typed(ok: bool | None) -> None:
@@ -220,18 +233,10 @@ class FlashScreen(StepScreen):
     def on_disk_table_picked_many(self, message: DiskTable.PickedMany) -> None:
         """Several marked cards: one confirmation naming them all, then one write of all at once."""
         disks = list(message.disks)
-        if self._session_on:
-            self.notify("End \"write every card I insert\" first: then pick cards in the table.",
-                        severity="warning")
+        if not self._may_pick():
             return
-        if self.busy:
-            self.notify(f"Busy: {self.busy}", severity="warning")
-            return
-        image = self._image()
-        try:
-            check_image(image)
-        except WizardError as e:
-            self.notify(str(e), severity="error", timeout=10)
+        image = self._checked_image()
+        if image is None:
             return
         names = ", ".join(d.name for d in disks)
         large = [d for d in disks if d.large]
