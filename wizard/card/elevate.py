@@ -343,17 +343,27 @@ def run_helper(action_args: list, progress: Optional[ProgressFn] = None, on_line
 
 def write_card(image, target, identity: Optional[dict] = None, options=None,
                progress: Optional[ProgressFn] = None, cancel: Optional[CancelFn] = None,
-               in_process: Optional[bool] = None):
-    """Write `image` to `target` the least privileged way there is (see the module's docstring)."""
+               in_process: Optional[bool] = None, patch: Optional[list] = None, patch_partition: str = ""):
+    """Write `image` to `target` the least privileged way there is (see the module's docstring).
+    `patch`: the card's own changes (wizard.card.cardpatch records inside partition `patch_partition`), written
+    after the verify through the same descriptor; their sha256 as read back from the card come back in the
+    result's `patch_sha256`."""
     from wizard.card.writer import WriteOptions, WriteResult, write_image
 
     opts = options or WriteOptions()
     way = "in-process" if in_process else route(target)
-    if way == "in-process":
-        return write_image(image, target, identity=identity, options=opts, progress=progress, cancel=cancel)
-    if way == "udisks2":
-        return write_image(image, target, identity=identity, options=opts, progress=progress, cancel=cancel,
-                           opener=UDisksOpener())
+    if way in ("in-process", "udisks2"):
+        applied: dict = {}
+        after = None
+        if patch is not None:
+            from wizard.card import cardpatch
+
+            def after(tgt) -> None:
+                applied["sha"] = cardpatch.apply(tgt.fd, tgt.direct, patch, patch_partition, tgt.name)
+        result = write_image(image, target, identity=identity, options=opts, progress=progress, cancel=cancel,
+                             opener=UDisksOpener() if way == "udisks2" else None, after_verify=after)
+        result.patch_sha256 = applied.get("sha")
+        return result
     if not identity:
         from wizard.card.writer import WriteError
 
@@ -368,9 +378,35 @@ def write_card(image, target, identity: Optional[dict] = None, options=None,
         args.append("--sparse")
     if opts.allow_non_removable:
         args.append("--allow-non-removable")
-    res = run_helper(args, progress=progress, cancel=cancel)
+    with _patch_file(patch) as patch_path:
+        if patch_path:
+            args += ["--patch", patch_path, "--patch-partition", patch_partition]
+        res = run_helper(args, progress=progress, cancel=cancel)
     known = {f.name for f in fields(WriteResult)}
-    return WriteResult(**{k: v for k, v in res.data.items() if k in known})
+    result = WriteResult(**{k: v for k, v in res.data.items() if k in known})
+    result.patch_sha256 = res.patch_sha256
+    return result
+
+
+@contextlib.contextmanager
+def _patch_file(patch: Optional[list]) -> Iterator[str]:
+    """The card's changes in a file of the user's own (mode 600) for the helper, which opens it with the
+    user's rights like the image; removed afterwards."""
+    if patch is None:
+        yield ""
+        return
+    import tempfile
+
+    from wizard.card import cardpatch
+
+    fd, path = tempfile.mkstemp(prefix="wrnv-card-changes-", suffix=".bin")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(cardpatch.encode(patch))
+        yield path
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
 
 
 def verify_card(image, target, identity: Optional[dict] = None, full: bool = False,

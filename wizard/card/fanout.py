@@ -248,19 +248,24 @@ class CardOutcome:
 def write_cards(image: writer.ImageInfo, jobs: list, *, progress_for: Callable[[int], Optional[ProgressFn]],
                 cancel: Optional[Callable[[], bool]] = None, partition_name: str = "APP",
                 on_done: Optional[Callable[[int, CardOutcome], None]] = None,
-                window: int = WINDOW, stall: float = STALL) -> tuple:
+                window: int = WINDOW, stall: float = STALL, planner=None) -> tuple:
     """Write `image` to every job's card at once. Returns (outcomes in job order, the SharedImage, whose
-    `bytes_read` and `reads` say how much of the image was read). Never raises for one card's failure."""
+    `bytes_read` and `reads` say how much of the image was read). Never raises for one card's failure.
+    Cards with `card_options` get their changes planned from the image (wizard.card.customise.ImagePlanner;
+    `planner`: one the caller already made and checked, else one is made here for the session) before they are
+    written, and written through the card's own descriptor after the verify, whichever way it was opened."""
     cancel = cancel or (lambda: False)
     shared = SharedImage(image, len(jobs), window=window, stall=stall)
     outcomes = [CardOutcome(job) for job in jobs]
+    session_planner = _Planner(image, partition_name, planner) if any(
+        j.card_options is not None and not j.card_options.empty for j in jobs) else None
 
     def one(i: int) -> None:
         job, out = jobs[i], outcomes[i]
         shared.bind(i)
         t0 = time.monotonic()
         try:
-            out.result = _write_one(shared, job, progress_for(i), cancel, partition_name, out)
+            out.result = _write_one(shared, job, progress_for(i), cancel, partition_name, out, session_planner)
         except writer.WriteError as e:
             out.error = str(e)
         except Exception as e:  # noqa: BLE001 - one card's surprise must not take the others down
@@ -274,23 +279,99 @@ def write_cards(image: writer.ImageInfo, jobs: list, *, progress_for: Callable[[
 
     threads = [threading.Thread(target=one, args=(i,), name=f"wrnv-card-{i}", daemon=True)
                for i in range(len(jobs))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        while t.is_alive():
-            t.join(0.2)             # short joins: the main thread keeps receiving Ctrl-C
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            while t.is_alive():
+                t.join(0.2)             # short joins: the main thread keeps receiving Ctrl-C
+    finally:
+        if session_planner is not None:
+            session_planner.close()
     return outcomes, shared
 
 
+class _Planner:
+    """The session's ImagePlanner, made on first use by the first card that needs it (its checks then fail
+    every card alike, each before it is written)."""
+
+    def __init__(self, image: writer.ImageInfo, partition_name: str, given=None):
+        self.image, self.partition_name = image, partition_name
+        self._planner, self._own = given, given is None
+        self._error: Optional[str] = None
+        self._lock = threading.Lock()
+
+    def get(self):
+        from wizard.card.customise import CustomiseError, ImagePlanner
+
+        with self._lock:
+            if self._planner is None and self._error is None:
+                try:
+                    self._planner = ImagePlanner(self.image.path, self.partition_name)
+                except CustomiseError as e:
+                    self._error = str(e)
+            if self._error is not None:
+                raise CustomiseError(self._error)
+            return self._planner
+
+    def close(self) -> None:
+        with self._lock:
+            if self._own and self._planner is not None:
+                self._planner.close()
+
+
+def _bare(e) -> str:
+    """A customise message without its own "nothing was changed" (the card's state is said after it)."""
+    text = str(e)
+    for tail in ("; nothing was changed", ". Nothing was changed"):
+        if text.endswith(tail):
+            return text[:-len(tail)]
+    return text
+
+
+def _plan(job: CardJob, planner: Optional[_Planner]):
+    """The card's changes, worked out before it is written; a card that cannot get them is not written."""
+    opts = job.card_options
+    if opts is None or opts.empty or planner is None:
+        return None
+    from wizard.card.customise import CustomiseError
+
+    try:
+        plan = planner.get().plan(opts)
+    except CustomiseError as e:
+        raise writer.WriteError(f"{job.name}: its host name and key cannot be prepared: {_bare(e)}",
+                                "Nothing was written.") from None
+    bad = [f"{f.path}: {f.problem}" for f in plan.files if not f.ok]
+    if bad:
+        raise writer.WriteError(f"{job.name}: its host name and key did not read back as planned ({'; '.join(bad)})",
+                                "Nothing was written.")
+    return plan
+
+
 def _write_one(shared: SharedImage, job: CardJob, progress: Optional[ProgressFn], cancel, partition_name: str,
-               out: CardOutcome) -> writer.WriteResult:
+               out: CardOutcome, planner: Optional[_Planner] = None) -> writer.WriteResult:
+    plan = _plan(job, planner)
+
+    def check_customised(result: writer.WriteResult) -> None:
+        if plan is None:
+            return
+        out.customised = plan.result(job.target, result.patch_sha256)
+        if not out.customised.verified:
+            raise writer.WriteError(f"{job.name} was written and verified, but its host name and key did not read "
+                                    f"back as written ({out.customised.how})", "Write it again.")
+
     if job.route == "helper":
-        # The helper is another (root) process: it reads the image itself and cannot take per-card changes.
+        # The helper is another (root) process: it reads the image itself, and writes the card's changes through
+        # its own descriptor after its verify.
         from wizard.card import elevate
 
         shared.leave(shared._who[threading.get_ident()])
-        return elevate.write_card(str(shared.path), job.target, identity=job.identity, options=job.options,
-                                  progress=progress, cancel=cancel)
+        result = elevate.write_card(str(shared.path), job.target, identity=job.identity, options=job.options,
+                                    progress=progress, cancel=cancel,
+                                    patch=list(plan.records) if plan is not None else None,
+                                    patch_partition=partition_name)
+        check_customised(result)
+        return result
     opener = None
     if job.route == "udisks2":
         from wizard.card.elevate import UDisksOpener
@@ -298,24 +379,30 @@ def _write_one(shared: SharedImage, job: CardJob, progress: Optional[ProgressFn]
         opener = UDisksOpener()
 
     def customise(tgt: writer.Target) -> None:
-        opts = job.card_options
-        if opts is None or opts.empty:
+        if plan is None:
             return
-        from wizard.card.customise import CustomiseError, customise_card
+        from wizard.card import cardpatch
+        from wizard.card.gpt import GptError
 
-        # The card's own exclusive descriptor, not its path: the card customised is the card just verified.
+        # The card's own descriptor (exclusive where it can be), not its path: the card changed is the card
+        # just verified, and udisks2's descriptor works for a user who may not open the device.
         try:
-            out.customised = customise_card(f"/proc/self/fd/{tgt.fd}", opts, partition_name=partition_name,
-                                            pass_fds=(tgt.fd,))
-        except CustomiseError as e:
+            digests = cardpatch.apply(tgt.fd, tgt.direct, list(plan.records), partition_name, tgt.name)
+        except (cardpatch.PatchError, GptError) as e:
             raise writer.WriteError(f"{job.name} was written and verified, but {e}",
                                     "Write it again to give it its host name and key.") from None
-        if not out.customised.verified:
-            raise writer.WriteError(f"{job.name}: the changed files did not read back as written ("
-                                    f"{out.customised.how})", "Write it again.")
+        except OSError as e:
+            raise writer.WriteError(f"{job.name} stopped answering while writing its host name and key "
+                                    f"({e.strerror})", "Write it again.") from None
+        applied["sha"] = digests
 
-    return writer.write_image(shared, job.target, identity=job.identity, options=job.options, progress=progress,
-                              cancel=cancel, opener=opener, verifier=shared.verify, after_verify=customise)
+    applied: dict = {}
+    result = writer.write_image(shared, job.target, identity=job.identity, options=job.options,
+                                progress=progress, cancel=cancel, opener=opener, verifier=shared.verify,
+                                after_verify=customise)
+    result.patch_sha256 = applied.get("sha")
+    check_customised(result)
+    return result
 
 
 def write_cards_for(session, image: writer.ImageInfo, jobs: list, **kwargs) -> tuple:

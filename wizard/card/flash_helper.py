@@ -10,6 +10,11 @@ Why it can be trusted with root: it trusts nothing it is given.
   a system, mounted or internal disk: refused, nothing created.
 - The image is opened with the calling user's rights (SUDO_UID/PKEXEC_UID), so root's rights never let the
   user copy a file they cannot read onto a card.
+- The card's own changes (`write --patch FILE --patch-partition APP`: host name, key) are a list of blocks the
+  wizard worked out on the image; it opens FILE with the caller's rights, refuses any block outside that
+  partition of the image's GPT (and again of the card's, read through its descriptor after the verify), on the
+  partition table or past the card's end before writing anything, writes them through the same descriptor and
+  returns their sha256 as read back from the card. It never parses a file system.
 - It never takes a path it would write (no log file: dosdcard.sh's output goes back over the pipe), never
   creates a file and never chowns.
 It talks back in wizard.card.protocol messages, one JSON line each, and stops at the next block when stdin
@@ -70,6 +75,9 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--verify-full", action="store_true")
     w.add_argument("--sparse", action="store_true")
     w.add_argument("--allow-non-removable", action="store_true")
+    w.add_argument("--patch", default="", help="the card's own changes (host name, key) to write after the verify: "
+                   "a file the wizard made, opened with the caller's rights; applied only inside --patch-partition")
+    w.add_argument("--patch-partition", default="", help="GPT name of the partition the changes must lie in")
     v = sub.add_parser("verify", help="read a card back and compare it with an image")
     v.add_argument("--image", required=True)
     v.add_argument("--target", required=True)
@@ -161,7 +169,7 @@ def _caller() -> tuple:
         return int(uid), int(gid or 0), ""
 
 
-def _open_image_as_caller(path: str) -> int:
+def _open_image_as_caller(path: str, what: str = "the image") -> int:
     """Open the image with the calling user's rights: root's would let the user copy a file only root may
     read onto a card they own."""
     from wizard.card.writer import WriteError
@@ -176,7 +184,7 @@ def _open_image_as_caller(path: str) -> int:
     try:
         return _open_ro(path)
     except PermissionError:
-        raise WriteError(f"you may not read the image {path}", "Nothing was written.") from None
+        raise WriteError(f"you may not read {what} {path}", "Nothing was written.") from None
     finally:
         os.seteuid(0)
         os.setegid(0)
@@ -200,17 +208,67 @@ def _write(args, cancel) -> int:
     if identity is None:
         raise WriteError("no confirmed identity: the helper writes only a card the user confirmed",
                          "Nothing was written.")
+    if bool(args.patch) != bool(args.patch_partition):
+        raise WriteError("--patch and --patch-partition go together", "Nothing was written.")
     fd = _open_image_as_caller(args.image)
     try:
         info = check_image(args.image, fd=fd)
+        records = _read_patch(args.patch, fd, args.patch_partition, info.size) if args.patch else None
         opts = WriteOptions(verify=not args.no_verify, verify_full=args.verify_full, sparse=args.sparse,
                             allow_non_removable=args.allow_non_removable)
+        applied: dict = {}
         result = write_image(info, args.target, identity=identity, options=opts, progress=_progress,
-                             cancel=cancel, opener=HelperOpener())
+                             cancel=cancel, opener=HelperOpener(),
+                             after_verify=(lambda tgt: applied.update(sha=_apply_patch(tgt, records,
+                                                                                        args.patch_partition)))
+                             if records is not None else None)
     finally:
         os.close(fd)
-    _emit(protocol.ResultMsg(ok=True, data=result.to_json()))
+    _emit(protocol.ResultMsg(ok=True, data=result.to_json(), patch_sha256=applied.get("sha")))
     return 0
+
+
+def _read_patch(path: str, image_fd: int, partition: str, image_size: int) -> list:
+    """The card's changes, read with the caller's rights and checked against the image's GPT before the card is
+    touched (the card will hold the image): a record outside the partition, on the table or past the end is
+    refused now, with nothing written."""
+    from wizard.card import cardpatch
+    from wizard.card.gpt import GptError
+    from wizard.card.writer import WriteError
+
+    pfd = _open_image_as_caller(path, "the card's changes file")
+    try:
+        raw = b""
+        while len(raw) <= cardpatch.MAX_BYTES * 2:
+            chunk = os.read(pfd, 1 << 20)
+            if not chunk:
+                break
+            raw += chunk
+    finally:
+        os.close(pfd)
+    try:
+        records = cardpatch.decode(raw)
+        cardpatch.check_against_table(image_fd, records, partition, "the image", image_size)
+    except (cardpatch.PatchError, GptError) as e:
+        raise WriteError(str(e).rstrip("."), "Nothing was written.") from None
+    return records
+
+
+def _apply_patch(tgt, records: list, partition: str) -> list:
+    """After the verify, through the card's own descriptor; checked again against the card's own GPT."""
+    from wizard.card import cardpatch
+    from wizard.card.gpt import GptError
+    from wizard.card.writer import WriteError
+
+    try:
+        return cardpatch.apply(tgt.fd, tgt.direct, records, partition, tgt.name)
+    except (cardpatch.PatchError, GptError) as e:
+        raise WriteError(str(e).rstrip("."), f"{tgt.noun().capitalize()} holds the image (written and verified) "
+                         "but not its host name and key: write it again") from None
+    except OSError as e:
+        raise WriteError(f"{tgt.name} stopped answering while writing its host name and key ({e.strerror})",
+                         f"{tgt.noun().capitalize()} holds the image but maybe not its host name and key: write "
+                         "it again") from None
 
 
 def _verify(args, cancel) -> int:

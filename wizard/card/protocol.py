@@ -35,10 +35,14 @@ class LineMsg:
 
 @dataclass
 class ResultMsg:
-    """The action finished: `data` holds the WriteResult/VerifyResult fields, or {"rc": N} for dosdcard."""
+    """The action finished: `data` holds the WriteResult/VerifyResult fields, or {"rc": N} for dosdcard.
+    `patch_sha256`: when the write was given the card's own changes (`write --patch FILE`), the sha256 of each
+    record as read back from the card after writing it, in the file's order; the wizard compares them with
+    its own."""
 
     ok: bool = True
     data: dict = field(default_factory=dict)
+    patch_sha256: Optional[list] = None
     event = "result"
 
 
@@ -91,5 +95,8 @@ def _well_typed(msg: Message) -> bool:
     if isinstance(msg, LineMsg):
         return isinstance(msg.text, str)
     if isinstance(msg, ResultMsg):
-        return isinstance(msg.ok, bool) and isinstance(msg.data, dict)
+        return isinstance(msg.ok, bool) and isinstance(msg.data, dict) and (
+            msg.patch_sha256 is None or (isinstance(msg.patch_sha256, list) and all(
+                isinstance(d, str) and len(d) == 64 and all(c in "0123456789abcdef" for c in d)
+                for d in msg.patch_sha256)))
     return isinstance(msg.problem, str) and isinstance(msg.card_state, str) and isinstance(msg.exit_code, int)
