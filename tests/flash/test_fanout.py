@@ -338,7 +338,7 @@ def test_as_a_user_through_udisks2_a_card_polkit_refuses_fails_alone(desktop_sta
         key.chmod(0o644)
         proc = _as(name, box, "flash", img, "--yes", "--allow-non-removable", "--ssh-key", key,
                    "--target", devs[0], "--target", devs[1])
-        assert_clean_failure(proc, "no GPT partition table", "nothing was changed", code=1)
+        assert_clean_failure(proc, "no partition named APP", "nothing was changed", code=1)
         assert files[0].read_bytes() == bytes([CANARY]) * (32 * MiB)
 
         # A report the user could not save afterwards is refused before any card is touched.
