@@ -25,6 +25,7 @@ from flashkit import MiB, fill, run_cli
 from wizard.card import cardpatch, elevate
 from wizard.card.customise import CardOptions, CustomiseError, ImagePlanner, load_public_key
 from wizard.card.gpt import find_partition
+from wizard.card.sparse import data_extents
 from wizard.card.writer import WriteError, identity_of
 
 pytestmark = pytest.mark.skipif(shutil.which("debugfs") is None and not Path("/usr/sbin/debugfs").exists(),
@@ -310,3 +311,46 @@ def test_as_a_user_through_udisks2_each_card_gets_its_name(desktop_stack, user, 
 
 
 from test_udisks import user  # noqa: E402,F401 - the temporary user fixture
+
+# ------------------------------------------------------------------ one helper, several cards, one read
+
+def test_one_helper_process_writes_several_cards_from_one_read(tmp_path, loops, keypair):
+    """`write-many`: the helper (run directly as root, as sudo would) writes three cards from one read of the
+    image, each with its own progress, result and changes; a fourth that is not the confirmed card fails alone."""
+    from wizard.card.fanout import CardJob
+    from wizard.card.writer import WriteOptions
+
+    img = make_card_image(tmp_path / "card.img", tmp_path)
+    devs = [loops.attach(fill(tmp_path / f"c{i}", 16 * MiB, CANARY)) for i in range(4)]
+    opts = WriteOptions(allow_non_removable=True)
+    jobs = [CardJob(target=d, name=Path(d).name, identity=identity_of(d), route="helper", options=opts)
+            for d in devs]
+    jobs[3].identity = {**jobs[3].identity, "serial": "not-this-card"}
+    with ImagePlanner(img, "APP") as planner:
+        plans = [planner.plan(CardOptions(hostname=f"many-{n}", ssh_key=load_public_key(keypair[1])))
+                 for n in range(4)]
+    seen: dict = {}
+    finished: dict = {}
+
+    def progress_for(k):
+        return lambda p: seen.setdefault(k, set()).add(p.label)
+
+    helper = str(Path(elevate._package_root()) / "wizard" / "card" / "flash_helper.py")
+    data = elevate.write_cards(img, jobs, progress_for=progress_for,
+                               on_card=lambda k, r, e: finished.update({k: (r, e)}), partition_name="APP",
+                               patches=[list(p.records) for p in plans],
+                               argv_for=lambda args: [sys.executable, "-I", helper, "--control-stdin", *args])
+    assert sorted(finished) == [0, 1, 2, 3]
+    for k in range(3):
+        result, error = finished[k]
+        assert error is None and result.verified and result.patch_sha256 == plans[k].digests
+        assert {"Writing", "Verifying"} <= seen[k], seen
+        _card_is(devs[k], f"many-{k}", keypair[1])
+    result, error = finished[3]
+    assert result is None and "not the card you confirmed" in error
+    assert (tmp_path / "c3").read_bytes() == bytes([CANARY]) * (16 * MiB)
+    # One read of the image for all the cards: its data once, in 4 MiB units (the last one short).
+    with open(img, "rb") as f:
+        data_bytes = sum(e - s for s, e in data_extents(f.fileno()))
+    assert data["cards"] == 4 and data["ok"] == 3
+    assert data_bytes <= data["bytes_read"] <= img.stat().st_size < 2 * data_bytes, data

@@ -258,6 +258,8 @@ def test_flash_cli_as_a_user_gives_each_card_its_name_through_the_helper(make_us
     screen = term.screen()
     assert "wrnv-wizard: error" not in screen and "Traceback" not in screen, screen
     assert screen.count("through the installed helper (sudo)") >= 2, screen
+    assert screen.count(user.prompt) == 1, screen                  # one password, one helper for both cards
+    assert "the image was read once, by the helper" in screen, screen
     for n, dev in enumerate(devs, 1):
         assert _sh(*user.run_as("test", "-w", dev), check=False).returncode != 0     # only root may write it
         assert debugfs(dev, "cat /etc/hostname") == f"jetson-{n:02}\n"

@@ -62,6 +62,7 @@ class SharedImage(writer.ImageInfo):
         self.digests: dict = {}                           # unit index -> digest of the image's bytes there
         self.reads: dict = {}                             # unit index -> times read from the image
         self.bytes_read = 0
+        self.helper_bytes_read: Optional[int] = None       # what the elevated helper read for its cards
 
     # -- consumers ----------------------------------------------------------------------------------
 
@@ -225,6 +226,8 @@ class CardJob:
     model: str = ""
     serial: str = ""
     size_bytes: int = 0
+    opener: object = None               # a writer.Opener to use instead of the route's (the helper's own)
+    patch: Optional[list] = None        # wizard.card.cardpatch records already worked out (inside the helper)
 
 
 @dataclass
@@ -277,8 +280,14 @@ def write_cards(image: writer.ImageInfo, jobs: list, *, progress_for: Callable[[
             if on_done is not None:
                 on_done(i, out)
 
+    helper = [i for i, job in enumerate(jobs) if job.route == "helper"]
     threads = [threading.Thread(target=one, args=(i,), name=f"wrnv-card-{i}", daemon=True)
-               for i in range(len(jobs))]
+               for i in range(len(jobs)) if i not in helper]
+    if helper:
+        # One helper process writes all of them, from its own one read of the image (it cannot share ours).
+        threads.append(threading.Thread(target=_through_helper, name="wrnv-cards-helper", daemon=True,
+                                        args=(shared, jobs, outcomes, helper, progress_for, cancel, partition_name,
+                                              session_planner, on_done)))
     try:
         for t in threads:
             t.start()
@@ -348,8 +357,65 @@ def _plan(job: CardJob, planner: Optional[_Planner]):
     return plan
 
 
+def _through_helper(shared: SharedImage, jobs: list, outcomes: list, which: list, progress_for, cancel,
+                    partition_name: str, planner: Optional[_Planner], on_done) -> None:
+    """The cards opened through the elevated helper: each one's changes planned here first (a card whose
+    changes cannot be planned is not written), then all written by one helper process (elevate.write_cards),
+    each with its own progress, result or error."""
+    from wizard.card import elevate
+
+    t0 = time.monotonic()
+    plans: dict = {}
+    go: list = []
+    for i in which:
+        shared.leave(i)             # the helper reads the image itself
+        try:
+            plans[i] = _plan(jobs[i], planner)
+            go.append(i)
+        except writer.WriteError as e:
+            _finish(outcomes[i], t0, on_done, i, error=str(e))
+    if not go:
+        return
+
+    def card_done(k: int, result: Optional[writer.WriteResult], error: Optional[str]) -> None:
+        i = go[k]
+        out, plan = outcomes[i], plans[i]
+        if result is not None and plan is not None:
+            out.customised = plan.result(jobs[i].target, result.patch_sha256)
+            if not out.customised.verified:
+                error = (f"{jobs[i].name} was written and verified, but its host name and key did not read back "
+                         f"as written ({out.customised.how}). Write it again.")
+        out.result = result
+        _finish(out, t0, on_done, i, error=error)
+
+    try:
+        data = elevate.write_cards(str(shared.path), [jobs[i] for i in go], progress_for=lambda k: progress_for(go[k]),
+                            cancel=cancel, on_card=card_done, partition_name=partition_name,
+                            patches=[list(plans[i].records) if plans[i] is not None else None for i in go])
+        if isinstance(data.get("bytes_read"), int):
+            shared.helper_bytes_read = data["bytes_read"]
+    except Exception as e:  # noqa: BLE001 - the helper as a whole failed: every card not finished fails with it
+        text = str(e) if isinstance(e, writer.WizardError) else f"the helper failed: {e}"
+        for i in go:
+            if not outcomes[i].finished_at:
+                _finish(outcomes[i], t0, on_done, i, error=text)
+    for i in go:                        # a card the helper never answered for
+        if not outcomes[i].finished_at:
+            _finish(outcomes[i], t0, on_done, i, error=f"{jobs[i].name}: the helper stopped without its result")
+
+
+def _finish(out: CardOutcome, t0: float, on_done, i: int, error: Optional[str] = None) -> None:
+    out.error = error if error is not None else out.error
+    out.seconds = time.monotonic() - t0
+    out.finished_at = time.monotonic()
+    if on_done is not None:
+        on_done(i, out)
+
+
 def _write_one(shared: SharedImage, job: CardJob, progress: Optional[ProgressFn], cancel, partition_name: str,
                out: CardOutcome, planner: Optional[_Planner] = None) -> writer.WriteResult:
+    if job.patch is not None:           # inside the helper: the blocks come ready-made from the wizard
+        return _write_with_patch(shared, job, progress, cancel, partition_name)
     plan = _plan(job, planner)
 
     def check_customised(result: writer.WriteResult) -> None:
@@ -360,20 +426,8 @@ def _write_one(shared: SharedImage, job: CardJob, progress: Optional[ProgressFn]
             raise writer.WriteError(f"{job.name} was written and verified, but its host name and key did not read "
                                     f"back as written ({out.customised.how})", "Write it again.")
 
-    if job.route == "helper":
-        # The helper is another (root) process: it reads the image itself, and writes the card's changes through
-        # its own descriptor after its verify.
-        from wizard.card import elevate
-
-        shared.leave(shared._who[threading.get_ident()])
-        result = elevate.write_card(str(shared.path), job.target, identity=job.identity, options=job.options,
-                                    progress=progress, cancel=cancel,
-                                    patch=list(plan.records) if plan is not None else None,
-                                    patch_partition=partition_name)
-        check_customised(result)
-        return result
-    opener = None
-    if job.route == "udisks2":
+    opener = job.opener
+    if opener is None and job.route == "udisks2":
         from wizard.card.elevate import UDisksOpener
 
         opener = UDisksOpener()
@@ -402,6 +456,31 @@ def _write_one(shared: SharedImage, job: CardJob, progress: Optional[ProgressFn]
                                 after_verify=customise)
     result.patch_sha256 = applied.get("sha")
     check_customised(result)
+    return result
+
+
+def _write_with_patch(shared: SharedImage, job: CardJob, progress, cancel, partition_name: str
+                      ) -> writer.WriteResult:
+    """The helper's side of a card with changes: written and verified, then the given blocks through the card's
+    own descriptor, checked against its GPT first; their read-back digests go into the result."""
+    from wizard.card import cardpatch
+    from wizard.card.gpt import GptError
+
+    applied: dict = {}
+
+    def after(tgt: writer.Target) -> None:
+        try:
+            applied["sha"] = cardpatch.apply(tgt.fd, tgt.direct, job.patch, partition_name, tgt.name)
+        except (cardpatch.PatchError, GptError) as e:
+            raise writer.WriteError(str(e), f"{tgt.noun().capitalize()} holds the image (written and verified) but "
+                                    "not its host name and key: write it again") from None
+        except OSError as e:
+            raise writer.WriteError(f"{tgt.name} stopped answering while writing its host name and key "
+                                    f"({e.strerror})", "Write it again.") from None
+
+    result = writer.write_image(shared, job.target, identity=job.identity, options=job.options, progress=progress,
+                                cancel=cancel, opener=job.opener, verifier=shared.verify, after_verify=after)
+    result.patch_sha256 = applied.get("sha")
     return result
 
 

@@ -39,10 +39,13 @@ from wizard.card import protocol  # noqa: E402
 from wizard.core.errors import WizardError  # noqa: E402
 from wizard.core.progress import Cancelled, Progress  # noqa: E402
 
+_EMIT = threading.Lock()     # several cards' threads talk at once (write-many): one whole line each
+
 
 def _emit(msg: protocol.Message) -> None:
-    sys.stdout.write(protocol.encode(msg) + "\n")
-    sys.stdout.flush()
+    with _EMIT:
+        sys.stdout.write(protocol.encode(msg) + "\n")
+        sys.stdout.flush()
 
 
 def _progress(p: Progress) -> None:
@@ -78,6 +81,15 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--patch", default="", help="the card's own changes (host name, key) to write after the verify: "
                    "a file the wizard made, opened with the caller's rights; applied only inside --patch-partition")
     w.add_argument("--patch-partition", default="", help="GPT name of the partition the changes must lie in")
+    m = sub.add_parser("write-many", help="write an image to several cards at once from one read of it")
+    m.add_argument("--image", required=True)
+    m.add_argument("--card", action="append", required=True,
+                   help='JSON {"target": PATH, "identity": {...}, "patch": FILE or ""}, once per card')
+    m.add_argument("--patch-partition", default="")
+    m.add_argument("--no-verify", action="store_true")
+    m.add_argument("--verify-full", action="store_true")
+    m.add_argument("--sparse", action="store_true")
+    m.add_argument("--allow-non-removable", action="store_true")
     v = sub.add_parser("verify", help="read a card back and compare it with an image")
     v.add_argument("--image", required=True)
     v.add_argument("--target", required=True)
@@ -126,6 +138,8 @@ def main(argv: Optional[list] = None) -> int:
         try:
             if args.action == "write":
                 return _write(args, cancel)
+            if args.action == "write-many":
+                return _write_many(args, cancel)
             if args.action == "verify":
                 return _verify(args, cancel)
             if args.action == "doflash":
@@ -226,6 +240,62 @@ def _write(args, cancel) -> int:
         os.close(fd)
     _emit(protocol.ResultMsg(ok=True, data=result.to_json(), patch_sha256=applied.get("sha")))
     return 0
+
+
+def _write_many(args, cancel) -> int:
+    """Several cards from one read of the image: the wizard's own fan-out (wizard.card.fanout), run here with
+    this helper's opener (whole block devices only, each checked against the identity the user confirmed).
+    Every card is checked (identity given, changes file inside its partition) before any is written; then one
+    card failing stops that card only."""
+    from wizard.card import fanout
+    from wizard.card.writer import WriteError, WriteOptions, check_image
+
+    cards = []
+    for text in args.card:
+        try:
+            card = json.loads(text)
+        except ValueError:
+            card = None
+        if not isinstance(card, dict) or not isinstance(card.get("target"), str) or \
+                not isinstance(card.get("patch", ""), str):
+            raise WriteError("a card's description is not readable: pick the cards again", "Nothing was written.")
+        identity = _identity(json.dumps(card.get("identity"))) if card.get("identity") else None
+        if identity is None:
+            raise WriteError(f"{card['target']} has no confirmed identity: the helper writes only cards the user "
+                             "confirmed", "Nothing was written.")
+        cards.append((card["target"], identity, card.get("patch", "")))
+    if any(p for _, _, p in cards) and not args.patch_partition:
+        raise WriteError("a changes file needs --patch-partition", "Nothing was written.")
+    fd = _open_image_as_caller(args.image)
+    try:
+        info = check_image(args.image, fd=fd)
+        opts = WriteOptions(verify=not args.no_verify, verify_full=args.verify_full, sparse=args.sparse,
+                            allow_non_removable=args.allow_non_removable)
+        opener = HelperOpener()
+        jobs = [fanout.CardJob(target=t, name=Path(t).name, identity=ident, route="in-process", options=opts,
+                               opener=opener,
+                               patch=_read_patch(p, fd, args.patch_partition, info.size) if p else None)
+                for t, ident, p in cards]
+
+        def progress_for(k: int):
+            return lambda p: _emit(protocol.ProgressMsg(label=p.label, done=int(p.done), total=p.total, card=k))
+
+        def done(k: int, out) -> None:
+            if out.error is None and out.result is not None:
+                _emit(protocol.ResultMsg(ok=True, data=out.result.to_json(), patch_sha256=out.result.patch_sha256,
+                                         card=k))
+            else:
+                _emit(protocol.ErrorMsg(problem=out.error or "not written", card=k,
+                                        exit_code=130 if cancel() else 1))
+
+        outcomes, shared = fanout.write_cards(info, jobs, progress_for=progress_for, cancel=cancel,
+                                              partition_name=args.patch_partition or "APP", on_done=done)
+    finally:
+        os.close(fd)
+    ok = sum(1 for o in outcomes if o.error is None and o.result is not None)
+    _emit(protocol.ResultMsg(ok=ok == len(outcomes), data={"cards": len(outcomes), "ok": ok,
+                                                          "bytes_read": shared.bytes_read}))
+    return 0 if ok == len(outcomes) else 1
 
 
 def _read_patch(path: str, image_fd: int, partition: str, image_size: int) -> list:

@@ -3,7 +3,8 @@
 Why one module both sides import: the helper (flash_helper, running as root) and the client (elevate, running
 as the user) then cannot drift apart: a field added to a message is added for both, and a line that is not a
 known message is shown to the user as output, never guessed at. The wizard talks to the helper only through
-its stdin: the line `cancel` (or stdin closing) asks it to stop at the next block.
+its stdin: the line `cancel` (or stdin closing) asks it to stop at the next block. With several cards in one
+helper (`write-many`), progress, results and errors carry the card's index; one card's error ends that card only.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ class ProgressMsg:
     label: str
     done: int
     total: Optional[int] = None
+    card: Optional[int] = None      # `write-many`: which card (its index in the command); None: the one card
     event = "progress"
 
 
@@ -43,6 +45,7 @@ class ResultMsg:
     ok: bool = True
     data: dict = field(default_factory=dict)
     patch_sha256: Optional[list] = None
+    card: Optional[int] = None      # `write-many`: this card's result; None: the whole action's
     event = "result"
 
 
@@ -53,6 +56,7 @@ class ErrorMsg:
     problem: str
     card_state: str = ""
     exit_code: int = 1
+    card: Optional[int] = None      # `write-many`: this card failed (the others go on); None: the whole action
     event = "error"
 
     @property
@@ -89,6 +93,9 @@ def decode(line: str) -> Optional[Message]:
 
 
 def _well_typed(msg: Message) -> bool:
+    card = getattr(msg, "card", None)
+    if card is not None and (not isinstance(card, int) or isinstance(card, bool) or card < 0):
+        return False
     if isinstance(msg, ProgressMsg):
         return isinstance(msg.label, str) and isinstance(msg.done, int) and (msg.total is None
                                                                            or isinstance(msg.total, int))

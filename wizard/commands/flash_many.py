@@ -100,9 +100,15 @@ def run(args, image, targets: list) -> int:
     report.finish()
     wall = time.monotonic() - t0
     t = report.totals
-    print(f"{t['ok']} of {t['cards']} cards written and verified in {wall:.1f} s; the image was "
-          f"read once ({shared.bytes_read:,} bytes)" if all(j.route != "helper" for j in jobs) else
-          f"{t['ok']} of {t['cards']} cards written and verified in {wall:.1f} s")
+    line = f"{t['ok']} of {t['cards']} cards written and verified in {wall:.1f} s"
+    here, there = shared.bytes_read, shared.helper_bytes_read
+    if there is None:
+        line += f"; the image was read once ({here:,} bytes)"
+    elif not here:
+        line += f"; the image was read once, by the helper ({there:,} bytes)"
+    else:
+        line += f"; the image was read once here ({here:,} bytes) and once by the helper ({there:,} bytes)"
+    print(line)
     if args.report:
         try:
             print(f"report: {report.write_json(args.report)}")
