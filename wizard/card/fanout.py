@@ -15,6 +15,11 @@ Why this shape:
   to read as zeros (--sparse on a card that cannot erase), the byte compare of the writer is used.
 - One card failing (pulled, I/O error, read-only, too slow) ends that card's thread only; it stops holding the
   others back at once.
+- Cards opened through the elevated helper cannot share this process's reads: all of them go to ONE helper
+  process (`write-many`), which runs this same fan-out on its side, so the image is still read once for them.
+- Each card's own changes (host name, key) are worked out before it is written, on the image, in this process
+  (wizard.card.customise.ImagePlanner), and written after its verify as a few blocks through the card's own
+  descriptor (wizard.card.cardpatch), on every route: the same code for root, udisks2 and the helper.
 """
 
 from __future__ import annotations
