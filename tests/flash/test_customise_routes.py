@@ -96,6 +96,8 @@ def test_a_realistic_image_gets_a_patch_of_a_few_blocks(tmp_path, keypair):
         os.close(fd)
     result = plans[1].result(card, digests)
     assert result.verified and "read back from the card" in result.how, result.how
+    wrong = plans[1].result(card, ["0" * 64] + digests[1:])         # a block the card did not keep
+    assert not wrong.verified and "NOT verified" in wrong.how and "reads back differently" in wrong.how
     _card_is(card, "jetson-02", keypair[1])
     assert "PermitEmptyPasswords no" in debugfs(card, "cat /etc/ssh/sshd_config").splitlines()
     # Every byte outside the patch is the image's.
