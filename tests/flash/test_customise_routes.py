@@ -356,3 +356,23 @@ def test_one_helper_process_writes_several_cards_from_one_read(tmp_path, loops, 
         data_bytes = sum(e - s for s, e in data_extents(f.fileno()))
     assert data["cards"] == 4 and data["ok"] == 3
     assert data_bytes <= data["bytes_read"] <= img.stat().st_size < 2 * data_bytes, data
+
+
+def test_a_debugfs_without_the_offset_option_is_named(tmp_path, monkeypatch):
+    """A debugfs that ignores `?offset=` reads the disk's first bytes as the superblock and says "Bad magic";
+    our own read found ext4 there, so the message names the old e2fsprogs. Stood in for by a script."""
+    from wizard.card import customise as cz
+
+    img = make_card_image(tmp_path / "card.img", tmp_path)
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    os.symlink(shutil.which("e2image") or "/usr/sbin/e2image", bare / "e2image")
+    old = bare / "debugfs"
+    old.write_text("#!/bin/sh\necho 'debugfs 1.42.9 (4-Feb-2014)' >&2\n"
+                   "echo \"debugfs: Bad magic number in super-block while trying to open $3\" >&2\nexit 0\n")
+    old.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bare}:/usr/bin:/bin")
+    monkeypatch.setattr(cz, "_SBIN", str(bare))
+    with pytest.raises(CustomiseError, match="too old") as e:
+        ImagePlanner(img, "APP")
+    assert str(e.value).endswith("nothing was changed")
