@@ -376,3 +376,24 @@ def test_a_debugfs_without_the_offset_option_is_named(tmp_path, monkeypatch):
     with pytest.raises(CustomiseError, match="too old") as e:
         ImagePlanner(img, "APP")
     assert str(e.value).endswith("nothing was changed")
+
+
+def test_write_many_stops_every_card_when_asked(tmp_path, loops):
+    """Cancel (the wizard's Ctrl-C, sent as `cancel` on the helper's stdin) reaches every card of a write-many;
+    each says it stopped, none is reported written."""
+    from wizard.card.fanout import CardJob
+    from wizard.card.writer import WriteOptions
+
+    img = make_card_image(tmp_path / "card.img", tmp_path)
+    devs = [loops.attach(fill(tmp_path / f"c{i}", 16 * MiB, CANARY)) for i in range(2)]
+    jobs = [CardJob(target=d, name=Path(d).name, identity=identity_of(d), route="helper",
+                    options=WriteOptions(allow_non_removable=True)) for d in devs]
+    finished: dict = {}
+    helper = str(Path(elevate._package_root()) / "wizard" / "card" / "flash_helper.py")
+    data = elevate.write_cards(img, jobs, progress_for=lambda k: None, cancel=lambda: True,
+                               on_card=lambda k, r, e: finished.update({k: (r, e)}),
+                               argv_for=lambda args: [sys.executable, "-I", helper, "--control-stdin", *args])
+    assert sorted(finished) == [0, 1] and data["ok"] == 0
+    for k in (0, 1):
+        result, error = finished[k]
+        assert result is None and "stopped" in error and "at your request" in error, error
