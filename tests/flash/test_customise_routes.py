@@ -396,4 +396,4 @@ def test_write_many_stops_every_card_when_asked(tmp_path, loops):
     assert sorted(finished) == [0, 1] and data["ok"] == 0
     for k in (0, 1):
         result, error = finished[k]
-        assert result is None and "stopped" in error and "at your request" in error, error
+        assert result is None and re.search(r"stopped (before writing|at your request)", error), error
