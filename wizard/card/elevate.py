@@ -358,13 +358,10 @@ def write_card(image, target, identity: Optional[dict] = None, options=None,
     opts = options or WriteOptions()
     way = "in-process" if in_process else route(target)
     if way in ("in-process", "udisks2"):
-        applied: dict = {}
-        after = None
-        if patch is not None:
-            from wizard.card import cardpatch
+        from wizard.card.fanout import patcher
 
-            def after(tgt) -> None:
-                applied["sha"] = cardpatch.apply(tgt.fd, tgt.direct, patch, patch_partition, tgt.name)
+        applied: dict = {}
+        after = patcher(patch, patch_partition, applied) if patch is not None else None
         result = write_image(image, target, identity=identity, options=opts, progress=progress, cancel=cancel,
                              opener=UDisksOpener() if way == "udisks2" else None, after_verify=after)
         result.patch_sha256 = applied.get("sha")

@@ -419,74 +419,46 @@ def _finish(out: CardOutcome, t0: float, on_done, i: int, error: Optional[str] =
 
 def _write_one(shared: SharedImage, job: CardJob, progress: Optional[ProgressFn], cancel, partition_name: str,
                out: CardOutcome, planner: Optional[_Planner] = None) -> writer.WriteResult:
-    if job.patch is not None:           # inside the helper: the blocks come ready-made from the wizard
-        return _write_with_patch(shared, job, progress, cancel, partition_name)
-    plan = _plan(job, planner)
-
-    def check_customised(result: writer.WriteResult) -> None:
-        if plan is None:
-            return
-        out.customised = plan.result(job.target, result.patch_sha256)
-        if not out.customised.verified:
-            raise writer.WriteError(f"{job.name} was written and verified, but its host name and key did not read "
-                                    f"back as written ({out.customised.how})", "Write it again.")
-
+    # Inside the helper the blocks come ready-made from the wizard (job.patch); here they are planned now.
+    plan = _plan(job, planner) if job.patch is None else None
+    records = job.patch if job.patch is not None else (list(plan.records) if plan is not None else None)
     opener = job.opener
     if opener is None and job.route == "udisks2":
         from wizard.card.elevate import UDisksOpener
 
         opener = UDisksOpener()
-
-    def customise(tgt: writer.Target) -> None:
-        if plan is None:
-            return
-        from wizard.card import cardpatch
-        from wizard.card.gpt import GptError
-
-        # The card's own descriptor (exclusive where it can be), not its path: the card changed is the card
-        # just verified, and udisks2's descriptor works for a user who may not open the device.
-        try:
-            digests = cardpatch.apply(tgt.fd, tgt.direct, list(plan.records), partition_name, tgt.name)
-        except (cardpatch.PatchError, GptError) as e:
-            raise writer.WriteError(f"{job.name} was written and verified, but {e}",
-                                    "Write it again to give it its host name and key.") from None
-        except OSError as e:
-            raise writer.WriteError(f"{job.name} stopped answering while writing its host name and key "
-                                    f"({e.strerror})", "Write it again.") from None
-        applied["sha"] = digests
-
     applied: dict = {}
     result = writer.write_image(shared, job.target, identity=job.identity, options=job.options,
                                 progress=progress, cancel=cancel, opener=opener, verifier=shared.verify,
-                                after_verify=customise)
+                                after_verify=patcher(records, partition_name, applied) if records is not None
+                                else None)
     result.patch_sha256 = applied.get("sha")
-    check_customised(result)
+    if plan is not None:
+        out.customised = plan.result(job.target, result.patch_sha256)
+        if not out.customised.verified:
+            raise writer.WriteError(f"{job.name} was written and verified, but its host name and key did not read "
+                                    f"back as written ({out.customised.how})", "Write it again.")
     return result
 
 
-def _write_with_patch(shared: SharedImage, job: CardJob, progress, cancel, partition_name: str
-                      ) -> writer.WriteResult:
-    """The helper's side of a card with changes: written and verified, then the given blocks through the card's
-    own descriptor, checked against its GPT first; their read-back digests go into the result."""
-    from wizard.card import cardpatch
-    from wizard.card.gpt import GptError
-
-    applied: dict = {}
-
+def patcher(records: list, partition_name: str, applied: dict):
+    """The writer's after_verify: the card's own blocks through the card's own descriptor (exclusive where it
+    can be), not its path: the card changed is the card just verified, and udisks2's or the helper's descriptor
+    works where the user may not open the device. Checked against the card's GPT first."""
     def after(tgt: writer.Target) -> None:
+        from wizard.card import cardpatch
+        from wizard.card.gpt import GptError
+
         try:
-            applied["sha"] = cardpatch.apply(tgt.fd, tgt.direct, job.patch, partition_name, tgt.name)
+            applied["sha"] = cardpatch.apply(tgt.fd, tgt.direct, records, partition_name, tgt.name)
         except (cardpatch.PatchError, GptError) as e:
             raise writer.WriteError(str(e), f"{tgt.noun().capitalize()} holds the image (written and verified) but "
                                     "not its host name and key: write it again") from None
         except OSError as e:
             raise writer.WriteError(f"{tgt.name} stopped answering while writing its host name and key "
-                                    f"({e.strerror})", "Write it again.") from None
-
-    result = writer.write_image(shared, job.target, identity=job.identity, options=job.options, progress=progress,
-                                cancel=cancel, opener=job.opener, verifier=shared.verify, after_verify=after)
-    result.patch_sha256 = applied.get("sha")
-    return result
+                                    f"({e.strerror})", f"{tgt.noun().capitalize()} holds the image but maybe not "
+                                    "its host name and key: write it again") from None
+    return after
 
 
 def write_cards_for(session, image: writer.ImageInfo, jobs: list, **kwargs) -> tuple:

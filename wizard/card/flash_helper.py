@@ -216,6 +216,7 @@ def _open_ro(path: str) -> int:
 
 
 def _write(args, cancel) -> int:
+    from wizard.card.fanout import patcher
     from wizard.card.writer import WriteError, WriteOptions, check_image, write_image
 
     identity = _identity(args.identity)
@@ -233,9 +234,8 @@ def _write(args, cancel) -> int:
         applied: dict = {}
         result = write_image(info, args.target, identity=identity, options=opts, progress=_progress,
                              cancel=cancel, opener=HelperOpener(),
-                             after_verify=(lambda tgt: applied.update(sha=_apply_patch(tgt, records,
-                                                                                        args.patch_partition)))
-                             if records is not None else None)
+                             after_verify=patcher(records, args.patch_partition, applied) if records is not None
+                             else None)
     finally:
         os.close(fd)
     _emit(protocol.ResultMsg(ok=True, data=result.to_json(), patch_sha256=applied.get("sha")))
@@ -322,23 +322,6 @@ def _read_patch(path: str, image_fd: int, partition: str, image_size: int) -> li
     except (cardpatch.PatchError, GptError) as e:
         raise WriteError(str(e).rstrip("."), "Nothing was written.") from None
     return records
-
-
-def _apply_patch(tgt, records: list, partition: str) -> list:
-    """After the verify, through the card's own descriptor; checked again against the card's own GPT."""
-    from wizard.card import cardpatch
-    from wizard.card.gpt import GptError
-    from wizard.card.writer import WriteError
-
-    try:
-        return cardpatch.apply(tgt.fd, tgt.direct, records, partition, tgt.name)
-    except (cardpatch.PatchError, GptError) as e:
-        raise WriteError(str(e).rstrip("."), f"{tgt.noun().capitalize()} holds the image (written and verified) "
-                         "but not its host name and key: write it again") from None
-    except OSError as e:
-        raise WriteError(f"{tgt.name} stopped answering while writing its host name and key ({e.strerror})",
-                         f"{tgt.noun().capitalize()} holds the image but maybe not its host name and key: write "
-                         "it again") from None
 
 
 def _verify(args, cancel) -> int:
