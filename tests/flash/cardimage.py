@@ -67,9 +67,13 @@ def make_rootfs(folder: Path, *, sshd: bool = True, root_dir: bool = True) -> Pa
     return folder
 
 
-def make_card_image(path: Path, work: Path, *, app_fs: str = "ext4", app_name: str = "APP", **rootfs) -> Path:
-    """Write the image to `path` (a file; dd it onto a loop device for a card)."""
+def make_card_image(path: Path, work: Path, *, app_fs: str = "ext4", app_name: str = "APP",
+                    app_sectors: int = APP_SECTORS, mkfs_args: tuple = (), extra=None, **rootfs) -> Path:
+    """Write the image to `path` (a file; dd it onto a loop device for a card). `extra(root)` may add files to
+    the root folder before mkfs.ext4 -d copies it; `mkfs_args` go to mkfs.ext4 (its defaults otherwise: on
+    e2fsprogs 1.47 metadata_csum, 64bit, flex_bg, and 4 KiB blocks from 512 MiB up)."""
     path, work = Path(path), Path(work)
+    APP_SECTORS = app_sectors  # noqa: N806 - the same name as the default, for the lines below
     total = APP_START + APP_SECTORS + 64
     run("truncate", "-s", str(total * SECTOR), path)
     run("sgdisk", "-n", f"1:2048:{APP_START - 1}", "-c", "1:RP1", "-t", "1:8300",
@@ -78,7 +82,9 @@ def make_card_image(path: Path, work: Path, *, app_fs: str = "ext4", app_name: s
     run("truncate", "-s", str(APP_SECTORS * SECTOR), part)
     if app_fs == "ext4":
         root = make_rootfs(work / f"{path.name}.root", **rootfs)
-        run("mkfs.ext4", "-q", "-F", "-E", "root_owner=0:0", "-d", root, part)
+        if extra is not None:
+            extra(root)
+        run("mkfs.ext4", "-q", "-F", "-E", "root_owner=0:0", *mkfs_args, "-d", root, part)
     elif app_fs == "swap":  # util-linux, on every Debian: a partition that is clearly not ext4
         run("mkswap", part)
     run("dd", f"if={part}", f"of={path}", "bs=512", f"seek={APP_START}", "conv=notrunc", "status=none")

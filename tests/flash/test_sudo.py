@@ -234,6 +234,44 @@ def test_flash_cli_as_a_user_asks_sudo_then_writes(make_user, term, card):
     assert _card_holds(dev, img.read_bytes())
 
 
+def test_flash_cli_as_a_user_gives_each_card_its_name_through_the_helper(make_user, term, loops, tmp_path):
+    """Several cards through sudo: the host names and key are planned in the user's process on the image and
+    handed to the helper as a file of blocks, which it writes through its own descriptor after its verify
+    and reads back. Each card is then read with debugfs (as root, here) and checked by e2fsck."""
+    from cardimage import debugfs, fsck_clean, make_card_image, stat_of
+
+    user = make_user()
+    img = make_card_image(user.box / "desk.sdcard", tmp_path)
+    img.chmod(0o644)
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "desk@lab", "-f", str(user.box / "id")],
+                   check=True)
+    key = user.box / "id.pub"
+    key.chmod(0o644)
+    devs = [loops.attach(fill(tmp_path / f"c{i}", CARD_SIZE, PATTERN)) for i in range(2)]
+    report = user.home / "desk.json"
+    term.start(user.argv("flash", img, "--yes", "--allow-non-removable", "--hostname", "jetson-{n:02}",
+                         "--ssh-key", key, "--report", report, "--target", devs[0], "--target", devs[1]),
+               cwd=user.box)
+    term.wait_for(user.prompt)
+    term.send(user.password, "Enter")
+    assert term.exit_code(timeout=120) == 0, term.screen()
+    screen = term.screen()
+    assert "wrnv-wizard: error" not in screen and "Traceback" not in screen, screen
+    assert screen.count("through the installed helper (sudo)") >= 2, screen
+    assert screen.count(user.prompt) == 1, screen                  # one password, one helper for both cards
+    assert "the image was read once, by the helper" in screen, screen
+    for n, dev in enumerate(devs, 1):
+        assert _sh(*user.run_as("test", "-w", dev), check=False).returncode != 0     # only root may write it
+        assert debugfs(dev, "cat /etc/hostname") == f"jetson-{n:02}\n"
+        assert f"127.0.1.1\tjetson-{n:02}" in debugfs(dev, "cat /etc/hosts").splitlines()
+        assert key.read_text().strip() in debugfs(dev, "cat /root/.ssh/authorized_keys")
+        assert stat_of(dev, "/root/.ssh/authorized_keys") == ("regular", 0o600, 0, 0)
+        assert fsck_clean(dev)
+    cards = json.loads(report.read_text())["cards"]
+    assert [c["hostname"] for c in cards] == ["jetson-01", "jetson-02"]
+    assert all(c["verified"] and "read back from the card" in c["verified_how"] for c in cards), cards
+
+
 def test_flash_cli_to_a_file_the_user_may_not_write_is_refused_never_elevated(make_user, term):
     """A regular file is written only with the user's own rights: no password is asked, one line says why."""
     user = make_user()

@@ -1,28 +1,37 @@
 """Make each written card its own board: host name, SSH key, no password-less SSH login for root.
 
-The card's root file system is changed with e2fsprogs' `debugfs -w`, never mounted: mounting needs a partition
-device (the kernel may not have re-read the new table yet), would let the desktop auto-open the card, and runs
-the kernel's ext4 driver on an untrusted image as root. debugfs is addressed at the partition inside the whole
-disk with the `PATH?offset=BYTES` io option, so the same code works on a card, a loop device, an image file and
-an fd handed down by the elevated helper (`/proc/self/fd/N`, see `pass_fds`).
+The card's root file system is never mounted and never parsed on the card: mounting needs a partition device
+(the kernel may not have re-read the new table yet), would let the desktop auto-open the card, and would run
+the kernel's ext4 driver on an untrusted image as root. Instead the changes are worked out on the image, in the
+user's own process (ImagePlanner: e2image's metadata-only copy of the root partition, changed with e2fsprogs'
+`debugfs -w`), and what reaches the card is the handful of blocks that differ (wizard.card.cardpatch), written
+through the same descriptor as the image itself: the wizard's, the one udisks2 handed over, or the elevated
+helper's. One way for every route, and root never runs debugfs on a card.
 
 Everything is read and checked first (partition, file system, current files); only then is anything written,
-so bad input changes nothing. Every file written is read back through a fresh debugfs as the verify step.
+so bad input changes nothing. Verify: every changed file is read back from the planned copy with a fresh
+debugfs, and every written block is read back from the card and compared.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
+import errno
 import os
 import re
+import shutil
 import string
 import struct
 import subprocess
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from wizard.card.gpt import GptError, find_partition
+from wizard.card import cardpatch
+from wizard.card.gpt import GptError, Partition, find_partition
+from wizard.card.sparse import data_extents
 from wizard.core.errors import UsageError, WizardError
 
 SSHD_CONFIGS = ("/etc/ssh/sshd_config", "/etc/ssh/sshd_config_readonly")
@@ -32,6 +41,7 @@ _LABEL = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 _SPEC = re.compile(r"^0?[1-9]?d?$")
 _EXT_MAGIC = 0xEF53
 _INCOMPAT_RECOVER = 0x4
+_INCOMPAT_64BIT = 0x80
 
 
 class CustomiseError(WizardError):
@@ -173,28 +183,59 @@ class CustomiseResult:
     partition: str
     partition_number: int
     offset: int
-    route: str  # "offset": debugfs on PATH?offset=; "loop": a loop device over the partition
+    route: str  # "patch": blocks planned on a copy of the image's metadata, written through the card's descriptor
     hostname: str | None
     keys_added: int
     sshd_files: tuple  # sshd configuration files changed to PermitEmptyPasswords no
     sshd_before: tuple  # (path, the effective PermitEmptyPasswords line before, or "" when unset)
     empty_root_password: bool  # /etc/shadow has root:: (console login stays password-less)
-    files: tuple = field(default_factory=tuple)
+    files: tuple = field(default_factory=tuple)  # the changed files, checked with debugfs on the planned copy
+    blocks: int = 0  # file-system blocks written to the card
+    patch_bytes: int = 0
+    card_read_back: bool = False  # every written block read back from the card equal to the plan
+    card_problem: str = ""
 
     @property
     def verified(self) -> bool:
-        return bool(self.files) and all(f.ok for f in self.files)
+        return bool(self.files) and all(f.ok for f in self.files) and self.card_read_back
+
+    @property
+    def what(self) -> str:
+        paths = {f.path for f in self.files}
+        parts = [w for w, on in (("host name", "/etc/hostname" in paths),
+                                 ("key", "/root/.ssh/authorized_keys" in paths),
+                                 ("SSH login setting", bool(self.sshd_files))) if on]
+        return ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + (parts[-1] if parts else "")
 
     @property
     def how(self) -> str:
         """One line for the session report."""
         bad = [f"{f.path}: {f.problem}" for f in self.files if not f.ok]
+        if self.card_problem:
+            bad.insert(0, self.card_problem)
+        elif not self.card_read_back:
+            bad.insert(0, "not read back from the card")
+        blocks = f"{self.blocks} block{'s' if self.blocks != 1 else ''}"
         if bad:
-            return "read back with debugfs: " + "; ".join(bad)
-        return "read back with debugfs: " + ", ".join(f.path for f in self.files)
+            return f"{self.what or 'changes'} ({blocks}) NOT verified: " + "; ".join(bad)
+        return (f"{self.what or 'nothing'} written ({blocks}), read back from the card; files checked with debugfs: "
+                + ", ".join(f.path for f in self.files))
 
 
 # ---------------------------------------------------------------- debugfs
+
+_SBIN = "/usr/local/sbin:/usr/sbin:/sbin"
+
+
+def _find(name: str) -> str | None:
+    """e2fsprogs' tools live in sbin, which an ordinary user's PATH often leaves out (Debian): look there too."""
+    return shutil.which(name) or shutil.which(name, path=_SBIN)
+
+
+def tool(name: str) -> str:
+    """The path of an e2fsprogs tool, or its bare name (then running it says it is missing)."""
+    return _find(name) or name
+
 
 class _Debugfs:
     """debugfs on one file-system spec; every error line on stderr becomes a CustomiseError, since debugfs
@@ -221,7 +262,7 @@ class _Debugfs:
                 if ln.strip() and not ln.startswith("debugfs ")]
 
     def run(self, commands: list, write: bool = False) -> bytes:
-        argv = ["debugfs"] + (["-w"] if write else []) + ["-f", "-", self.spec]
+        argv = [tool("debugfs")] + (["-w"] if write else []) + ["-f", "-", self.spec]
         proc = self._call(argv, "\n".join(commands).encode() + b"\n")
         errors = self._errors(proc)
         if proc.returncode != 0 or errors:
@@ -231,7 +272,7 @@ class _Debugfs:
     def cat(self, path: str) -> bytes | None:
         if self.stat(path) is None:
             return None
-        proc = self._call(["debugfs", "-R", f"cat {path}", self.spec])
+        proc = self._call([tool("debugfs"), "-R", f"cat {path}", self.spec])
         errors = self._errors(proc)
         if errors:
             raise CustomiseError(f"debugfs: {errors[0]}")
@@ -239,7 +280,7 @@ class _Debugfs:
 
     def stat(self, path: str):
         """(type, permission bits, uid, gid) or None when `path` does not exist."""
-        proc = self._call(["debugfs", "-R", f"stat {path}", self.spec])
+        proc = self._call([tool("debugfs"), "-R", f"stat {path}", self.spec])
         out = proc.stdout.decode(errors="replace")
         if "File not found" in proc.stderr.decode(errors="replace"):
             return None
@@ -251,19 +292,40 @@ class _Debugfs:
         return m.group(1), int(m.group(2), 8), int(u.group(1)), int(u.group(2))
 
 
-def _check_ext4(path, offset: int, name: str) -> None:
+@dataclass(frozen=True)
+class _Ext4:
+    block_size: int
+    size: int  # bytes the file system spans
+
+
+def _check_ext4(path, offset: int, name: str, part_size: int | None = None) -> _Ext4:
+    """The superblock of the partition at `offset`: ext2/3/4, no journal waiting for recovery, inside its
+    partition. Read ourselves, so a problem is named before any e2fsprogs tool runs."""
     try:
         with open(path, "rb") as f:
             f.seek(offset + 1024)
             sb = f.read(1024)
     except OSError as e:
-        raise CustomiseError(f"cannot read {path}: {e.strerror}") from None
+        raise CustomiseError(f"cannot read {path}: {e.strerror}; nothing was changed") from None
     if len(sb) < 1024 or struct.unpack_from("<H", sb, 0x38)[0] != _EXT_MAGIC:
-        raise CustomiseError(f"the {name} partition on {path} does not hold an ext4 file system; "
-                             "write the image to the card again; nothing was changed")
-    if struct.unpack_from("<I", sb, 0x60)[0] & _INCOMPAT_RECOVER:
-        raise CustomiseError(f"the {name} partition on {path} has an unfinished journal (was it mounted?); "
-                             "write the image to the card again; nothing was changed")
+        raise CustomiseError(f"the {name} partition of {path} does not hold an ext4 file system; "
+                             "is this the Jetson SD-card image?; nothing was changed")
+    incompat = struct.unpack_from("<I", sb, 0x60)[0]
+    if incompat & _INCOMPAT_RECOVER:
+        raise CustomiseError(f"the {name} partition of {path} has an unfinished journal (was it mounted and not "
+                             "cleanly unmounted?); make the image again; nothing was changed")
+    log = struct.unpack_from("<I", sb, 0x18)[0]
+    if log > 6:
+        raise CustomiseError(f"the {name} partition of {path} has a damaged ext4 superblock; nothing was changed")
+    block = 1024 << log
+    count = struct.unpack_from("<I", sb, 0x04)[0]
+    if incompat & _INCOMPAT_64BIT:
+        count |= struct.unpack_from("<I", sb, 0x150)[0] << 32
+    fs = _Ext4(block, count * block)
+    if part_size is not None and fs.size > part_size:
+        raise CustomiseError(f"the ext4 file system in the {name} partition of {path} is larger than the partition;"
+                             " the image is damaged; nothing was changed")
+    return fs
 
 
 # ---------------------------------------------------------------- planning (pure)
@@ -335,7 +397,7 @@ def keys_merged(existing: str | None, keys: str) -> tuple:
     return have + "".join(k + "\n" for k in new), len(new)
 
 
-# ---------------------------------------------------------------- the whole job
+# ---------------------------------------------------------------- planning on the image
 
 @dataclass
 class _Write:
@@ -347,105 +409,314 @@ class _Write:
     exists: bool
 
 
-def customise_card(target, options: CardOptions, *, partition_name: str, pass_fds=(), route: str = "auto",
-                   ) -> CustomiseResult:
-    """Apply `options` to the root file system of the card or image at `target` and read everything back.
+@dataclass(frozen=True)
+class CardPlan:
+    """One card's changes, worked out before the card is written: the blocks to write (disk offsets) and
+    what debugfs read back from the planned copy. `result()` adds what the card itself read back."""
+    options: CardOptions
+    records: tuple  # wizard.card.cardpatch.Record, in disk order
+    partition: Partition
+    keys_added: int
+    sshd_files: tuple
+    sshd_before: tuple
+    empty_root_password: bool
+    files: tuple
 
-    `target` is a whole disk (block device, loop device) or an image file, or `/proc/self/fd/N` for an fd the
-    caller holds (list N in `pass_fds` so debugfs inherits it). `route` "auto" uses debugfs' offset option and
-    falls back to a loop device over the partition only when this debugfs ignores it. Callers skip cards whose
-    options are `empty` (a result with no files read back is not counted as verified).
+    @property
+    def digests(self) -> list:
+        return cardpatch.digests(list(self.records))
+
+    def result(self, target, card_digests: list | None, problem: str = "") -> CustomiseResult:
+        """The CustomiseResult once the patch was written: `card_digests` are the sha256 of each record as
+        read back from the card (None: not read back)."""
+        ok = card_digests is not None and list(card_digests) == self.digests
+        if card_digests is not None and not ok and not problem:
+            bad = next((r for r, a, b in zip(self.records, card_digests, self.digests) if a != b), None)
+            problem = ("the card reads back differently at byte "
+                       f"{bad.offset if bad is not None else '?'} after writing the changes (failing card?)")
+        return CustomiseResult(
+            target=str(target), partition=self.partition.name, partition_number=self.partition.number,
+            offset=self.partition.offset, route="patch", hostname=self.options.hostname,
+            keys_added=self.keys_added, sshd_files=self.sshd_files, sshd_before=self.sshd_before,
+            empty_root_password=self.empty_root_password, files=self.files, blocks=self._blocks,
+            patch_bytes=cardpatch.total_bytes(list(self.records)), card_read_back=ok, card_problem=problem)
+
+    @property
+    def _blocks(self) -> int:
+        return sum(len(r.data) for r in self.records) // self.block_size if self.records else 0
+
+    block_size: int = 4096
+
+
+class ImagePlanner:
+    """Works out each card's changes from the image, in the user's own process, for one flashing session.
+
+    Why this way: after write and verify a card holds exactly the image, so its changes can be computed on the
+    image (which the user may read) rather than on the card (which the user may not open, and which root should
+    not parse). `e2image -r` makes, once per session, a sparse copy of the root partition's metadata only
+    (superblocks, descriptors, bitmaps, used inode tables, directories, extent blocks, journal); per card, a copy
+    of that is changed with `debugfs -w` and every block debugfs changed is the card's patch. Old file contents
+    (/etc/hosts, authorized_keys, sshd_config, shadow) are read from the image itself, since the metadata copy
+    has no file data. Thread-safe: cards of a session are planned concurrently.
     """
-    target = str(target)
-    try:
-        part = find_partition(target, partition_name)
-    except GptError as e:
-        raise CustomiseError(f"{e}; nothing was changed") from None
-    _check_ext4(target, part.offset, partition_name)
-    if route not in ("auto", "offset", "loop"):
-        raise ValueError(route)
-    if route in ("auto", "offset"):
-        fs = _Debugfs(f"{target}?offset={part.offset}", pass_fds)
+
+    def __init__(self, image, partition_name: str, workdir=None):
+        self.image = str(image)
+        self.name = partition_name
+        missing = [t for t in ("debugfs", "e2image") if _find(t) is None]
+        if missing:
+            raise CustomiseError(f"{' and '.join(missing)} {'was' if len(missing) == 1 else 'were'} not found; "
+                                 "install e2fsprogs (apt-get install e2fsprogs); nothing was changed")
         try:
-            fs.stat("/")  # the probe: nothing is written before it answers
-            honoured = True
+            self.part = find_partition(self.image, partition_name)
+        except GptError as e:
+            raise CustomiseError(f"{e}; nothing was changed") from None
+        self.fs = _check_ext4(self.image, self.part.offset, partition_name, self.part.size)
+        self._source = _Debugfs(f"{self.image}?offset={self.part.offset}")
+        try:
+            self._source.stat("/")
         except CustomiseError as e:
-            # Our own superblock read found ext4 at this offset; "bad magic" from debugfs means it read
-            # from 0 instead, i.e. this e2fsprogs does not know the offset option.
-            if route == "offset" or "magic" not in str(e).lower():
-                raise
-            honoured = False
-        if honoured:
-            return _apply(fs, target, part, options, "offset")
+            if "magic" in str(e).lower():   # our own read found ext4 there: debugfs read from byte 0 instead
+                raise CustomiseError(_TOO_OLD) from None
+            raise CustomiseError(f"{e}; nothing was changed") from None
+        self._workdir = workdir
+        self._tmp: tempfile.TemporaryDirectory | None = None
+        self._meta: Path | None = None
+        self._lock = threading.Lock()
+        self._cache: dict = {}
+        self._count = 0
+
+    # -- the image, read-only ------------------------------------------------------------------------
+
+    def _stat(self, path: str):
+        key = ("stat", path)
+        with self._lock:
+            if key in self._cache:
+                return self._cache[key]
+        value = self._source.stat(path)
+        with self._lock:
+            self._cache[key] = value
+        return value
+
+    def _cat(self, path: str):
+        key = ("cat", path)
+        with self._lock:
+            if key in self._cache:
+                return self._cache[key]
+        value = self._source.cat(path) if self._stat(path) is not None else None
+        with self._lock:
+            self._cache[key] = value
+        return value
+
+    def metadata(self) -> Path:
+        """The session's metadata-only copy of the partition, made on first use."""
+        with self._lock:
+            if self._meta is not None:
+                return self._meta
+            self._tmp = tempfile.TemporaryDirectory(prefix="wrnv-plan-", dir=self._workdir)
+            meta = Path(self._tmp.name, "metadata.e2i")
+            try:
+                proc = subprocess.run([tool("e2image"), "-r", "-o", str(self.part.offset), self.image, str(meta)],
+                                      capture_output=True, text=True, timeout=600,
+                                      env=dict(os.environ, LC_ALL="C"))
+            except FileNotFoundError:
+                raise CustomiseError("e2image was not found; install e2fsprogs (apt-get install e2fsprogs); "
+                                     "nothing was changed") from None
+            except subprocess.TimeoutExpired:
+                raise CustomiseError("e2image did not finish within 10 minutes reading the image; nothing was "
+                                     "changed") from None
+            err = [ln for ln in proc.stderr.splitlines() if ln.strip() and not ln.startswith("e2image ")]
+            if proc.returncode != 0:
+                if any("invalid option" in ln or "Usage:" in ln for ln in err):
+                    raise CustomiseError(_TOO_OLD)
+                raise CustomiseError(f"e2image could not read the {self.name} partition of {self.image}: "
+                                     f"{err[0] if err else 'exit ' + str(proc.returncode)}; nothing was changed")
+            self._meta = meta
+            return meta
+
+    def close(self) -> None:
+        with self._lock:
+            if self._tmp is not None:
+                self._tmp.cleanup()
+                self._tmp, self._meta = None, None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    # -- one card ----------------------------------------------------------------------------------
+
+    def plan(self, options: CardOptions) -> CardPlan:
+        """The card's patch and the files as debugfs read them back from the planned copy."""
+        meta = self.metadata()
+        with self._lock:
+            self._count += 1
+            scratch = meta.with_name(f"card-{self._count}.e2i")
+        try:
+            _sparse_copy(meta, scratch, self.fs.size)
+            work = _Debugfs(str(scratch))
+            writes, mkdirs, info = self._writes(options)
+            if writes or mkdirs:
+                _commit(work, writes, mkdirs)
+            checks = tuple(_read_back(work, w) for w in writes)
+            checks += tuple(_check_dir(work, d) for d in (("/root/.ssh",) if options.ssh_key else ()))
+            records = _changed_blocks(scratch, meta, self.part.offset, self.fs.block_size)
+        finally:
+            with contextlib.suppress(OSError):
+                scratch.unlink()
+        return CardPlan(options=options, records=tuple(records), partition=self.part, files=checks,
+                        block_size=self.fs.block_size, **info)
+
+    def _writes(self, options: CardOptions) -> tuple:
+        """(files to write, folders to make, the result's facts) from the image's current files."""
+        writes: list = []
+
+        def plan(path: str, data: bytes, mode: int, uid: int = 0, gid: int = 0) -> None:
+            st = self._stat(path)
+            if st is not None and st[0] != "regular":
+                raise CustomiseError(f"{path} in the image is a {st[0]}, not a file; nothing was changed")
+            if st is not None:  # keep what the image chose
+                mode, uid, gid = st[1] & 0o7777, st[2], st[3]
+            writes.append(_Write(path, data, mode, uid, gid, st is not None))
+
+        if options.hostname:
+            plan("/etc/hostname", f"{options.hostname}\n".encode(), 0o644)
+            hosts = self._cat("/etc/hosts")
+            plan("/etc/hosts", hosts_with(_text(hosts), options.hostname).encode("utf-8", "surrogateescape"), 0o644)
+        mkdirs, keys_added = [], 0
+        if options.ssh_key:
+            for d in ("/root", "/root/.ssh"):
+                st = self._stat(d)
+                if st is None:
+                    mkdirs.append(d)
+                elif st[0] != "directory":
+                    raise CustomiseError(f"{d} in the image is not a folder; nothing was changed")
+            text, keys_added = keys_merged(_text(self._cat("/root/.ssh/authorized_keys")), options.ssh_key)
+            plan("/root/.ssh/authorized_keys", text.encode("utf-8", "surrogateescape"), 0o600)
+            writes[-1].mode, writes[-1].uid, writes[-1].gid = 0o600, 0, 0  # sshd's StrictModes wants exactly this
+        sshd_files, sshd_before = [], []
+        if options.no_empty_password_ssh:
+            for path in SSHD_CONFIGS:
+                cfg = _text(self._cat(path))
+                if cfg is None:
+                    continue
+                sshd_before.append((path, effective_setting(cfg, "PermitEmptyPasswords")))
+                plan(path, sshd_without_empty_passwords(cfg).encode("utf-8", "surrogateescape"), 0o644)
+                sshd_files.append(path)
+            if not sshd_files:
+                raise CustomiseError("the image has no /etc/ssh/sshd_config (is OpenSSH installed?), so "
+                                     "password-less root login cannot be turned off this way; nothing was changed")
+        shadow = self._cat("/etc/shadow")
+        empty_root = shadow is not None and any(ln.startswith("root::") for ln in shadow.decode(errors="replace")
+                                                .splitlines())
+        return writes, mkdirs, dict(keys_added=keys_added, sshd_files=tuple(sshd_files),
+                                    sshd_before=tuple(sshd_before), empty_root_password=empty_root)
+
+
+_TOO_OLD = ("this e2fsprogs is too old to read a partition inside a disk image (e2image -o and debugfs' offset "
+            "option need e2fsprogs 1.43 or newer); update e2fsprogs; nothing was changed")
+
+
+def _text(raw: bytes | None) -> str | None:
+    return raw.decode("utf-8", "surrogateescape") if raw is not None else None
+
+
+def _sparse_copy(src: Path, dst: Path, size: int) -> None:
+    """Copy `src` to a new `dst`, data ranges only: the holes (all the file data e2image left out) stay holes."""
+    sfd = os.open(src, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        loop = subprocess.run(["losetup", "--find", "--show", "--offset", str(part.offset), "--sizelimit",
-                               str(part.size), target], capture_output=True, text=True, pass_fds=tuple(pass_fds))
-    except FileNotFoundError:
-        raise CustomiseError("losetup was not found (util-linux) and this debugfs cannot address a partition "
-                             "inside a disk; install util-linux; nothing was changed") from None
-    if loop.returncode != 0:
-        raise CustomiseError(f"cannot open the {partition_name} partition of {target}: "
-                             f"{loop.stderr.strip() or 'losetup failed'}; nothing was changed")
-    dev = loop.stdout.strip()
-    try:
-        return _apply(_Debugfs(dev), target, part, options, "loop")
+        dfd = os.open(dst, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        try:
+            length = max(size, os.fstat(sfd).st_size)
+            for start, end in data_extents(sfd, os.fstat(sfd).st_size):
+                pos = start
+                while pos < end:
+                    n = _copy_range(sfd, dfd, pos, min(end - pos, 64 << 20))
+                    pos += n
+            os.ftruncate(dfd, length)
+        finally:
+            os.close(dfd)
     finally:
-        subprocess.run(["losetup", "-d", dev], capture_output=True)
+        os.close(sfd)
 
 
-def _apply(fs: _Debugfs, target: str, part, options: CardOptions, route: str) -> CustomiseResult:
-    writes: list = []
+def _copy_range(sfd: int, dfd: int, pos: int, n: int) -> int:
+    try:
+        got = os.copy_file_range(sfd, dfd, n, pos, pos)
+        if got > 0:
+            return got
+    except OSError as e:
+        if e.errno not in (errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EPERM):
+            raise
+    data = os.pread(sfd, min(n, 4 << 20), pos)
+    if not data:
+        raise OSError(errno.EIO, "short read while copying the metadata")
+    os.pwrite(dfd, data, pos)
+    return len(data)
 
-    def plan(path: str, data: bytes, mode: int, uid: int = 0, gid: int = 0) -> None:
-        st = fs.stat(path)
-        if st is not None and st[0] != "regular":
-            raise CustomiseError(f"{path} on the card is a {st[0]}, not a file; nothing was changed")
-        if st is not None:  # keep what the image chose
-            mode, uid, gid = st[1] & 0o7777, st[2], st[3]
-        writes.append(_Write(path, data, mode, uid, gid, st is not None))
 
-    if options.hostname:
-        plan("/etc/hostname", f"{options.hostname}\n".encode(), 0o644)
-        hosts = fs.cat("/etc/hosts")
-        plan("/etc/hosts", hosts_with(hosts.decode("utf-8", "surrogateescape") if hosts is not None else None,
-                                      options.hostname).encode("utf-8", "surrogateescape"), 0o644)
-    mkdirs, keys_added = [], 0
-    if options.ssh_key:
-        for d in ("/root", "/root/.ssh"):
-            st = fs.stat(d)
-            if st is None:
-                mkdirs.append(d)
-            elif st[0] != "directory":
-                raise CustomiseError(f"{d} on the card is not a folder; nothing was changed")
-        old = fs.cat("/root/.ssh/authorized_keys")
-        text, keys_added = keys_merged(old.decode("utf-8", "surrogateescape") if old is not None else None, options.ssh_key)
-        plan("/root/.ssh/authorized_keys", text.encode("utf-8", "surrogateescape"), 0o600)
-        writes[-1].mode, writes[-1].uid, writes[-1].gid = 0o600, 0, 0  # sshd's StrictModes wants exactly this
-    sshd_files, sshd_before = [], []
-    if options.no_empty_password_ssh:
-        for path in SSHD_CONFIGS:
-            cfg = fs.cat(path)
-            if cfg is None:
-                continue
-            text = cfg.decode("utf-8", "surrogateescape")
-            sshd_before.append((path, effective_setting(text, "PermitEmptyPasswords")))
-            plan(path, sshd_without_empty_passwords(text).encode("utf-8", "surrogateescape"), 0o644)
-            sshd_files.append(path)
-        if not sshd_files:
-            raise CustomiseError("the image has no /etc/ssh/sshd_config (is OpenSSH installed?), so password-less "
-                                 "root login cannot be turned off this way; nothing was changed")
-    shadow = fs.cat("/etc/shadow")
-    empty_root = shadow is not None and any(ln.startswith("root::") for ln in shadow.decode(errors="replace")
-                                            .splitlines())
+def _changed_blocks(scratch: Path, meta: Path, offset: int, block: int) -> list:
+    """Every block debugfs changed: where the changed copy differs from the metadata copy, as disk records
+    (adjacent blocks merged), holding the changed copy's bytes.
 
-    if writes or mkdirs:
-        _commit(fs, writes, mkdirs)
-    checks = tuple(_read_back(fs, w) for w in writes)
-    checks += tuple(_check_dir(fs, d) for d in (("/root/.ssh",) if options.ssh_key else ()))
-    return CustomiseResult(target=target, partition=part.name, partition_number=part.number, offset=part.offset,
-                           route=route, hostname=options.hostname, keys_added=keys_added,
-                           sshd_files=tuple(sshd_files), sshd_before=tuple(sshd_before),
-                           empty_root_password=empty_root, files=checks)
+    Why against the metadata copy and not "every data block of the copy that differs from the image": the host's
+    file system keeps holes in its own (4 KiB) blocks, so blocks e2image left out (file data, 1 KiB blocks on a
+    small ext4) can sit as zeros inside a data range of the copy; they were never written by debugfs and must not
+    reach the card. debugfs writes only metadata it read from the copy (equal to the image's bytes there) and
+    blocks it allocated and fills, so a block it wrote with the bytes the copy already had needs no change."""
+    records: list = []
+    sfd = os.open(scratch, os.O_RDONLY | os.O_CLOEXEC)
+    mfd = os.open(meta, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        for start, end in data_extents(sfd, os.fstat(sfd).st_size):
+            pos = start // block * block
+            while pos < end:
+                n = -(-min(end - pos, 4 << 20) // block) * block
+                mine = os.pread(sfd, n, pos)
+                before = os.pread(mfd, len(mine), pos)
+                for b in range(0, len(mine), block):
+                    new = mine[b:b + block]
+                    if new == before[b:b + block]:
+                        continue
+                    at = offset + pos + b
+                    last = records[-1] if records else None
+                    if last is not None and last.end == at and len(last.data) + len(new) <= cardpatch.MAX_RECORD:
+                        records[-1] = cardpatch.Record(last.offset, last.data + new)
+                    else:
+                        records.append(cardpatch.Record(at, new))
+                pos += n
+    finally:
+        os.close(sfd)
+        os.close(mfd)
+    return records
+
+
+# ---------------------------------------------------------------- one card or image, in place
+
+def customise_card(target, options: CardOptions, *, partition_name: str) -> CustomiseResult:
+    """Apply `options` to the card or image file at `target`, which holds an image now: plan on it (as the
+    image), then write the blocks through one descriptor and read them back. Callers skip cards whose options
+    are `empty` (a result with no files read back is not counted as verified)."""
+    target = str(target)
+    with ImagePlanner(target, partition_name) as planner:
+        plan = planner.plan(options)
+        flags = os.O_RDWR | os.O_CLOEXEC
+        if Path(target).is_block_device():
+            flags |= os.O_EXCL
+        try:
+            fd = os.open(target, flags)
+        except OSError as e:
+            raise CustomiseError(f"cannot open {target} for writing: {e.strerror}; nothing was changed") from None
+        try:
+            digests = cardpatch.apply(fd, False, list(plan.records), partition_name, target)
+        except cardpatch.PatchError as e:
+            raise CustomiseError(f"{e}; nothing was changed") from None
+        finally:
+            os.close(fd)
+    return plan.result(target, digests)
 
 
 def _commit(fs: _Debugfs, writes: list, mkdirs: list) -> None:

@@ -248,9 +248,11 @@ class UDisksOpener:
 
 
 def run_helper(action_args: list, progress: Optional[ProgressFn] = None, on_line: Optional[LineFn] = None,
-               cancel: Optional[CancelFn] = None, argv: Optional[list] = None) -> protocol.ResultMsg:
+               cancel: Optional[CancelFn] = None, argv: Optional[list] = None,
+               on_card: Optional[Callable[[protocol.Message], None]] = None) -> protocol.ResultMsg:
     """Run the helper and return its result; raise WriteError/WriteCancelled/WizardError from its error.
-    `argv` overrides the command (tests run the helper directly)."""
+    `argv` overrides the command (tests run the helper directly). `on_card` gets every message that names a
+    card (`write-many`)."""
     from wizard.card.writer import WriteCancelled, WriteError
 
     cmd = argv or helper_argv(action_args)
@@ -289,7 +291,10 @@ def run_helper(action_args: list, progress: Optional[ProgressFn] = None, on_line
         assert proc.stdout is not None
         for raw in proc.stdout:
             msg = protocol.decode(raw)
-            if msg is None:
+            if msg is not None and getattr(msg, "card", None) is not None:
+                if on_card is not None:
+                    on_card(msg)
+            elif msg is None:
                 if on_line and raw.strip():
                     on_line(raw.rstrip())
             elif isinstance(msg, protocol.ProgressMsg):
@@ -343,17 +348,24 @@ def run_helper(action_args: list, progress: Optional[ProgressFn] = None, on_line
 
 def write_card(image, target, identity: Optional[dict] = None, options=None,
                progress: Optional[ProgressFn] = None, cancel: Optional[CancelFn] = None,
-               in_process: Optional[bool] = None):
-    """Write `image` to `target` the least privileged way there is (see the module's docstring)."""
+               in_process: Optional[bool] = None, patch: Optional[list] = None, patch_partition: str = ""):
+    """Write `image` to `target` the least privileged way there is (see the module's docstring).
+    `patch`: the card's own changes (wizard.card.cardpatch records inside partition `patch_partition`), written
+    after the verify through the same descriptor; their sha256 as read back from the card come back in the
+    result's `patch_sha256`."""
     from wizard.card.writer import WriteOptions, WriteResult, write_image
 
     opts = options or WriteOptions()
     way = "in-process" if in_process else route(target)
-    if way == "in-process":
-        return write_image(image, target, identity=identity, options=opts, progress=progress, cancel=cancel)
-    if way == "udisks2":
-        return write_image(image, target, identity=identity, options=opts, progress=progress, cancel=cancel,
-                           opener=UDisksOpener())
+    if way in ("in-process", "udisks2"):
+        from wizard.card.fanout import patcher
+
+        applied: dict = {}
+        after = patcher(patch, patch_partition, applied) if patch is not None else None
+        result = write_image(image, target, identity=identity, options=opts, progress=progress, cancel=cancel,
+                             opener=UDisksOpener() if way == "udisks2" else None, after_verify=after)
+        result.patch_sha256 = applied.get("sha")
+        return result
     if not identity:
         from wizard.card.writer import WriteError
 
@@ -368,9 +380,87 @@ def write_card(image, target, identity: Optional[dict] = None, options=None,
         args.append("--sparse")
     if opts.allow_non_removable:
         args.append("--allow-non-removable")
-    res = run_helper(args, progress=progress, cancel=cancel)
+    with _patch_file(patch) as patch_path:
+        if patch_path:
+            args += ["--patch", patch_path, "--patch-partition", patch_partition]
+        res = run_helper(args, progress=progress, cancel=cancel)
     known = {f.name for f in fields(WriteResult)}
-    return WriteResult(**{k: v for k, v in res.data.items() if k in known})
+    result = WriteResult(**{k: v for k, v in res.data.items() if k in known})
+    result.patch_sha256 = res.patch_sha256
+    return result
+
+
+def write_cards(image, jobs: list, *, progress_for: Callable[[int], Optional[ProgressFn]],
+                cancel: Optional[CancelFn] = None, on_card: Callable, partition_name: str = "",
+                patches: Optional[list] = None, argv_for: Optional[Callable[[list], list]] = None) -> dict:
+    """Several cards through ONE helper process (`write-many`), which reads the image once for all of them
+    (wizard.card.fanout inside the helper). `jobs`: wizard.card.fanout.CardJob, all confirmed (identity);
+    `patches[k]`: job k's changes (cardpatch records) or None. Each card's progress goes to progress_for(k);
+    `on_card(k, WriteResult or None, error text or None)` is called once per card as it finishes. Returns the
+    helper's final data (e.g. {"cards": N, "bytes_read": B}); raises for the helper as a whole. `argv_for(args)`:
+    the command instead of sudo's (tests run the helper directly)."""
+    from wizard.card.writer import WriteError, WriteResult
+
+    patches = patches or [None] * len(jobs)
+    opts = jobs[0].options
+    args = ["write-many", "--image", _absolute(image)]
+    for flag, on in (("--no-verify", not opts.verify), ("--verify-full", opts.verify_full),
+                     ("--sparse", opts.sparse), ("--allow-non-removable", opts.allow_non_removable)):
+        if on:
+            args.append(flag)
+    if any(p is not None for p in patches):
+        args += ["--patch-partition", partition_name]
+    for job in jobs:
+        if not job.identity:
+            raise WriteError(f"{job.target} was not confirmed: pick the card and confirm it first",
+                             "Nothing was written.")
+    known = {f.name for f in fields(WriteResult)}
+    started: dict = {}
+
+    def card_msg(msg) -> None:
+        k = msg.card
+        if not 0 <= k < len(jobs):
+            return
+        if isinstance(msg, protocol.ProgressMsg):
+            fn = progress_for(k)
+            if fn is not None:
+                fn(Progress(msg.done, msg.total, label=msg.label,
+                            started=started.setdefault((k, msg.label), time.monotonic())))
+        elif isinstance(msg, protocol.ResultMsg):
+            result = WriteResult(**{key: v for key, v in msg.data.items() if key in known})
+            result.patch_sha256 = msg.patch_sha256
+            on_card(k, result, None)
+        elif isinstance(msg, protocol.ErrorMsg):
+            on_card(k, None, msg.message)
+
+    with contextlib.ExitStack() as stack:
+        for job, patch in zip(jobs, patches):
+            path = stack.enter_context(_patch_file(patch))
+            args += ["--card", protocol.json.dumps({"target": _absolute(job.target), "identity": job.identity,
+                                                     "patch": path})]
+        res = run_helper(args, cancel=cancel, on_card=card_msg, argv=argv_for(args) if argv_for else None)
+    return res.data
+
+
+@contextlib.contextmanager
+def _patch_file(patch: Optional[list]) -> Iterator[str]:
+    """The card's changes in a file of the user's own (mode 600) for the helper, which opens it with the
+    user's rights like the image; removed afterwards."""
+    if patch is None:
+        yield ""
+        return
+    import tempfile
+
+    from wizard.card import cardpatch
+
+    fd, path = tempfile.mkstemp(prefix="wrnv-card-changes-", suffix=".bin")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(cardpatch.encode(patch))
+        yield path
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
 
 
 def verify_card(image, target, identity: Optional[dict] = None, full: bool = False,

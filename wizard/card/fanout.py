@@ -15,6 +15,11 @@ Why this shape:
   to read as zeros (--sparse on a card that cannot erase), the byte compare of the writer is used.
 - One card failing (pulled, I/O error, read-only, too slow) ends that card's thread only; it stops holding the
   others back at once.
+- Cards opened through the elevated helper cannot share this process's reads: all of them go to ONE helper
+  process (`write-many`), which runs this same fan-out on its side, so the image is still read once for them.
+- Each card's own changes (host name, key) are worked out before it is written, on the image, in this process
+  (wizard.card.customise.ImagePlanner), and written after its verify as a few blocks through the card's own
+  descriptor (wizard.card.cardpatch), on every route: the same code for root, udisks2 and the helper.
 """
 
 from __future__ import annotations
@@ -62,6 +67,7 @@ class SharedImage(writer.ImageInfo):
         self.digests: dict = {}                           # unit index -> digest of the image's bytes there
         self.reads: dict = {}                             # unit index -> times read from the image
         self.bytes_read = 0
+        self.helper_bytes_read: Optional[int] = None       # what the elevated helper read for its cards
 
     # -- consumers ----------------------------------------------------------------------------------
 
@@ -225,6 +231,8 @@ class CardJob:
     model: str = ""
     serial: str = ""
     size_bytes: int = 0
+    opener: object = None               # a writer.Opener to use instead of the route's (the helper's own)
+    patch: Optional[list] = None        # wizard.card.cardpatch records already worked out (inside the helper)
 
 
 @dataclass
@@ -248,19 +256,24 @@ class CardOutcome:
 def write_cards(image: writer.ImageInfo, jobs: list, *, progress_for: Callable[[int], Optional[ProgressFn]],
                 cancel: Optional[Callable[[], bool]] = None, partition_name: str = "APP",
                 on_done: Optional[Callable[[int, CardOutcome], None]] = None,
-                window: int = WINDOW, stall: float = STALL) -> tuple:
+                window: int = WINDOW, stall: float = STALL, planner=None) -> tuple:
     """Write `image` to every job's card at once. Returns (outcomes in job order, the SharedImage, whose
-    `bytes_read` and `reads` say how much of the image was read). Never raises for one card's failure."""
+    `bytes_read` and `reads` say how much of the image was read). Never raises for one card's failure.
+    Cards with `card_options` get their changes planned from the image (wizard.card.customise.ImagePlanner;
+    `planner`: one the caller already made and checked, else one is made here for the session) before they are
+    written, and written through the card's own descriptor after the verify, whichever way it was opened."""
     cancel = cancel or (lambda: False)
     shared = SharedImage(image, len(jobs), window=window, stall=stall)
     outcomes = [CardOutcome(job) for job in jobs]
+    session_planner = _Planner(image, partition_name, planner) if any(
+        j.card_options is not None and not j.card_options.empty for j in jobs) else None
 
     def one(i: int) -> None:
         job, out = jobs[i], outcomes[i]
         shared.bind(i)
         t0 = time.monotonic()
         try:
-            out.result = _write_one(shared, job, progress_for(i), cancel, partition_name, out)
+            out.result = _write_one(shared, job, progress_for(i), cancel, partition_name, out, session_planner)
         except writer.WriteError as e:
             out.error = str(e)
         except Exception as e:  # noqa: BLE001 - one card's surprise must not take the others down
@@ -272,50 +285,180 @@ def write_cards(image: writer.ImageInfo, jobs: list, *, progress_for: Callable[[
             if on_done is not None:
                 on_done(i, out)
 
+    helper = [i for i, job in enumerate(jobs) if job.route == "helper"]
     threads = [threading.Thread(target=one, args=(i,), name=f"wrnv-card-{i}", daemon=True)
-               for i in range(len(jobs))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        while t.is_alive():
-            t.join(0.2)             # short joins: the main thread keeps receiving Ctrl-C
+               for i in range(len(jobs)) if i not in helper]
+    if helper:
+        # One helper process writes all of them, from its own one read of the image (it cannot share ours).
+        threads.append(threading.Thread(target=_through_helper, name="wrnv-cards-helper", daemon=True,
+                                        args=(shared, jobs, outcomes, helper, progress_for, cancel, partition_name,
+                                              session_planner, on_done)))
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            while t.is_alive():
+                t.join(0.2)             # short joins: the main thread keeps receiving Ctrl-C
+    finally:
+        if session_planner is not None:
+            session_planner.close()
     return outcomes, shared
 
 
-def _write_one(shared: SharedImage, job: CardJob, progress: Optional[ProgressFn], cancel, partition_name: str,
-               out: CardOutcome) -> writer.WriteResult:
-    if job.route == "helper":
-        # The helper is another (root) process: it reads the image itself and cannot take per-card changes.
-        from wizard.card import elevate
+class _Planner:
+    """The session's ImagePlanner, made on first use by the first card that needs it (its checks then fail
+    every card alike, each before it is written)."""
 
-        shared.leave(shared._who[threading.get_ident()])
-        return elevate.write_card(str(shared.path), job.target, identity=job.identity, options=job.options,
-                                  progress=progress, cancel=cancel)
-    opener = None
-    if job.route == "udisks2":
+    def __init__(self, image: writer.ImageInfo, partition_name: str, given=None):
+        self.image, self.partition_name = image, partition_name
+        self._planner, self._own = given, given is None
+        self._error: Optional[str] = None
+        self._lock = threading.Lock()
+
+    def get(self):
+        from wizard.card.customise import CustomiseError, ImagePlanner
+
+        with self._lock:
+            if self._planner is None and self._error is None:
+                try:
+                    self._planner = ImagePlanner(self.image.path, self.partition_name)
+                except CustomiseError as e:
+                    self._error = str(e)
+            if self._error is not None:
+                raise CustomiseError(self._error)
+            return self._planner
+
+    def close(self) -> None:
+        with self._lock:
+            if self._own and self._planner is not None:
+                self._planner.close()
+
+
+def _bare(e) -> str:
+    """A customise message without its own "nothing was changed" (the card's state is said after it)."""
+    text = str(e)
+    for tail in ("; nothing was changed", ". Nothing was changed"):
+        if text.endswith(tail):
+            return text[:-len(tail)]
+    return text
+
+
+def _plan(job: CardJob, planner: Optional[_Planner]):
+    """The card's changes, worked out before it is written; a card that cannot get them is not written."""
+    opts = job.card_options
+    if opts is None or opts.empty or planner is None:
+        return None
+    from wizard.card.customise import CustomiseError
+
+    try:
+        plan = planner.get().plan(opts)
+    except CustomiseError as e:
+        raise writer.WriteError(f"{job.name}: its host name and key cannot be prepared: {_bare(e)}",
+                                "Nothing was written.") from None
+    bad = [f"{f.path}: {f.problem}" for f in plan.files if not f.ok]
+    if bad:
+        raise writer.WriteError(f"{job.name}: its host name and key did not read back as planned ({'; '.join(bad)})",
+                                "Nothing was written.")
+    return plan
+
+
+def _through_helper(shared: SharedImage, jobs: list, outcomes: list, which: list, progress_for, cancel,
+                    partition_name: str, planner: Optional[_Planner], on_done) -> None:
+    """The cards opened through the elevated helper: each one's changes planned here first (a card whose
+    changes cannot be planned is not written), then all written by one helper process (elevate.write_cards),
+    each with its own progress, result or error."""
+    from wizard.card import elevate
+
+    t0 = time.monotonic()
+    plans: dict = {}
+    go: list = []
+    for i in which:
+        shared.leave(i)             # the helper reads the image itself
+        try:
+            plans[i] = _plan(jobs[i], planner)
+            go.append(i)
+        except writer.WriteError as e:
+            _finish(outcomes[i], t0, on_done, i, error=str(e))
+    if not go:
+        return
+
+    def card_done(k: int, result: Optional[writer.WriteResult], error: Optional[str]) -> None:
+        i = go[k]
+        out, plan = outcomes[i], plans[i]
+        if result is not None and plan is not None:
+            out.customised = plan.result(jobs[i].target, result.patch_sha256)
+            if not out.customised.verified:
+                error = (f"{jobs[i].name} was written and verified, but its host name and key did not read back "
+                         f"as written ({out.customised.how}). Write it again.")
+        out.result = result
+        _finish(out, t0, on_done, i, error=error)
+
+    try:
+        data = elevate.write_cards(str(shared.path), [jobs[i] for i in go], progress_for=lambda k: progress_for(go[k]),
+                            cancel=cancel, on_card=card_done, partition_name=partition_name,
+                            patches=[list(plans[i].records) if plans[i] is not None else None for i in go])
+        if isinstance(data.get("bytes_read"), int):
+            shared.helper_bytes_read = data["bytes_read"]
+    except Exception as e:  # noqa: BLE001 - the helper as a whole failed: every card not finished fails with it
+        text = str(e) if isinstance(e, writer.WizardError) else f"the helper failed: {e}"
+        for i in go:
+            if not outcomes[i].finished_at:
+                _finish(outcomes[i], t0, on_done, i, error=text)
+    for i in go:                        # a card the helper never answered for
+        if not outcomes[i].finished_at:
+            _finish(outcomes[i], t0, on_done, i, error=f"{jobs[i].name}: the helper stopped without its result")
+
+
+def _finish(out: CardOutcome, t0: float, on_done, i: int, error: Optional[str] = None) -> None:
+    out.error = error if error is not None else out.error
+    out.seconds = time.monotonic() - t0
+    out.finished_at = time.monotonic()
+    if on_done is not None:
+        on_done(i, out)
+
+
+def _write_one(shared: SharedImage, job: CardJob, progress: Optional[ProgressFn], cancel, partition_name: str,
+               out: CardOutcome, planner: Optional[_Planner] = None) -> writer.WriteResult:
+    # Inside the helper the blocks come ready-made from the wizard (job.patch); here they are planned now.
+    plan = _plan(job, planner) if job.patch is None else None
+    records = job.patch if job.patch is not None else (list(plan.records) if plan is not None else None)
+    opener = job.opener
+    if opener is None and job.route == "udisks2":
         from wizard.card.elevate import UDisksOpener
 
         opener = UDisksOpener()
-
-    def customise(tgt: writer.Target) -> None:
-        opts = job.card_options
-        if opts is None or opts.empty:
-            return
-        from wizard.card.customise import CustomiseError, customise_card
-
-        # The card's own exclusive descriptor, not its path: the card customised is the card just verified.
-        try:
-            out.customised = customise_card(f"/proc/self/fd/{tgt.fd}", opts, partition_name=partition_name,
-                                            pass_fds=(tgt.fd,))
-        except CustomiseError as e:
-            raise writer.WriteError(f"{job.name} was written and verified, but {e}",
-                                    "Write it again to give it its host name and key.") from None
+    applied: dict = {}
+    result = writer.write_image(shared, job.target, identity=job.identity, options=job.options,
+                                progress=progress, cancel=cancel, opener=opener, verifier=shared.verify,
+                                after_verify=patcher(records, partition_name, applied) if records is not None
+                                else None)
+    result.patch_sha256 = applied.get("sha")
+    if plan is not None:
+        out.customised = plan.result(job.target, result.patch_sha256)
         if not out.customised.verified:
-            raise writer.WriteError(f"{job.name}: the changed files did not read back as written ("
-                                    f"{out.customised.how})", "Write it again.")
+            raise writer.WriteError(f"{job.name} was written and verified, but its host name and key did not read "
+                                    f"back as written ({out.customised.how})", "Write it again.")
+    return result
 
-    return writer.write_image(shared, job.target, identity=job.identity, options=job.options, progress=progress,
-                              cancel=cancel, opener=opener, verifier=shared.verify, after_verify=customise)
+
+def patcher(records: list, partition_name: str, applied: dict):
+    """The writer's after_verify: the card's own blocks through the card's own descriptor (exclusive where it
+    can be), not its path: the card changed is the card just verified, and udisks2's or the helper's descriptor
+    works where the user may not open the device. Checked against the card's GPT first."""
+    def after(tgt: writer.Target) -> None:
+        from wizard.card import cardpatch
+        from wizard.card.gpt import GptError
+
+        try:
+            applied["sha"] = cardpatch.apply(tgt.fd, tgt.direct, records, partition_name, tgt.name)
+        except (cardpatch.PatchError, GptError) as e:
+            raise writer.WriteError(str(e), f"{tgt.noun().capitalize()} holds the image (written and verified) but "
+                                    "not its host name and key: write it again") from None
+        except OSError as e:
+            raise writer.WriteError(f"{tgt.name} stopped answering while writing its host name and key "
+                                    f"({e.strerror})", f"{tgt.noun().capitalize()} holds the image but maybe not "
+                                    "its host name and key: write it again") from None
+    return after
 
 
 def write_cards_for(session, image: writer.ImageInfo, jobs: list, **kwargs) -> tuple:

@@ -10,6 +10,11 @@ Why it can be trusted with root: it trusts nothing it is given.
   a system, mounted or internal disk: refused, nothing created.
 - The image is opened with the calling user's rights (SUDO_UID/PKEXEC_UID), so root's rights never let the
   user copy a file they cannot read onto a card.
+- The card's own changes (`write --patch FILE --patch-partition APP`: host name, key) are a list of blocks the
+  wizard worked out on the image; it opens FILE with the caller's rights, refuses any block outside that
+  partition of the image's GPT (and again of the card's, read through its descriptor after the verify), on the
+  partition table or past the card's end before writing anything, writes them through the same descriptor and
+  returns their sha256 as read back from the card. It never parses a file system.
 - It never takes a path it would write (no log file: dosdcard.sh's output goes back over the pipe), never
   creates a file and never chowns.
 It talks back in wizard.card.protocol messages, one JSON line each, and stops at the next block when stdin
@@ -34,10 +39,13 @@ from wizard.card import protocol  # noqa: E402
 from wizard.core.errors import WizardError  # noqa: E402
 from wizard.core.progress import Cancelled, Progress  # noqa: E402
 
+_EMIT = threading.Lock()     # several cards' threads talk at once (write-many): one whole line each
+
 
 def _emit(msg: protocol.Message) -> None:
-    sys.stdout.write(protocol.encode(msg) + "\n")
-    sys.stdout.flush()
+    with _EMIT:
+        sys.stdout.write(protocol.encode(msg) + "\n")
+        sys.stdout.flush()
 
 
 def _progress(p: Progress) -> None:
@@ -70,6 +78,18 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--verify-full", action="store_true")
     w.add_argument("--sparse", action="store_true")
     w.add_argument("--allow-non-removable", action="store_true")
+    w.add_argument("--patch", default="", help="the card's own changes (host name, key) to write after the verify: "
+                   "a file the wizard made, opened with the caller's rights; applied only inside --patch-partition")
+    w.add_argument("--patch-partition", default="", help="GPT name of the partition the changes must lie in")
+    m = sub.add_parser("write-many", help="write an image to several cards at once from one read of it")
+    m.add_argument("--image", required=True)
+    m.add_argument("--card", action="append", required=True,
+                   help='JSON {"target": PATH, "identity": {...}, "patch": FILE or ""}, once per card')
+    m.add_argument("--patch-partition", default="")
+    m.add_argument("--no-verify", action="store_true")
+    m.add_argument("--verify-full", action="store_true")
+    m.add_argument("--sparse", action="store_true")
+    m.add_argument("--allow-non-removable", action="store_true")
     v = sub.add_parser("verify", help="read a card back and compare it with an image")
     v.add_argument("--image", required=True)
     v.add_argument("--target", required=True)
@@ -118,6 +138,8 @@ def main(argv: Optional[list] = None) -> int:
         try:
             if args.action == "write":
                 return _write(args, cancel)
+            if args.action == "write-many":
+                return _write_many(args, cancel)
             if args.action == "verify":
                 return _verify(args, cancel)
             if args.action == "doflash":
@@ -161,7 +183,7 @@ def _caller() -> tuple:
         return int(uid), int(gid or 0), ""
 
 
-def _open_image_as_caller(path: str) -> int:
+def _open_image_as_caller(path: str, what: str = "the image") -> int:
     """Open the image with the calling user's rights: root's would let the user copy a file only root may
     read onto a card they own."""
     from wizard.card.writer import WriteError
@@ -176,7 +198,7 @@ def _open_image_as_caller(path: str) -> int:
     try:
         return _open_ro(path)
     except PermissionError:
-        raise WriteError(f"you may not read the image {path}", "Nothing was written.") from None
+        raise WriteError(f"you may not read {what} {path}", "Nothing was written.") from None
     finally:
         os.seteuid(0)
         os.setegid(0)
@@ -194,23 +216,112 @@ def _open_ro(path: str) -> int:
 
 
 def _write(args, cancel) -> int:
+    from wizard.card.fanout import patcher
     from wizard.card.writer import WriteError, WriteOptions, check_image, write_image
 
     identity = _identity(args.identity)
     if identity is None:
         raise WriteError("no confirmed identity: the helper writes only a card the user confirmed",
                          "Nothing was written.")
+    if bool(args.patch) != bool(args.patch_partition):
+        raise WriteError("--patch and --patch-partition go together", "Nothing was written.")
+    fd = _open_image_as_caller(args.image)
+    try:
+        info = check_image(args.image, fd=fd)
+        records = _read_patch(args.patch, fd, args.patch_partition, info.size) if args.patch else None
+        opts = WriteOptions(verify=not args.no_verify, verify_full=args.verify_full, sparse=args.sparse,
+                            allow_non_removable=args.allow_non_removable)
+        applied: dict = {}
+        result = write_image(info, args.target, identity=identity, options=opts, progress=_progress,
+                             cancel=cancel, opener=HelperOpener(),
+                             after_verify=patcher(records, args.patch_partition, applied) if records is not None
+                             else None)
+    finally:
+        os.close(fd)
+    _emit(protocol.ResultMsg(ok=True, data=result.to_json(), patch_sha256=applied.get("sha")))
+    return 0
+
+
+def _write_many(args, cancel) -> int:
+    """Several cards from one read of the image: the wizard's own fan-out (wizard.card.fanout), run here with
+    this helper's opener (whole block devices only, each checked against the identity the user confirmed).
+    Every card is checked (identity given, changes file inside its partition) before any is written; then one
+    card failing stops that card only."""
+    from wizard.card import fanout
+    from wizard.card.writer import WriteError, WriteOptions, check_image
+
+    cards = []
+    for text in args.card:
+        try:
+            card = json.loads(text)
+        except ValueError:
+            card = None
+        if not isinstance(card, dict) or not isinstance(card.get("target"), str) or \
+                not isinstance(card.get("patch", ""), str):
+            raise WriteError("a card's description is not readable: pick the cards again", "Nothing was written.")
+        identity = _identity(json.dumps(card.get("identity"))) if card.get("identity") else None
+        if identity is None:
+            raise WriteError(f"{card['target']} has no confirmed identity: the helper writes only cards the user "
+                             "confirmed", "Nothing was written.")
+        cards.append((card["target"], identity, card.get("patch", "")))
+    if any(p for _, _, p in cards) and not args.patch_partition:
+        raise WriteError("a changes file needs --patch-partition", "Nothing was written.")
     fd = _open_image_as_caller(args.image)
     try:
         info = check_image(args.image, fd=fd)
         opts = WriteOptions(verify=not args.no_verify, verify_full=args.verify_full, sparse=args.sparse,
                             allow_non_removable=args.allow_non_removable)
-        result = write_image(info, args.target, identity=identity, options=opts, progress=_progress,
-                             cancel=cancel, opener=HelperOpener())
+        opener = HelperOpener()
+        jobs = [fanout.CardJob(target=t, name=Path(t).name, identity=ident, route="in-process", options=opts,
+                               opener=opener,
+                               patch=_read_patch(p, fd, args.patch_partition, info.size) if p else None)
+                for t, ident, p in cards]
+
+        def progress_for(k: int):
+            return lambda p: _emit(protocol.ProgressMsg(label=p.label, done=int(p.done), total=p.total, card=k))
+
+        def done(k: int, out) -> None:
+            if out.error is None and out.result is not None:
+                _emit(protocol.ResultMsg(ok=True, data=out.result.to_json(), patch_sha256=out.result.patch_sha256,
+                                         card=k))
+            else:
+                _emit(protocol.ErrorMsg(problem=out.error or "not written", card=k,
+                                        exit_code=130 if cancel() else 1))
+
+        outcomes, shared = fanout.write_cards(info, jobs, progress_for=progress_for, cancel=cancel,
+                                              partition_name=args.patch_partition or "APP", on_done=done)
     finally:
         os.close(fd)
-    _emit(protocol.ResultMsg(ok=True, data=result.to_json()))
-    return 0
+    ok = sum(1 for o in outcomes if o.error is None and o.result is not None)
+    _emit(protocol.ResultMsg(ok=ok == len(outcomes), data={"cards": len(outcomes), "ok": ok,
+                                                          "bytes_read": shared.bytes_read}))
+    return 0 if ok == len(outcomes) else 1
+
+
+def _read_patch(path: str, image_fd: int, partition: str, image_size: int) -> list:
+    """The card's changes, read with the caller's rights and checked against the image's GPT before the card is
+    touched (the card will hold the image): a record outside the partition, on the table or past the end is
+    refused now, with nothing written."""
+    from wizard.card import cardpatch
+    from wizard.card.gpt import GptError
+    from wizard.card.writer import WriteError
+
+    pfd = _open_image_as_caller(path, "the card's changes file")
+    try:
+        raw = b""
+        while len(raw) <= cardpatch.MAX_BYTES * 2:
+            chunk = os.read(pfd, 1 << 20)
+            if not chunk:
+                break
+            raw += chunk
+    finally:
+        os.close(pfd)
+    try:
+        records = cardpatch.decode(raw)
+        cardpatch.check_against_table(image_fd, records, partition, "the image", image_size)
+    except (cardpatch.PatchError, GptError) as e:
+        raise WriteError(str(e).rstrip("."), "Nothing was written.") from None
+    return records
 
 
 def _verify(args, cancel) -> int:

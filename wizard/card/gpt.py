@@ -55,6 +55,20 @@ def _sector_sizes(fd: int) -> list:
     return [512, 4096]
 
 
+@dataclass(frozen=True)
+class Layout:
+    """Where the table itself lies: sectors before `first_usable` (protective MBR, header, entries) and after
+    `last_usable` (the backup entries and header) belong to the GPT, never to a partition."""
+    first_usable: int
+    last_usable: int
+    sector_size: int
+
+    @property
+    def usable(self) -> tuple:
+        """The byte range [start, end) a partition may use."""
+        return self.first_usable * self.sector_size, (self.last_usable + 1) * self.sector_size
+
+
 def read_partitions(path) -> list:
     """All used GPT entries of the disk or image at `path`, in table order."""
     try:
@@ -62,20 +76,26 @@ def read_partitions(path) -> list:
     except OSError as e:
         raise GptError(f"cannot read {path}: {e.strerror}; check the path and that you may read it") from None
     try:
-        for ss in _sector_sizes(fd):
-            parts = _read_with_sector_size(fd, ss, path)
-            if parts is not None:
-                return parts
+        return read_table(fd, path)[0]
     finally:
         os.close(fd)
+
+
+def read_table(fd: int, path) -> tuple:
+    """(partitions, Layout) of the disk or image open at `fd` (a card is read through the one descriptor it
+    was written with, never re-opened); `path` only names it in messages."""
+    for ss in _sector_sizes(fd):
+        table = _read_with_sector_size(fd, ss, path)
+        if table is not None:
+            return table
     raise GptError(f"{path} has no GPT partition table; is this a card written from a Jetson SD-card image?")
 
 
-def _read_with_sector_size(fd: int, ss: int, path) -> list | None:
+def _read_with_sector_size(fd: int, ss: int, path) -> tuple | None:
     raw = os.pread(fd, ss, ss)
     if len(raw) < _HEADER.size or raw[:8] != b"EFI PART":
         return None
-    (_sig, _rev, hsize, hcrc, _res, _cur, _alt, _first, _last, _guid, entries_lba, count, esize,
+    (_sig, _rev, hsize, hcrc, _res, _cur, _alt, first_usable, last_usable, _guid, entries_lba, count, esize,
      ecrc) = _HEADER.unpack_from(raw)
     if not (92 <= hsize <= ss) or esize < _ENTRY.size or count > 4096:
         raise GptError(f"{path}: the GPT header is damaged; write the image to the card again")
@@ -93,12 +113,16 @@ def _read_with_sector_size(fd: int, ss: int, path) -> list | None:
             continue
         parts.append(Partition(number=i + 1, name=name.decode("utf-16-le", "replace").split("\0", 1)[0],
                                first_lba=first, last_lba=last, sector_size=ss))
-    return parts
+    return parts, Layout(first_usable, last_usable, ss)
 
 
 def find_partition(path, name: str) -> Partition:
     """The one partition called `name`; refuses when there is none or more than one."""
-    parts = read_partitions(path)
+    return pick(read_partitions(path), name, path)
+
+
+def pick(parts: list, name: str, path) -> Partition:
+    """The one partition of `parts` called `name`; refuses when there is none or more than one."""
     hits = [p for p in parts if p.name == name]
     if not hits:
         names = ", ".join(p.name or f"#{p.number}" for p in parts) or "none"

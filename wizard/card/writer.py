@@ -148,6 +148,7 @@ class WriteResult:
     verify_seconds: float = 0.0
     zeros_checked: int = 0          # bytes of skipped ranges read back in full (--verify=full)
     path_used: str = ""             # how the target was opened: a key of PATH_WORDS
+    patch_sha256: Optional[list] = None     # the card's own changes as read back (wizard.card.cardpatch)
 
     def summary(self) -> str:
         n = humanize.naturalsize

@@ -16,7 +16,7 @@ import time
 
 def run(args, image, targets: list) -> int:
     from wizard.card import elevate
-    from wizard.card.customise import CardOptionError, options_for_cards
+    from wizard.card.customise import ImagePlanner, options_for_cards
     from wizard.card.fanout import CardJob, record, write_cards, write_cards_for
     from wizard.card.report import SessionReport
     from wizard.card.writer import WriteOptions, check_image, make_safe_to_remove, sigint_cancels
@@ -45,12 +45,9 @@ def run(args, image, targets: list) -> int:
         seen[key] = given
         checked.append((path, identity, disk))
     routes = [elevate.route(p) for p, _, _ in checked]
-    if customising:
-        for (_path, _, disk), way in zip(checked, routes):
-            if way != "in-process":
-                raise CardOptionError(
-                    f"--hostname/--ssh-key are applied only when the wizard opens the card itself (run it with "
-                    f"sudo, or write a file); {disk.name} would be opened through {way}: nothing was written")
+    # The cards' changes are worked out on the image, whichever way each card is opened: an image they cannot be
+    # made on (no such partition, not ext4, unfinished journal, e2fsprogs missing or too old) stops here.
+    planner = ImagePlanner(info.path, partition) if customising else None
     _confirm_all([d for _, _, d in checked], args.yes)
 
     jobs = []
@@ -80,11 +77,16 @@ def run(args, image, targets: list) -> int:
 
     t0 = time.monotonic()
     session = _project_session(args)
-    with sigint_cancels() as cancel:
-        kw = dict(progress_for=board.progress_for, cancel=cancel, partition_name=partition, on_done=done)
-        # The project's Write the card step, when there is a project: the engine records it, with every card.
-        outcomes, shared = (write_cards_for(session, info, jobs, **kw) if session is not None else
-                            write_cards(info, jobs, **kw))
+    try:
+        with sigint_cancels() as cancel:
+            kw = dict(progress_for=board.progress_for, cancel=cancel, partition_name=partition, on_done=done,
+                      planner=planner)
+            # The project's Write the card step, when there is a project: the engine records it, with every card.
+            outcomes, shared = (write_cards_for(session, info, jobs, **kw) if session is not None else
+                                write_cards(info, jobs, **kw))
+    finally:
+        if planner is not None:
+            planner.close()
     board.close()
     for out in outcomes:
         report.add(record(out))
@@ -98,9 +100,15 @@ def run(args, image, targets: list) -> int:
     report.finish()
     wall = time.monotonic() - t0
     t = report.totals
-    print(f"{t['ok']} of {t['cards']} cards written and verified in {wall:.1f} s; the image was "
-          f"read once ({shared.bytes_read:,} bytes)" if all(j.route != "helper" for j in jobs) else
-          f"{t['ok']} of {t['cards']} cards written and verified in {wall:.1f} s")
+    line = f"{t['ok']} of {t['cards']} cards written and verified in {wall:.1f} s"
+    here, there = shared.bytes_read, shared.helper_bytes_read
+    if there is None:
+        line += f"; the image was read once ({here:,} bytes)"
+    elif not here:
+        line += f"; the image was read once, by the helper ({there:,} bytes)"
+    else:
+        line += f"; the image was read once here ({here:,} bytes) and once by the helper ({there:,} bytes)"
+    print(line)
     if args.report:
         try:
             print(f"report: {report.write_json(args.report)}")
