@@ -206,3 +206,28 @@ def test_card_must_be_a_host_name(board_host, project, tmp_path, capsys):
     assert main([*args, "--card", "jetson 02"]) == 2
     err = capsys.readouterr().err
     assert "--card" in err and "not a host name" in err
+
+
+def test_plain_mode_checks_each_card_found_by_name(board_host, jetson, libcuda_standin, project, tmp_path,
+                                                  monkeypatch):
+    """`--plain --answers`: the found card's board is checked and kept under its host name; the other one is
+    said to be not found and not checked, so the step does not pass."""
+    from wizard.plain import PlainRun
+
+    jetson.install_libcuda(libcuda_standin)
+    monkeypatch.setattr(cards, "system_resolve", resolver({"jetson-02.local": ["127.0.0.1"]}))
+    s = Session.open(project, str(board_host["profile"]))
+    s.update_answers(board_port=board_host["port"], board_identity=str(board_host["identity"]))
+    lines = []
+    run = PlainRun(s, ask=False, out=lines.append, extra_args={"check-board": [
+        "--accept-new-host-key", "--known-hosts", str(tmp_path / "kh"), "--image", "l4t-test", "--timeout", "5"]})
+    assert run.step_boot() is False
+    text = "\n".join(lines)
+    assert "jetson-01: not found (jetson-01.local: Name or service not known) -> is it booted" in text
+    assert "jetson-02: found at 127.0.0.1 (jetson-02.local)" in text
+    assert "jetson-01: not checked." in text
+    ran = [ln for ln in lines if ln.startswith("$ wrnv-wizard check-board")]
+    assert len(ran) == 1 and " 127.0.0.1 --card jetson-02 " in ran[0]
+    st = Session.open(project, str(board_host["profile"])).step_state("boot")
+    assert st.data["boards"]["jetson-02"]["ok"] is True
+    assert st.status is Status.PENDING and st.detail == "passed: jetson-02; not checked yet: jetson-01"
