@@ -54,6 +54,8 @@ class BootScreen(StepScreen):
     # How card names are looked up (name -> addresses; None: the host's getaddrinfo, i.e. nss-mdns for .local).
     # Tests give a table, so that no test asks the network.
     resolver = None
+    # Where the resolver's sources are named (tests give their own).
+    nsswitch = "/etc/nsswitch.conf"
 
     def __init__(self, session) -> None:
         super().__init__(session)
@@ -72,6 +74,7 @@ class BootScreen(StepScreen):
                 with Horizontal(id="boot-cards-head"):
                     yield Static("Written cards, found by name (Enter checks one):", id="boot-cards-title")
                     yield Button("Look again", id="boot-lookup", compact=True)
+                yield Static("", id="boot-no-mdns")
                 yield CardList(id="boot-cards", compact=True)
             yield Static("", id="boot-card-note")
             with Vertical(id="boot-target"):
@@ -116,7 +119,15 @@ class BootScreen(StepScreen):
         self._boards = card_boards(self.session)
         self.query_one("#boot-cards-box").display = bool(self._boards)
         self.query_one("#boot-card-note").display = False
+        no_mdns = self.query_one("#boot-no-mdns", Static)
+        no_mdns.display = False
         if self._boards:
+            from wizard.board.cards import NO_MDNS_HERE, mdns_configured
+
+            # Said once above the rows, when this computer plainly cannot resolve .local names.
+            if mdns_configured(type(self).nsswitch) is False:
+                no_mdns.update(NO_MDNS_HERE)
+                no_mdns.display = True
             self.query_one(CardList).show(self._boards, recorded_boards(self.session))
             self.look_up_cards()
         self.find_candidates()
@@ -245,8 +256,10 @@ class BootScreen(StepScreen):
         done = threading.Event()
 
         def show() -> None:
-            self.app.push_screen(HostKeyScreen(client.target.known_hosts_name, keys.fingerprints,
-                                               str(client.known_hosts)),
+            name = client.target.known_hosts_name
+            if self._card:
+                name = f"{self._card} ({name})"
+            self.app.push_screen(HostKeyScreen(name, keys.fingerprints, str(client.known_hosts)),
                                  callback=lambda yes: (answer.append(bool(yes)), done.set()))
 
         self.app.call_from_thread(show)

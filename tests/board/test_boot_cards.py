@@ -42,6 +42,9 @@ def cards_session(board_host, tmp_path, monkeypatch):
     monkeypatch.setattr(BootScreen, "known_hosts", tmp_path / "kh")
     monkeypatch.setattr(BootScreen, "ssh_config", "/dev/null")
     monkeypatch.setattr(BootScreen, "resolver", staticmethod(resolve))
+    nss = tmp_path / "nsswitch.conf"
+    nss.write_text("passwd: files\nhosts:          files mdns4_minimal [NOTFOUND=return] dns\n")
+    monkeypatch.setattr(BootScreen, "nsswitch", str(nss))
     s = Session.open(tmp_path / "project", str(board_host["profile"]))
     s.mark("flash", Status.DONE, "2 cards written and verified",
            cards=[{"device": f"/dev/loop{i}", "name": f"loop{i}", "hostname": h, "error": None, "verified": True}
@@ -66,6 +69,7 @@ async def test_two_cards_one_found_one_not_at_80x24(cards_session, board_host, j
         flat = " ".join(" ".join(screen_lines(app)).split())
         assert "is it booted and on this network? mDNS needs avahi/nss-mdns on this computer: apt-get install " \
                "libnss-mdns" in flat
+        assert screen.query_one("#boot-no-mdns").display is False       # this "computer" has nss-mdns
         # The image's default name is nobody's once the cards have their own.
         assert not any(c.kind == "mdns" for c in screen.query_one("#boot-candidates").candidates)
 
@@ -115,3 +119,20 @@ async def test_no_cards_no_card_rows(board_host, tmp_path, monkeypatch):
         await wait_until(pilot, lambda: screen.query_one("#boot-candidates").candidates, 20)
         assert screen.query_one("#boot-cards-box").display is False
         assert any(c.kind == "mdns" for c in screen.query_one("#boot-candidates").candidates)
+
+
+async def test_a_computer_without_nss_mdns_is_told_once(cards_session, tmp_path, monkeypatch):
+    nss = tmp_path / "nsswitch-plain.conf"
+    nss.write_text("hosts: files dns   # mdns4 would go here\n")
+    monkeypatch.setattr(BootScreen, "nsswitch", str(nss))
+    app = WizardApp(cards_session, start_at="boot")
+    async with app.run_test(size=SIZE) as pilot:
+        cards = app.screen.query_one(CardList)
+        await wait_until(pilot, lambda: len(cards.lookups) == 2, 20)
+        await pilot.pause()
+        note = app.screen.query_one("#boot-no-mdns")
+        assert note.display is True
+        flat = " ".join(" ".join(screen_lines(app)).split())
+        assert "This computer does not look up .local names (no mdns on the hosts line of /etc/nsswitch.conf): " \
+               "apt-get install libnss-mdns, or give each board's address." in flat
+        assert "jetson-01 found at 127.0.0.1" in flat and "jetson-02 not found" in flat

@@ -91,6 +91,21 @@ def test_a_resolver_error_is_not_found_in_its_own_words():
     assert not out[0].found and out[0].why == "Name or service not known"
 
 
+@pytest.mark.parametrize("text,want", [
+    ("hosts: files mdns4_minimal [NOTFOUND=return] dns\n", True),
+    ("passwd: files\nhosts:\tfiles mdns dns myhostname\n", True),
+    ("hosts: files dns\n", False),
+    ("# hosts: files mdns4\nhosts: files dns\n", False),
+    ("passwd: files\n", False),
+])
+def test_mdns_configured_reads_the_hosts_line(tmp_path, text, want):
+    from wizard.board.cards import mdns_configured
+
+    (tmp_path / "nss").write_text(text)
+    assert mdns_configured(str(tmp_path / "nss")) is want
+    assert mdns_configured(str(tmp_path / "missing")) is None
+
+
 def test_the_real_resolver_answers_localhost_from_this_host():
     """getaddrinfo itself (no network: /etc/hosts and numeric addresses)."""
     assert "127.0.0.1" in system_resolve("localhost")

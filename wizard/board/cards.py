@@ -23,6 +23,8 @@ from wizard.core.profile import Profile
 LOOKUP_TIMEOUT = 3.0
 NOT_FOUND_FIX = ("is it booted and on this network? mDNS needs avahi/nss-mdns on this computer: "
                  "apt-get install libnss-mdns")
+NO_MDNS_HERE = ("This computer does not look up .local names (no mdns on the hosts line of /etc/nsswitch.conf): "
+                "apt-get install libnss-mdns, or give each board's address.")
 
 Resolver = Callable[[str], list]
 
@@ -86,6 +88,20 @@ def system_resolve(name: str) -> list:
         if a not in out:
             out.append(a)
     return out
+
+
+def mdns_configured(nsswitch: str = "/etc/nsswitch.conf") -> Optional[bool]:
+    """Whether this computer's resolver asks mDNS for .local names (an `mdns*` source on the `hosts:` line,
+    which libnss-mdns adds); None when that cannot be told (no such file: another C library, a container)."""
+    try:
+        text = open(nsswitch, encoding="utf-8", errors="replace").read()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line.startswith("hosts:"):
+            return any(src.startswith("mdns") for src in line[len("hosts:"):].split())
+    return False
 
 
 def _why(e: BaseException) -> str:
