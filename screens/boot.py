@@ -64,6 +64,8 @@ class BootScreen(StepScreen):
         # The written card whose board the address belongs to ("" : a board that is not one of the cards).
         self._card = ""
         self._boards: list = []
+        # "Check all found": the found boards still to check, one after another.
+        self._queue: list = []
 
     def compose_body(self) -> ComposeResult:
         a = self.session.answers
@@ -72,8 +74,9 @@ class BootScreen(StepScreen):
             yield Static(INTERNET_NOTE, id="boot-note")
             with Vertical(id="boot-cards-box"):
                 with Horizontal(id="boot-cards-head"):
-                    yield Static("Written cards, found by name (Enter checks one):", id="boot-cards-title")
+                    yield Static("Written cards, by name (Enter checks one):", id="boot-cards-title")
                     yield Button("Look again", id="boot-lookup", compact=True)
+                    yield Button("Check all found", id="boot-check-all", compact=True)
                 yield Static("", id="boot-no-mdns")
                 yield CardList(id="boot-cards", compact=True)
             yield Static("", id="boot-card-note")
@@ -180,6 +183,28 @@ class BootScreen(StepScreen):
         event.stop()
         self.look_up_cards()
 
+    @on(Button.Pressed, "#boot-check-all")
+    def _check_all_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if self.busy:
+            return
+        cards = self.query_one(CardList)
+        found = [b for b in self._boards if getattr(cards.lookup(b.hostname), "found", False)]
+        if not found:
+            self.notify("No card's board was found by name (yet): Look again once they have booted, or pick a "
+                        "card and type its address.", severity="warning", timeout=10, markup=False)
+            return
+        self._queue = found[1:]
+        self._pick_card(found[0])
+
+    def _next_in_queue(self) -> None:
+        if not self._queue:
+            return
+        if self.busy:                 # the last run is still clearing up
+            self.set_timer(0.2, self._next_in_queue)
+            return
+        self._pick_card(self._queue.pop(0))
+
     def _pick_card(self, board) -> None:
         """A card's row: check its board where it was found; otherwise ask for its address."""
         self._card = board.hostname
@@ -200,6 +225,7 @@ class BootScreen(StepScreen):
     def on_option_list_option_selected(self, event) -> None:
         if isinstance(event.option_list, CardList):
             event.stop()
+            self._queue = []
             board = event.option_list.board(event.option.id or "")
             if board is not None:
                 self._pick_card(board)
@@ -319,6 +345,8 @@ class BootScreen(StepScreen):
         self.query_one("#boot-forget", Button).display = key_changed
         self.query_one("#boot-demo", Button).disabled = not ok
         self.refresh_nav()
+        if self._queue:
+            self.call_after_refresh(self._next_in_queue)
 
     def _show_firmware(self, show: bool) -> None:
         """The board does not appear: say why that may be its boot firmware, and offer the route (Image step)."""
@@ -376,11 +404,13 @@ class BootScreen(StepScreen):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
+        self._queue = []
         self.start_checks()
 
     @on(Button.Pressed, "#boot-check")
     def _check_pressed(self, event: Button.Pressed) -> None:
         event.stop()
+        self._queue = []
         self.start_checks()
 
     @on(Button.Pressed, "#boot-demo")

@@ -136,3 +136,42 @@ async def test_a_computer_without_nss_mdns_is_told_once(cards_session, tmp_path,
         assert "This computer does not look up .local names (no mdns on the hosts line of /etc/nsswitch.conf): " \
                "apt-get install libnss-mdns, or give each board's address." in flat
         assert "jetson-01 found at 127.0.0.1" in flat and "jetson-02 not found" in flat
+
+
+async def test_check_all_found_checks_each_found_board_in_turn(board_host, jetson, libcuda_standin, tmp_path,
+                                                               monkeypatch):
+    """Three cards: two found (both at the tests' sshd), one not; "Check all found" checks the two, one after
+    the other, each recorded under its host name; the third stays to do."""
+    jetson.install_libcuda(libcuda_standin)
+    table = {"jetson-01.local": ["127.0.0.1"], "jetson-03.local": ["127.0.0.1"]}
+
+    def resolve(name):
+        if name in table:
+            return table[name]
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(BootScreen, "known_hosts", tmp_path / "kh")
+    monkeypatch.setattr(BootScreen, "ssh_config", "/dev/null")
+    monkeypatch.setattr(BootScreen, "resolver", staticmethod(resolve))
+    s = Session.open(tmp_path / "project", str(board_host["profile"]))
+    s.mark("flash", Status.DONE, "3 cards written and verified",
+           cards=[{"device": f"/dev/loop{i}", "hostname": h, "error": None}
+                  for i, h in enumerate(("jetson-01", "jetson-02", "jetson-03"))])
+    s.update_answers(board_port=board_host["port"], board_identity=str(board_host["identity"]))
+    app = WizardApp(s, start_at="boot")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        cards = screen.query_one(CardList)
+        await wait_until(pilot, lambda: len(cards.lookups) == 3, 20)
+        await pilot.click("#boot-check-all")
+        await wait_until(pilot, lambda: isinstance(app.screen, HostKeyScreen) and app.screen.focused is not None)
+        assert app.screen.host_name == f"jetson-01 ([127.0.0.1]:{board_host['port']})"
+        await pilot.press("tab")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: not screen.busy and set(s.step_state("boot").data.get("boards", {}))
+                         == {"jetson-01", "jetson-03"} and s.status("boot") is not Status.RUNNING, 120)
+        await pilot.pause()
+        st = s.step_state("boot")
+        assert all(st.data["boards"][n]["ok"] for n in ("jetson-01", "jetson-03"))
+        assert st.status is Status.PENDING and st.detail == "passed: jetson-01, jetson-03; not checked yet: jetson-02"
+        assert not screen._queue
