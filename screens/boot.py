@@ -298,7 +298,8 @@ class BootScreen(StepScreen):
     def run_checks(self, client: SshClient) -> None:
         ui = self.app.call_from_thread
         view = self.query_one(ChecksView)
-        ui(setattr, self, "busy", f"checking {client.target.login}")
+        card = f"{self._card} at " if self._card else ""
+        ui(setattr, self, "busy", f"checking {card}{client.target.login}")
         ui(lambda: self.query_one("#boot-scroll", VerticalScroll).scroll_to_widget(
             self.query_one("#boot-result"), top=True, animate=False))
         try:

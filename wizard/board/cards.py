@@ -192,8 +192,9 @@ class BoardsOutcome:
         parts = []
         if self.failed:
             first = self.failed[0]
-            parts.append(f"{len(self.failed)} of {n} failed: {', '.join(self.failed)} "
-                         f"({(self.boards[first].get('detail') or '').split(': ', 1)[-1]})")
+            # The first failed check's title only: its fix is on the card's row and in the checks table.
+            what = (self.boards[first].get("detail") or "").split(": ", 1)[-1].split(" -> ", 1)[0]
+            parts.append(f"{len(self.failed)} of {n} failed: {', '.join(self.failed)} ({what})")
         if self.passed:
             parts.append(f"passed: {', '.join(self.passed)}")
         if self.unchecked:
