@@ -176,7 +176,13 @@ class BootScreen(StepScreen):
 
         cards = self.query_one(CardList)
         self.app.call_from_thread(cards.looking)
-        look_up(self._boards, type(self).resolver, on_result=lambda r: self.app.call_from_thread(cards.found, r))
+        def found(r) -> None:
+            try:
+                self.app.call_from_thread(cards.found, r)
+            except RuntimeError:      # the wizard was closed meanwhile: nobody to tell
+                pass
+
+        look_up(self._boards, type(self).resolver, on_result=found)
 
     @on(Button.Pressed, "#boot-lookup")
     def _lookup_pressed(self, event: Button.Pressed) -> None:
