@@ -2,9 +2,9 @@
 `wrnv-wizard check-board --all-cards`: every card written in the project, found by its host name
 (`<hostname>.local`), checked in turn.
 
-Exit 0 only when every check passes (with --all-cards: on every card's board). A board seen for the first time is trusted only with
---accept-new-host-key (after comparing the fingerprint); otherwise the command stops with a one-line error
-that shows the fingerprint.
+Exit 0 only when every check passes (with --all-cards: on every card's board). A board seen for the first time
+is trusted only with --accept-new-host-key (after comparing the fingerprint); otherwise the command stops with a
+one-line error that shows the fingerprint.
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def run(args) -> int:
         if session is None:
             raise UsageError("--card records the check in a project: give --project DIR (a project the wizard "
                              "wrote the cards in)")
-    password = _password(args, profile, args.host)
+    password = _password(args, profile, f"on {args.host}")
     report = _check_one(args, profile, session, packages, args.host, password, card=args.card)
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
@@ -102,7 +102,7 @@ def run(args) -> int:
     return 0 if report.ok else 1
 
 
-def _password(args, profile, host: str) -> str:
+def _password(args, profile, where: str) -> str:
     from wizard.core.errors import UsageError
 
     if not args.ask_password:
@@ -111,7 +111,7 @@ def _password(args, profile, host: str) -> str:
         raise UsageError("--ask-password needs a terminal to type into; use a key (--identity) instead")
     import getpass
 
-    return getpass.getpass(f"Password for {args.user or profile.board.get('user', 'root')}@{host}: ")
+    return getpass.getpass(f"Password for {args.user or profile.board.get('user', 'root')} {where}: ")
 
 
 def _check_one(args, profile, session, packages, host: str, password: str, card: str = ""):
@@ -180,7 +180,7 @@ def _all_cards(args, profile, session, packages) -> int:
     if not quiet:
         print(f"Looking up {', '.join(b.name for b in boards)} ...", flush=True)
     found = look_up(boards)
-    password = _password(args, profile, "each board") if any(r.found for r in found) else ""
+    password = _password(args, profile, "on the boards") if any(r.found for r in found) else ""
     rows = []
     for r in found:
         if not quiet:
