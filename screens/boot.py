@@ -1,6 +1,7 @@
 """Step 11: find the booted board and check every link up to the GPU inside a container.
 
-Thin: candidates come from wizard.board.find, the checks from wizard.board.check, ssh from wizard.board.ssh.
+Thin: the written cards' boards (by host name) come from wizard.board.cards, other candidates from
+wizard.board.find, the checks from wizard.board.check, ssh from wizard.board.ssh.
 First contact with a board stops for the host-key modal; the tutorial's demo runs in the real terminal
 (the app is suspended while it runs).
 """
@@ -28,9 +29,11 @@ from wizard.board.ssh import (
 from wizard.core.errors import WizardError
 from wizard.core.paths import asset
 from wizard.core.progress import Cancelled
+from wizard.core.steps import Status
 
 from .base import StepScreen
 from .boot_candidates import CandidateList
+from .boot_cards import CardList
 from .boot_checks import ChecksView
 from .boot_hostkey import HostKeyScreen
 from .terminal import in_terminal
@@ -48,17 +51,35 @@ class BootScreen(StepScreen):
     known_hosts = None
     # ssh client config (None: the user's ~/.ssh/config); tests use "/dev/null".
     ssh_config = None
+    # How card names are looked up (name -> addresses; None: the host's getaddrinfo, i.e. nss-mdns for .local).
+    # Tests give a table, so that no test asks the network.
+    resolver = None
+    # Where the resolver's sources are named (tests give their own).
+    nsswitch = "/etc/nsswitch.conf"
 
     def __init__(self, session) -> None:
         super().__init__(session)
         self._observer = None
         self._client = None
+        # The written card whose board the address belongs to ("" : a board that is not one of the cards).
+        self._card = ""
+        self._boards: list = []
+        # "Check all found": the found boards still to check, one after another.
+        self._queue: list = []
 
     def compose_body(self) -> ComposeResult:
         a = self.session.answers
         # One scroll for the whole body: on an 80x24 terminal the checks sit below the fold, not off-screen.
         with VerticalScroll(id="boot-scroll"):
             yield Static(INTERNET_NOTE, id="boot-note")
+            with Vertical(id="boot-cards-box"):
+                with Horizontal(id="boot-cards-head"):
+                    yield Static("Written cards, by name (Enter checks one):", id="boot-cards-title")
+                    yield Button("Look again", id="boot-lookup", compact=True)
+                    yield Button("Check all found", id="boot-check-all", compact=True)
+                yield Static("", id="boot-no-mdns")
+                yield CardList(id="boot-cards", compact=True)
+            yield Static("", id="boot-card-note")
             with Vertical(id="boot-target"):
                 # Every box has a label: a filled-in box shows no placeholder, so "root" and "22" need one.
                 with Horizontal(classes="boot-row"):
@@ -96,6 +117,22 @@ class BootScreen(StepScreen):
         super().on_mount()
         self.query_one("#boot-forget", Button).display = False
         self._show_firmware(False)
+        from wizard.board.cards import card_boards, recorded_boards
+
+        self._boards = card_boards(self.session)
+        self.query_one("#boot-cards-box").display = bool(self._boards)
+        self.query_one("#boot-card-note").display = False
+        no_mdns = self.query_one("#boot-no-mdns", Static)
+        no_mdns.display = False
+        if self._boards:
+            from wizard.board.cards import NO_MDNS_HERE, mdns_configured
+
+            # Said once above the rows, when this computer plainly cannot resolve .local names.
+            if mdns_configured(type(self).nsswitch) is False:
+                no_mdns.update(NO_MDNS_HERE)
+                no_mdns.display = True
+            self.query_one(CardList).show(self._boards, recorded_boards(self.session))
+            self.look_up_cards()
         self.find_candidates()
         # Coming back (or resuming tomorrow): show the last check's evidence, not an empty table.
         data = self.session.step_state(self.STEP_ID).data
@@ -122,7 +159,9 @@ class BootScreen(StepScreen):
     def find_candidates(self) -> None:
         from wizard.board import find as board_find
 
-        found = board_find.candidates(self.session.profile, self.session.answers.machine)
+        # With cards that have host names, their names are the mDNS entries (the image's default is not).
+        found = board_find.candidates(self.session.profile, self.session.answers.machine,
+                                      mdns=not self._boards)
         self.app.call_from_thread(self.query_one(CandidateList).show, found)
         try:
             self._observer = board_find.watch_serial(
@@ -130,7 +169,73 @@ class BootScreen(StepScreen):
         except Exception:  # no udev netlink here (containers): plugging in is simply not noticed
             self._observer = None
 
+    @work(thread=True, exclusive=True, group="lookup")
+    def look_up_cards(self) -> None:
+        """Every card's `<hostname>.local` at once; each row fills in as its answer comes."""
+        from wizard.board.cards import look_up
+
+        cards = self.query_one(CardList)
+        self.app.call_from_thread(cards.looking)
+        def found(r) -> None:
+            try:
+                self.app.call_from_thread(cards.found, r)
+            except RuntimeError:      # the wizard was closed meanwhile: nobody to tell
+                pass
+
+        look_up(self._boards, type(self).resolver, on_result=found)
+
+    @on(Button.Pressed, "#boot-lookup")
+    def _lookup_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.look_up_cards()
+
+    @on(Button.Pressed, "#boot-check-all")
+    def _check_all_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if self.busy:
+            return
+        cards = self.query_one(CardList)
+        found = [b for b in self._boards if getattr(cards.lookup(b.hostname), "found", False)]
+        if not found:
+            self.notify("No card's board was found by name (yet): Look again once they have booted, or pick a "
+                        "card and type its address.", severity="warning", timeout=10, markup=False)
+            return
+        self._queue = found[1:]
+        self._pick_card(found[0])
+
+    def _next_in_queue(self) -> None:
+        if not self._queue:
+            return
+        if self.busy:                 # the last run is still clearing up
+            self.set_timer(0.2, self._next_in_queue)
+            return
+        self._pick_card(self._queue.pop(0))
+
+    def _pick_card(self, board) -> None:
+        """A card's row: check its board where it was found; otherwise ask for its address."""
+        self._card = board.hostname
+        note = self.query_one("#boot-card-note", Static)
+        note.display = True
+        found = self.query_one(CardList).lookup(board.hostname)
+        host = self.query_one("#boot-host", Input)
+        if found is not None and found.found:
+            note.update(Text(f"Checking {board.hostname} at {found.address} ({board.name})."))
+            host.value = found.address
+            self.action_check()
+            return
+        note.update(Text(f"{board.hostname} was not found by name: type its address (on its console: "
+                         "`ip -4 addr`), then Check the board; the check is kept for " + board.hostname + "."))
+        host.value = ""
+        host.focus()
+
     def on_option_list_option_selected(self, event) -> None:
+        if isinstance(event.option_list, CardList):
+            event.stop()
+            self._queue = []
+            board = event.option_list.board(event.option.id or "")
+            if board is not None:
+                self._pick_card(board)
+            return
         if isinstance(event.option_list, CandidateList):
             event.stop()
             c = event.option_list.candidate(event.option.id or "")
@@ -183,8 +288,10 @@ class BootScreen(StepScreen):
         done = threading.Event()
 
         def show() -> None:
-            self.app.push_screen(HostKeyScreen(client.target.known_hosts_name, keys.fingerprints,
-                                               str(client.known_hosts)),
+            name = client.target.known_hosts_name
+            if self._card:
+                name = f"{self._card} ({name})"
+            self.app.push_screen(HostKeyScreen(name, keys.fingerprints, str(client.known_hosts)),
                                  callback=lambda yes: (answer.append(bool(yes)), done.set()))
 
         self.app.call_from_thread(show)
@@ -197,7 +304,8 @@ class BootScreen(StepScreen):
     def run_checks(self, client: SshClient) -> None:
         ui = self.app.call_from_thread
         view = self.query_one(ChecksView)
-        ui(setattr, self, "busy", f"checking {client.target.login}")
+        card = f"{self._card} at " if self._card else ""
+        ui(setattr, self, "busy", f"checking {card}{client.target.login}")
         ui(lambda: self.query_one("#boot-scroll", VerticalScroll).scroll_to_widget(
             self.query_one("#boot-result"), top=True, animate=False))
         try:
@@ -205,7 +313,8 @@ class BootScreen(StepScreen):
             ui(view.running, "reachable")
             worker = get_current_worker()
             report = check_board(self.session, checker, lambda keys: self._ask_trust(client, keys),
-                                 on_check=lambda c: ui(view.show, c), cancelled=lambda: worker.is_cancelled)
+                                 on_check=lambda c: ui(view.show, c), cancelled=lambda: worker.is_cancelled,
+                                 card=self._card)
         except Cancelled:
             return
         except HostKeyChanged as e:
@@ -223,13 +332,28 @@ class BootScreen(StepScreen):
         ui(self._show_firmware, first is not None and first.name == "reachable")
         ui(self._finished, self.session.step_state(self.STEP_ID).detail, report.ok, False)
 
+    def can_advance(self) -> tuple:
+        ok, why = super().can_advance()
+        if not ok and self._boards and self.session.status(self.STEP_ID) is Status.PENDING:
+            detail = self.session.step_state(self.STEP_ID).detail
+            if "not checked yet" in detail:
+                return False, detail[0].upper() + detail[1:] + "."
+            return False, "Not checked yet: Enter on a card above checks its board, or type an address."
+        return ok, why
+
     def _finished(self, message: str, ok: bool, key_changed: bool) -> None:
+        if self._boards:
+            from wizard.board.cards import recorded_boards
+
+            self.query_one(CardList).set_checked(recorded_boards(self.session))
         result = self.query_one("#boot-result", Static)
         result.update(Text(message))
         self.query_one("#boot-scroll", VerticalScroll).scroll_to_widget(result, top=True, animate=False)
         self.query_one("#boot-forget", Button).display = key_changed
         self.query_one("#boot-demo", Button).disabled = not ok
         self.refresh_nav()
+        if self._queue:
+            self.call_after_refresh(self._next_in_queue)
 
     def _show_firmware(self, show: bool) -> None:
         """The board does not appear: say why that may be its boot firmware, and offer the route (Image step)."""
@@ -287,11 +411,13 @@ class BootScreen(StepScreen):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
+        self._queue = []
         self.start_checks()
 
     @on(Button.Pressed, "#boot-check")
     def _check_pressed(self, event: Button.Pressed) -> None:
         event.stop()
+        self._queue = []
         self.start_checks()
 
     @on(Button.Pressed, "#boot-demo")

@@ -2,6 +2,10 @@
 
 Thin: the engine (wizard.downloads.manifest / verify / nodla) decides; this screen chooses the folder and packages,
 shows each file's status as it is found, the progress, and what to do.
+
+At 80 columns a third "Detail" column ran off the right edge: the table has two columns (status, file name fitted
+to the width, shortened in the middle so that version and architecture stay) and the highlighted file's whole
+name, problem and fix sit under it; after a check the cursor is on the first file to fix.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import threading
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Checkbox, DataTable, Input, Label, ProgressBar, Static
 from textual.worker import get_current_worker
 
@@ -26,6 +30,7 @@ from .base import StepScreen
 from .confirm import ConfirmScreen
 from .tick import Tick
 
+STATUS_WIDTH = 14     # "✖ bad checksum", the longest status word
 STYLE = {"ok": ("✔ ok", "green"), "missing": ("✖ missing", "red"), "size-mismatch": ("✖ bad size", "red"),
          "checksum-mismatch": ("✖ bad checksum", "red"), "unreadable": ("✖ unreadable", "red"),
          "checking": ("… checking", "cyan"), "pending": ("· waiting", "dim")}
@@ -48,7 +53,9 @@ class DownloadsScreen(StepScreen):
     def __init__(self, session) -> None:
         super().__init__(session)
         self.report = None
-        self._rows: dict = {}
+        self._rows: dict = {}           # row key -> the file's latest result (None: not looked at yet)
+        self._names: dict = {}          # row key -> the name shown (whole; fitted to the column when drawn)
+        self._doing = ""                # what the running check does now, for the status line
 
     # -- layout ------------------------------------------------------------------------------------
     def compose_body(self) -> ComposeResult:
@@ -69,14 +76,17 @@ class DownloadsScreen(StepScreen):
             yield ProgressBar(id="dl-bar", show_eta=False)
             yield Static("", id="dl-progress")
         yield DataTable(id="dl-table", cursor_type="row", zebra_stripes=True)
-        yield Static("", id="dl-advice")
+        yield Static("", id="dl-row-detail")
+        # What to do, one line per action: scrolls (keyboard too) when it is longer than the room left.
+        with VerticalScroll(id="dl-advice-scroll"):
+            yield Static("", id="dl-advice")
 
     def on_mount(self) -> None:
         super().on_mount()
         table = self.query_one("#dl-table", DataTable)
-        table.add_column("Status", key="status", width=16)
+        table.add_column("Status", key="status", width=STATUS_WIDTH)
         table.add_column("File", key="file")
-        table.add_column("Detail", key="detail")
+        self.query_one("#dl-row-detail").display = False
         self.check()
 
     # -- what is needed ------------------------------------------------------------------------------
@@ -97,6 +107,7 @@ class DownloadsScreen(StepScreen):
     def check(self) -> None:
         stop = _Stop(get_current_worker())
         call = self.app.call_from_thread
+        call(self._doing_now, "looking at the folder")
         call(setattr, self, "busy", "checking the downloads")
         try:
             needed, notes = self._needed()
@@ -128,15 +139,41 @@ class DownloadsScreen(StepScreen):
         table = self.query_one("#dl-table", DataTable)
         table.display = self.query_one("#dl-progress-box").display = True
         table.clear()
-        self._rows = {}
+        self._rows, self._names = {}, {}
+        width = self._file_width()
         for n in needed:
             key = n.entry.rel
-            name = key + ("  (recommended)" if not n.required else "")
-            table.add_row(self._status_cell("pending"), name, "", key=key)
-            self._rows[key] = True
+            self._names[key] = key + ("  (recommended)" if not n.required else "")
+            table.add_row(self._status_cell("pending"), fit(self._names[key], width), key=key)
+            self._rows[key] = None
         self.query_one("#dl-advice", Static).update("")
         self.query_one("#dl-overall", Static).update(f"{len(needed)} files to check")
         self.query_one("#dl-bar", ProgressBar).update(total=None, progress=0)
+        self._doing_now(f"hashing the files, 0 of {len(needed)} done")
+        self.query_one("#dl-row-detail").display = True
+        self._show_detail(self._cursor_key())
+        # A table just shown has no width yet: fit the names once it is laid out.
+        self.call_after_refresh(self._refit)
+
+    def _file_width(self) -> int:
+        """Room for the file name: the table's width less the status column and the cells' padding."""
+        table = self.query_one("#dl-table", DataTable)
+        width = table.scrollable_content_region.width
+        if not width:           # not laid out yet (hidden until now): _refit runs once it is
+            return 10_000
+        return max(24, width - STATUS_WIDTH - 4 * table.cell_padding - 1)
+
+    def on_resize(self, _event) -> None:
+        self.call_after_refresh(self._refit)
+
+    def _refit(self) -> None:
+        table = self.query_one("#dl-table", DataTable)
+        width = self._file_width()
+        for key, name in self._names.items():
+            try:
+                table.update_cell(key, "file", fit(name, width), update_width=True)
+            except Exception:       # the rows were replaced meanwhile
+                return
 
     @staticmethod
     def _status_cell(status: str) -> Text:
@@ -146,31 +183,90 @@ class DownloadsScreen(StepScreen):
     def _row(self, r) -> None:
         if r.rel not in self._rows:
             return
+        self._rows[r.rel] = r
         table = self.query_one("#dl-table", DataTable)
         status = r.status if (r.good or r.needed.required or r.status in ("checking", "pending")) else "warning"
         cell = self._status_cell(status) if status != "warning" else Text(f"! {r.status}", style="yellow")
         table.update_cell(r.rel, "status", cell)
-        table.update_cell(r.rel, "detail", r.detail, update_width=True)
+        if r.rel == self._cursor_key():
+            self._show_detail(r.rel)
 
     def _progress(self, p) -> None:
         bar = self.query_one("#dl-bar", ProgressBar)
         bar.update(total=p.total or None, progress=p.done)
         self.query_one("#dl-progress", Static).update(p.line())
+        done = sum(1 for r in self._rows.values() if r is not None and r.status not in ("checking", "pending"))
+        if (p.label or "").startswith("Staging"):
+            self._doing_now("copying TensorRT into NoDLA/")
+        else:
+            self._doing_now(f"hashing the files, {done} of {len(self._rows)} done")
+
+    def _doing_now(self, what: str) -> None:
+        if what != self._doing:
+            self._doing = what
+            self.refresh_nav()
+
+    # -- the highlighted file ------------------------------------------------------------------------
+    def _cursor_key(self) -> str:
+        table = self.query_one("#dl-table", DataTable)
+        if not table.row_count:
+            return ""
+        try:
+            return table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value or ""
+        except Exception:
+            return ""
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key is not None and event.row_key.value:
+            self._show_detail(event.row_key.value)
+
+    def _show_detail(self, key: str) -> None:
+        """The whole name, what was found and what to do, for the highlighted file (wrapped, never cut)."""
+        panel = self.query_one("#dl-row-detail", Static)
+        if key not in self._rows:
+            panel.update("")
+            return
+        r = self._rows[key]
+        text = Text(self._names.get(key, key), style="bold")
+        if r is None or r.status == "pending":
+            text.append("  waiting to be checked", style="dim")
+        elif r.status == "checking":
+            text.append("  being checked now", style="cyan")
+        else:
+            label, colour = STYLE.get(r.status, (r.status, "white"))
+            if not r.good and not r.needed.required:
+                label, colour = f"! {r.status}", "yellow"
+            text.append(f"  {label}", style=colour)
+            if r.detail:
+                text.append(f": {r.detail}")
+            hint = getattr(r, "hint", "")      # a result drawn by a test may carry no fix
+            if hint and not r.good:
+                text.append(f"\n→ {hint}", style="bold yellow")
+        panel.update(text)
+
+    def _first_to_fix(self) -> str:
+        bad = [k for k, r in self._rows.items() if r is not None and not r.good]
+        required = [k for k in bad if self._rows[k].needed.required]
+        return (required or bad or [""])[0]
 
     def _finished(self, report, error: str) -> None:
         advice = self.query_one("#dl-advice", Static)
         overall = self.query_one("#dl-overall", Static)
         table = self.query_one("#dl-table", DataTable)
         progress = self.query_one("#dl-progress-box")
+        detail = self.query_one("#dl-row-detail", Static)
+        self._doing = ""
         if report is None:
             overall.update(Text(error, style="bold red"))
             advice.update("")
             # Nothing was checked: no file rows, no bar.
             table.clear()
-            self._rows = {}
-            table.display = progress.display = False
+            self._rows, self._names = {}, {}
+            table.display = progress.display = detail.display = False
         else:
-            table.display = progress.display = True
+            table.display = detail.display = True
+            # The result line says it all: on a short terminal the finished bar gives its rows to the files.
+            progress.display = not self.has_class("-short")
             overall.update(Text(report.summary(), style="bold green" if report.ok else "bold red"))
             text = Text()
             for line in report.advice():
@@ -178,6 +274,10 @@ class DownloadsScreen(StepScreen):
             for note in report.notes:
                 text.append(f"note: {note}\n", style="dim")
             advice.update(text)
+            first = self._first_to_fix()
+            if first:
+                table.move_cursor(row=table.get_row_index(first))
+            self._show_detail(first or self._cursor_key())
         self.refresh_nav()
 
     # -- input ---------------------------------------------------------------------------------------
@@ -217,6 +317,9 @@ class DownloadsScreen(StepScreen):
 
     # -- moving on -----------------------------------------------------------------------------------
     def can_advance(self) -> tuple:
+        if self.busy:
+            # A re-check runs: say so and what it does, not the last result's "fix what is shown".
+            return False, f"Busy: {self._doing or 'checking the downloads'}. Next waits for the result."
         ok, why = super().can_advance()
         if not ok and self.session.status(self.STEP_ID) is Status.FAILED:
             return False, "Fix what is shown above, or continue anyway (the build will fail)."
@@ -235,3 +338,13 @@ class DownloadsScreen(StepScreen):
                 StepScreen.action_continue_anyway(self)
 
         self.app.push_screen(ConfirmScreen(question, yes="Continue anyway", no="Go back"), answered)
+
+
+def fit(name: str, width: int) -> str:
+    """`name` in `width` characters: shortened in the middle, keeping its end (version, architecture, the
+    "(recommended)" mark), which is what tells two similar files apart."""
+    if len(name) <= width:
+        return name
+    tail = max(8, (width - 1) * 3 // 5)
+    head = width - 1 - tail
+    return name[:head] + "…" + name[-tail:]

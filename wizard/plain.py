@@ -229,21 +229,59 @@ class PlainRun:
         return self.command("flash") == 0
 
     def step_boot(self) -> bool:
+        from wizard.board.cards import card_boards
+
+        boards = card_boards(self.session)
+        if boards:
+            return self._boot_cards(boards)
         self._text("board_host", "Board address (IP or host name):")
         a = self.session.answers
         if not a.board_host:
             raise WizardError("no board address: give one (board_host in the answers file)")
-        trust = self._trust_host_key(a) if self.ask else []
-        return self.command("check-board", a.board_host, "--user", a.board_user, "--port", str(a.board_port),
-                            *(["--identity", a.board_identity] if a.board_identity else []), *trust) == 0
+        trust = self._trust_host_key(a, a.board_host) if self.ask else []
+        return self.command("check-board", a.board_host, *self._login_args(a), *trust) == 0
 
-    def _trust_host_key(self, a) -> list:
+    @staticmethod
+    def _login_args(a) -> list:
+        return ["--user", a.board_user, "--port", str(a.board_port),
+                *(["--identity", a.board_identity] if a.board_identity else [])]
+
+    def _boot_cards(self, boards: list) -> bool:
+        """Every written card's board: looked up by its host name (.local) at once, then checked in turn; a
+        board not found by name can be given by address (asked), and its check is kept for that card."""
+        from wizard.board.cards import look_up, lookup_line
+
+        a = self.session.answers
+        self.out(f"Looking up {', '.join(b.name for b in boards)} ...")
+        found = look_up(boards)
+        for r in found:
+            self.out("  " + lookup_line(r))
+        ok = True
+        for r in found:
+            address = r.address
+            if not address and self.ask:
+                import questionary
+
+                address = self._answer(questionary.text(
+                    f"Address of {r.board.hostname} (read it on its console with `ip -4 addr`; empty: skip it):"
+                )).strip()
+            if not address:
+                self.out(f"{r.board.hostname}: not checked.")
+                ok = False
+                continue
+            self.out(f"\n-- {r.board.hostname} at {address} --")
+            trust = self._trust_host_key(a, address) if self.ask else []
+            ok = self.command("check-board", address, "--card", r.board.hostname, *self._login_args(a),
+                              *trust) == 0 and ok
+        return ok
+
+    def _trust_host_key(self, a, host: str) -> list:
         """First contact: show the board's key fingerprint and ask before trusting it."""
         from wizard.board.ssh import SshClient, SshTarget, default_known_hosts
 
         if "--accept-new-host-key" in self.extra.get("check-board", []):
             return []
-        client = SshClient(SshTarget(a.board_host, a.board_user, a.board_port), known_hosts=default_known_hosts())
+        client = SshClient(SshTarget(host, a.board_user, a.board_port), known_hosts=default_known_hosts())
         try:
             if client.is_known():
                 return []
@@ -251,7 +289,7 @@ class PlainRun:
         except WizardError as e:
             self.out(f"Could not read the board's host key: {e}")
             return []
-        self.out(f"First contact with {a.board_host}. Its host key:\n{keys.text()}")
+        self.out(f"First contact with {host}. Its host key:\n{keys.text()}")
         self.out("Compare it with `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on the board's console.")
         if self._confirm("Trust this board?", default=False):
             return ["--accept-new-host-key"]

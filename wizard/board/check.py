@@ -401,10 +401,14 @@ UNTRUSTED = "The board's host key was not trusted, so nothing was checked. Check
 
 
 def check_board(session, checker: BoardChecker, trust: Callable, on_check: Callable[[Check], None] | None = None,
-                cancelled: Callable[[], bool] | None = None) -> BoardReport:
+                cancelled: Callable[[], bool] | None = None, card: str = "") -> BoardReport:
     """The Boot & check step: trust the board's key on first contact (only if `trust(keys)` says yes), run
     every check, and record the outcome in `session` (None: a one-off check of a board outside a project).
-    A key not trusted leaves the step to do; a changed key or an error fails it."""
+    A key not trusted leaves the step to do; a changed key or an error fails it.
+
+    `card`: the host name of the written card this board is (Write the card gave it). Each card's board is
+    then recorded under its host name, and the step is done only when every card's board passed, failed when
+    one failed, and still to do while a card's board is not checked yet."""
     from wizard.board.ssh import HostKeyUnknown
 
     client = checker.client
@@ -414,7 +418,7 @@ def check_board(session, checker: BoardChecker, trust: Callable, on_check: Calla
             client.ensure_trusted(trust)
         return checker.run(on_check=on_check, cancelled=cancelled)
     untrusted = None
-    with session.step_run("boot", f"checking {t.login}") as run:
+    with session.step_run("boot", f"checking {card + ' at ' if card else ''}{t.login}") as run:
         run.cancelled_detail = "check stopped"
         try:
             if tcp_reachable(t.host, t.port, timeout=client.connect_timeout)[0]:
@@ -425,7 +429,29 @@ def check_board(session, checker: BoardChecker, trust: Callable, on_check: Calla
         else:
             report = checker.run(on_check=on_check, cancelled=cancelled)
             ok, detail, data = report_outcome(report)
-            (run.done if ok else run.fail)(detail, **data)
+            if card:
+                _record_card(session, run, card, t.host, ok, detail, data)
+            else:
+                (run.done if ok else run.fail)(detail, **data)
     if untrusted is not None:
         raise untrusted
     return report
+
+
+def _record_card(session, run, card: str, address: str, ok: bool, detail: str, data: dict) -> None:
+    """One card's board checked: keep it under its host name and decide the step over every card."""
+    from wizard.board.cards import BoardsOutcome, card_boards, recorded_boards
+
+    boards = recorded_boards(session)
+    boards[card] = {"address": address, "ok": ok, "detail": detail, **data}
+    expected = [b.hostname for b in card_boards(session)]
+    if card not in expected:
+        expected.append(card)
+    outcome = BoardsOutcome(expected, boards)
+    run.note(**data, card=card, boards=boards)
+    if outcome.failed:
+        run.fail(outcome.detail())
+    elif outcome.unchecked:
+        run.reopen(outcome.detail())
+    else:
+        run.done(outcome.detail())

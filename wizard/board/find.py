@@ -119,10 +119,12 @@ def watch_serial(profile: Profile, on_added: Callable[[Candidate], None], contex
     return observer
 
 
-def candidates(profile: Profile, machine: str, neigh_argv: list | None = None) -> list:
-    """Every candidate, most useful first: neighbours with addresses, the mDNS name, serial consoles."""
+def candidates(profile: Profile, machine: str, neigh_argv: list | None = None, mdns: bool = True) -> list:
+    """Every candidate, most useful first: neighbours with addresses, the mDNS name, serial consoles.
+    `mdns=False` when the cards were given their own host names: the image's default name is then nobody's."""
     out = neighbour_candidates(profile, neigh_argv)
-    out.append(mdns_candidate(profile, machine))
+    if mdns:
+        out.append(mdns_candidate(profile, machine))
     try:
         out += serial_candidates(profile)
     except Exception:  # no udev (containers): serial adapters are a convenience only
