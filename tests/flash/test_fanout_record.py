@@ -92,3 +92,48 @@ def test_one_customised_card_is_recorded_as_one_card(tmp_path, loops):
     d = dict(build_summary(s).card)
     assert d["Written to"] == dev and d["Host name"] == "desk-jetson"
     assert d["Checked"].endswith("read back and compared") or "read back and compared in" in d["Checked"]
+
+
+def test_insert_session_keeps_every_card(tmp_path, loops):
+    """'Write every card I insert': cards written one after another are all in the step's record, each with the
+    host name it was given, so Boot & check and the Summary see every card (the step held only the last one)."""
+    from wizard.card.customise import CardOptions
+    from wizard.card.fanout import CardJob, InsertSession
+    from wizard.card.writer import WriteOptions, check_image
+
+    project = tmp_path / "project"
+    session = Session.open(project)
+    session.save()
+    image = make_card_image(tmp_path / "card.img", tmp_path)
+    info = check_image(image)
+    insert = InsertSession(session, info)
+    devs = []
+    try:
+        for n in (1, 2):
+            f = tmp_path / f"c{n}"
+            subprocess.run(["truncate", "-s", "32M", str(f)], check=True)
+            dev = loops.attach(f)
+            devs.append(dev)
+            job = CardJob(target=dev, name=dev.split("/")[-1], identity=None, route="in-process",
+                          options=WriteOptions(allow_non_removable=True, overwrite_file=True),
+                          card_options=CardOptions(hostname=f"desk-{n:02}"))
+            out = insert.write(job, progress_for=lambda i: None)
+            assert out.ok, out.error
+            rec = Session.open(project).step_state("flash")
+            assert [c["hostname"] for c in rec.data["cards"]] == [f"desk-{k:02}" for k in range(1, n + 1)]
+    finally:
+        insert.close()
+    rec = Session.open(project).step_state("flash")
+    assert rec.status is Status.DONE, (rec.status, rec.detail)
+    assert rec.detail == "2 cards written and verified"
+    assert [c["device"] for c in rec.data["cards"]] == devs
+    for n, dev in enumerate(devs, 1):
+        part = subprocess.run(["debugfs", "-R", "cat /etc/hostname", f"{dev}?offset={_app_offset(dev)}"],
+                              capture_output=True, text=True)
+        assert part.stdout == f"desk-{n:02}\n", part.stderr
+
+
+def _app_offset(dev: str) -> int:
+    from wizard.card.gpt import find_partition
+
+    return find_partition(dev, "APP").offset

@@ -471,6 +471,48 @@ def write_cards_for(session, image: writer.ImageInfo, jobs: list, **kwargs) -> t
     return outcomes, shared
 
 
+class InsertSession:
+    """"Write every card I insert": each card is written when it comes (one at a time or overlapping), and the
+    Write the card step keeps every card of the session, not only the last one, so the Summary, the report and
+    Boot & check (which looks each card's board up by its host name) see them all. One ImagePlanner serves the
+    whole session, so the image's metadata is copied once however many cards come."""
+
+    def __init__(self, session, image: writer.ImageInfo, partition_name: str = "APP"):
+        self.session, self.image, self.partition_name = session, image, partition_name
+        self.outcomes: list = []
+        self._lock = threading.Lock()
+        self._planner = None
+
+    def write(self, job: CardJob, **kwargs) -> CardOutcome:
+        """Write one inserted card (kwargs as for write_cards) and record the step with every card so far."""
+        cancel = kwargs.get("cancel") or (lambda: False)
+        if job.card_options is not None and not job.card_options.empty:
+            from wizard.card.customise import CustomiseError, ImagePlanner
+
+            with self._lock:
+                if self._planner is None:
+                    try:
+                        self._planner = ImagePlanner(self.image.path, self.partition_name)
+                    except CustomiseError:
+                        pass        # write_cards says it for this card, before writing it
+            if self._planner is not None:
+                kwargs["planner"] = self._planner
+        with self.session.step_run("flash", f"writing {job.name} (card {len(self.outcomes) + 1} of this "
+                                   "session)") as step:
+            outcomes, _ = write_cards(self.image, [job], partition_name=self.partition_name, **kwargs)
+            with self._lock:
+                self.outcomes.extend(outcomes)
+                record_step(step, self.image, list(self.outcomes), cancel())
+        return outcomes[0]
+
+    def close(self) -> None:
+        """The session ended: the planner's copy of the image's metadata is removed."""
+        with self._lock:
+            if self._planner is not None:
+                self._planner.close()
+                self._planner = None
+
+
 def record_step(step, info, outcomes: list, cancelled: bool) -> None:
     """What the Write the card step keeps: the image and, for each card, its device, host name, bytes written,
     whether it was read back and its error; done only when every card was written and verified."""
