@@ -66,6 +66,32 @@ def test_failed_board_suggests_check_board(session):
     assert "| reachable | fail | power it \\| on |" in md
 
 
+def test_cards_boards_each_have_a_line_and_the_next_step_checks_them_all(session):
+    """Several cards with host names: the summary names each card's board and its last check, and, while one
+    is not checked or failed, the next step is `check-board --all-cards` (not one address)."""
+    session.mark("flash", Status.DONE, "2 cards written and verified",
+                 cards=[{"device": "/dev/sdb", "hostname": "jetson-01", "verified": True, "error": None},
+                        {"device": "/dev/sdc", "hostname": "jetson-02", "verified": True, "error": None}])
+    session.mark("boot", Status.PENDING, "jetson-02 not checked yet", host="root@192.0.2.7", ok=True,
+                 boards={"jetson-01": {"address": "192.0.2.7", "ok": True, "detail": "every check passed"}})
+    session.save()
+    s = build_summary(session)
+    assert ("Board jetson-01", "every check passed at 192.0.2.7") in s.board
+    assert "check-board --all-cards" in s.next_steps[0] and "jetson-01, jetson-02" in s.next_steps[0]
+    session.mark("boot", Status.DONE, "2 boards: every check passed", host="root@192.0.2.8", ok=True,
+                 boards={"jetson-01": {"address": "192.0.2.7", "ok": True},
+                         "jetson-02": {"address": "192.0.2.8", "ok": False, "detail": "docker: not running"}})
+    s = build_summary(session)
+    assert ("Board jetson-02", "some checks did not pass at 192.0.2.8: docker: not running") in s.board
+    assert "check-board --all-cards" in s.next_steps[0]
+    session.mark("boot", Status.DONE, "2 boards: every check passed", host="root@192.0.2.8", ok=True,
+                 boards={"jetson-01": {"address": "192.0.2.7", "ok": True},
+                         "jetson-02": {"address": "192.0.2.8", "ok": True}})
+    s = build_summary(session)
+    assert not any("check-board" in n for n in s.next_steps)
+    assert "Board jetson-02" in to_markdown(s)
+
+
 def test_export_markdown_atomic(session, tmp_path):
     _journey(session)
     path = export_markdown(session)

@@ -173,8 +173,9 @@ def build_summary(session) -> Summary:
         if data.get("checked_at"):
             s.board.append(("Checked", time.strftime("%Y-%m-%d %H:%M", time.localtime(data["checked_at"]))))
         s.board_checks = [c for c in data.get("checks") or [] if isinstance(c, dict)]
+    s.board += _boards_lines(data)
 
-    s.next_steps = _next_steps(session, data)
+    s.next_steps = _next_steps(session, data, _card_names(session.step_state("flash").data))
     return s
 
 
@@ -195,11 +196,35 @@ def ssh_command(session, boot: dict) -> str:
     return f"ssh -p {port} {user}@{host}" if int(port) != 22 else f"ssh {user}@{host}"
 
 
-def _next_steps(session, boot: dict) -> list:
+def _card_names(flash: dict) -> list:
+    """The host names the written cards were given (several cards, or one with --hostname)."""
+    return [str(c["hostname"]) for c in flash.get("cards") or [] if isinstance(c, dict) and c.get("hostname")]
+
+
+def _boards_lines(boot: dict) -> list:
+    """One line per card's board checked by its host name (Boot & check with several cards)."""
+    boards = boot.get("boards")
+    if not isinstance(boards, dict):
+        return []
+    out = []
+    for name, b in boards.items():
+        if not isinstance(b, dict):
+            continue
+        at = f" at {b['address']}" if b.get("address") else ""
+        out.append((f"Board {name}", f"every check passed{at}" if b.get("ok") else
+                    f"some checks did not pass{at}" + (f": {b['detail']}" if b.get("detail") else "")))
+    return out
+
+
+def _next_steps(session, boot: dict, cards: list = ()) -> list:
     b = session.profile.board
     demo = f"docker run --runtime nvidia -it {b.get('demo_image', '')} {b.get('demo_command', '')}".strip()
     steps = []
-    if not boot.get("ok"):
+    boards = boot.get("boards") if isinstance(boot.get("boards"), dict) else {}
+    if cards and not all((boards.get(n) or {}).get("ok") for n in cards):
+        steps.append(f"Check every card's board ({', '.join(cards)}): `wrnv-wizard check-board --all-cards` looks "
+                     "each up by its host name (<name>.local) and shows each link of the GPU chain and what to fix.")
+    elif not cards and not boot.get("ok"):
         steps.append("Check the board: `wrnv-wizard check-board <address>` shows each link of the GPU chain "
                      "and what to fix.")
     steps += [
