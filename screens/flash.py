@@ -38,6 +38,7 @@ from .flash_options import CardOptionsLine, PerCard
 from .flash_options_dialog import CardOptionsScreen
 from .flash_progress import WorkProgress
 from .terminal import in_terminal
+from .tick import Tick
 
 MANY_HINT = "Each card's result is below. More cards: mark them (space), then Enter."
 WRITTEN_HINT = "The card is written (see below). To write another one, insert it and pick it here."
@@ -86,8 +87,8 @@ class FlashScreen(StepScreen):
         from wizard.card.firmware import short_notice  # a Nano with newer boot firmware never starts
         yield Static(short_notice(self.session.profile, self.session.answers.machine), id="flash-firmware")
         with Horizontal(id="flash-toggles"):
-            yield Checkbox("Write every card I insert", False, id="flash-session", compact=True)
-            yield Checkbox("Show all disks, with why each is refused", False, id="flash-show-all", compact=True)
+            yield Tick("Write every card I insert", False, id="flash-session", compact=True)
+            yield Tick("Show all disks, with why each is refused", False, id="flash-show-all", compact=True)
         yield CardOptionsLine(id="flash-options")
         yield DiskTable(id="flash-disks")
         with Horizontal(id="flash-file-row"):
@@ -108,6 +109,7 @@ class FlashScreen(StepScreen):
         self._describe_image()
         self._options_changed()
         self.query_one("#flash-result").display = False
+        self.query_one(WorkProgress).add_class("-hidden")     # until a card is written: its rows go to the table
         self.watch_busy("", self.busy)
         self._start_monitor()
 

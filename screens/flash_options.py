@@ -60,21 +60,22 @@ class PerCard:
         """One line: what each card gets, the names in pick order (`devices`, or the next ones)."""
         if self.empty:
             return "none: each card is as the image is"
-        # The key first: at 80 columns the line is cut at its end, and a list of names reads as cut.
-        parts = []
+        # At 80 columns the line is cut at its end: the names of the marked cards first (what changes as they
+        # are marked), else the key first (a list of names reads as cut anyway).
+        names, key = "", ""
         if self.key_file:
-            parts.append(f"key {self.key_path().name}" + (", no password-less SSH" if self.no_empty_password_ssh
-                                                          else ""))
+            key = f"key {self.key_path().name}" + (", no password-less SSH" if self.no_empty_password_ssh else "")
         if self.pattern:
             try:
                 if devices:
-                    names = self.names(len(devices), start)
-                    parts.append(", ".join(f"{d} {n}" for d, n in zip(devices, names)))
+                    names = ", ".join(f"{d}→{n}" for d, n in zip(devices, self.names(len(devices), start)))
                 else:
-                    names = self.names(3, start) if "{" in self.pattern else self.names(1, start)
-                    parts.append(", ".join(names) + ("…" if len(names) > 1 else ""))
+                    listed = self.names(3, start) if "{" in self.pattern else self.names(1, start)
+                    names = ", ".join(listed) + ("…" if len(listed) > 1 else "")
             except CardOptionError as e:
-                parts.append(str(e))
+                names = str(e)
+        parts = [names, key] if devices else [key, names]
+        parts = [p for p in parts if p]
         return "; ".join(parts)
 
 

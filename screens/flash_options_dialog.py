@@ -15,6 +15,7 @@ from textual.widgets import Button, Checkbox, Input, Static
 from wizard.card.customise import CardOptionError, load_public_key
 
 from .flash_options import SSHD_WORDS, PerCard, key_suggestion
+from .tick import Tick
 
 
 class CardOptionsScreen(ModalScreen):
@@ -33,6 +34,7 @@ class CardOptionsScreen(ModalScreen):
     #opt-key { width: 1fr; }
     #opt-key-row Button { width: auto; margin-left: 1; }
     #opt-no-empty { margin-top: 1; }
+    #opt-no-empty-what { color: $text-muted; padding-left: 4; }
     #opt-buttons { height: auto; margin-top: 1; }
     #opt-buttons Button { margin-right: 2; }
     """
@@ -49,8 +51,8 @@ class CardOptionsScreen(ModalScreen):
     def compose(self) -> ComposeResult:
         with Vertical(id="opt-box"):
             yield Static("Per-card options: each card its own board", id="opt-title")
-            yield Static("Host name ({n} is the card's number, e.g. jetson-{n:02}; empty: the image's):",
-                         classes="opt-label", markup=False)
+            yield Static("Host name pattern ({n} is the card's number, e.g. jetson-{n:02}):", classes="opt-label",
+                         markup=False)
             yield Input(self.choice.pattern, placeholder="e.g. jetson-{n:02}", id="opt-pattern", compact=True)
             yield Static("", id="opt-preview", markup=False)
             yield Static("SSH public key file, added to root's authorized_keys (empty: none):", classes="opt-label")
@@ -60,8 +62,11 @@ class CardOptionsScreen(ModalScreen):
                 if self.suggested:
                     yield Button(f"Use {self.suggested}", id="opt-suggest", compact=True)
             yield Static("", id="opt-key-status", markup=False)
-            yield Checkbox(f"Turn off password-less root login over SSH ({SSHD_WORDS}); the console keeps it",
-                           self.choice.no_empty_password_ssh, id="opt-no-empty", compact=True)
+            yield Tick("Turn off password-less root login over SSH", self.choice.no_empty_password_ssh,
+                       id="opt-no-empty", compact=True)
+            yield Static(f"Sets {SSHD_WORDS} on the card: an empty password no longer lets root in over "
+                         "SSH, the key does. The console login is left as it is.", id="opt-no-empty-what",
+                         markup=False)
             with Horizontal(id="opt-buttons"):
                 yield Button("Use these", id="opt-ok", variant="primary", compact=True)
                 yield Button("No per-card options", id="opt-clear", compact=True)
@@ -103,6 +108,7 @@ class CardOptionsScreen(ModalScreen):
             status.update("No key: root logs in as the image allows.")
             status.remove_class("opt-error")
             box.display = False
+            self.query_one("#opt-no-empty-what").display = False
         else:
             try:
                 keys = load_public_key(choice.key_path()).splitlines()
@@ -110,10 +116,12 @@ class CardOptionsScreen(ModalScreen):
                 status.update(f"{len(keys)} public key(s) ({', '.join(kinds)}) from {choice.key_path()}")
                 status.remove_class("opt-error")
                 box.display = True
+                self.query_one("#opt-no-empty-what").display = True
             except CardOptionError as e:
                 status.update(str(e))
                 status.add_class("opt-error")
                 box.display = False
+                self.query_one("#opt-no-empty-what").display = False
                 ok = False
         self.query_one("#opt-ok", Button).disabled = not ok
         return ok

@@ -65,6 +65,7 @@ def setup(monkeypatch, root: Path, session) -> Path:
     subprocess.run(["truncate", "-s", "64M", str(img)], check=True)
     subprocess.run(["sgdisk", "-o", "-n", "1:2048:0", str(img)], check=True, capture_output=True)
     FakeMonitor.disks = cards()
+    monkeypatch.setenv("HOME", str(root))     # no "Use ~/.ssh/..." button from the machine's own keys
     monkeypatch.setattr(disks, "DiskMonitor", FakeMonitor)
     monkeypatch.setattr(flash, "usage", lambda p: SimpleNamespace(apparent=16 * GB, allocated=int(4.2 * GB)))
     monkeypatch.setattr(flash.elevate, "route", lambda target: "in-process")

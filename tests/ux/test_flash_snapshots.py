@@ -4,6 +4,8 @@ and the step after several cards were written (the table, each card's result and
 
 from __future__ import annotations
 
+from wrnvtest import wait_until
+
 from screens.flash_confirm import TypedConfirmScreen
 from screens.flash_confirm_many import ManyConfirmScreen
 from screens.flash_options import PerCard
@@ -56,8 +58,7 @@ def test_flash_options_dialog(snap_compare, root, size, monkeypatch):  # noqa: F
     async def dialog(pilot):
         await _mark_three(pilot)
         await pilot.press("ctrl+o")
-        await pilot.pause()
-        assert isinstance(pilot.app.screen, CardOptionsScreen)
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, CardOptionsScreen))
         await pilot.press(*"lab-{n:02}", "tab")
         pilot.app.screen.query_one("#opt-key").value = str(key)
         await pilot.pause()
@@ -75,7 +76,7 @@ def test_flash_options_dialog_bad_pattern_and_key(snap_compare, root, monkeypatc
     async def dialog(pilot):
         await _mark_three(pilot)
         await pilot.press("ctrl+o")
-        await pilot.pause()
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, CardOptionsScreen))
         await pilot.press(*"lab-01", "tab")         # three cards, one name
         pilot.app.screen.query_one("#opt-key").value = str(private)
         await pilot.pause()
@@ -91,8 +92,7 @@ def test_flash_confirm_names_each_cards_host_name(snap_compare, root, monkeypatc
         screen = await _mark_three(pilot)
         screen.per_card = PerCard("lab-{n:02}", str(key), True)
         await pilot.press("enter")
-        await pilot.pause()
-        assert isinstance(pilot.app.screen, ManyConfirmScreen)
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, ManyConfirmScreen))
         await pilot.press(*"3 sdz sdx sdy")
 
     assert _shot(snap_compare, s, "flash", "80x24", before=confirm)
@@ -109,8 +109,7 @@ def test_flash_confirm_one_card_names_its_host_name(snap_compare, root, monkeypa
         table.focus()
         table.move_cursor(row=table.get_row_index("/dev/wrnv-snap-sdy"))
         await pilot.press("enter")
-        await pilot.pause()
-        assert isinstance(pilot.app.screen, TypedConfirmScreen)
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, TypedConfirmScreen))
 
     assert _shot(snap_compare, s, "flash", "80x24", before=confirm)
 
