@@ -293,3 +293,23 @@ async def test_session_numbers_the_cards_as_they_are_inserted(session, tmp_path,
     assert debugfs(second, "cat /etc/hostname") == "desk-2\n"
     assert debugfs(second, "cat /root/.ssh/authorized_keys").split()[:2] == pubkey.read_text().split()[:2]
     assert _untouched(skipped)
+
+
+async def test_a_file_target_gets_the_options_too(session, tmp_path, pubkey):
+    """A VM's disk image as the target: the same options, read back from the file."""
+    img = _image(tmp_path)
+    target = tmp_path / "vm-disk.img"
+    session.mark("image", Status.DONE, "made", path=str(img))
+    app = WizardApp(session, start_at="flash")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        screen.per_card = PerCard("vm-{n}", str(pubkey))
+        screen.query_one("#flash-file").value = str(target)
+        screen.query_one("#flash-to-file").press()
+        await wait_until(pilot, lambda: bool(screen.busy))
+        await wait_until(pilot, lambda: not screen.busy, timeout=120)
+        text = screen.query_one("#flash-cards").text(str(target))
+        assert text.startswith("vm-disk.img → vm-1: written and verified"), text
+        assert "/root/.ssh/authorized_keys" in text
+    assert debugfs(target, "cat /etc/hostname") == "vm-1\n"
+    assert debugfs(target, "cat /root/.ssh/authorized_keys").split()[:2] == pubkey.read_text().split()[:2]
