@@ -313,3 +313,27 @@ async def test_a_file_target_gets_the_options_too(session, tmp_path, pubkey):
         assert "/root/.ssh/authorized_keys" in text
     assert debugfs(target, "cat /etc/hostname") == "vm-1\n"
     assert debugfs(target, "cat /root/.ssh/authorized_keys").split()[:2] == pubkey.read_text().split()[:2]
+
+
+async def test_the_users_key_is_offered_not_chosen(session, tmp_path, pubkey, monkeypatch):
+    """With ~/.ssh/id_ed25519.pub present the dialog offers it (a button); nothing is chosen until pressed."""
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "id_ed25519.pub").write_text(pubkey.read_text())
+    monkeypatch.setenv("HOME", str(home))
+    app = WizardApp(session, start_at="flash")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await pilot.press("ctrl+o")
+        await wait_until(pilot, lambda: isinstance(app.screen, CardOptionsScreen))
+        dialog = app.screen
+        assert dialog.query_one("#opt-key").value == ""
+        assert str(dialog.query_one("#opt-suggest").label) == "Use ~/.ssh/id_ed25519.pub"
+        dialog.query_one("#opt-suggest").press()
+        await pilot.pause()
+        assert dialog.query_one("#opt-key").value == "~/.ssh/id_ed25519.pub"
+        assert "1 public key(s) (ssh-ed25519)" in str(dialog.query_one("#opt-key-status").render())
+        dialog.query_one("#opt-ok").press()
+        await wait_until(pilot, lambda: not isinstance(app.screen, CardOptionsScreen))
+        assert screen.per_card == PerCard("", "~/.ssh/id_ed25519.pub", False)
+        assert screen.query_one("#flash-options").text() == "key id_ed25519.pub"
