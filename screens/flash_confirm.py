@@ -15,21 +15,25 @@ class TypedConfirmScreen(ModalScreen[bool]):
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
     DEFAULT_CSS = """
     TypedConfirmScreen { align: center middle; }
-    #typed-box { width: 84; height: auto; border: thick $error; background: $surface; padding: 1 2; }
+    #typed-box { width: 84; max-width: 100%; height: auto; max-height: 100%; border: thick $error; background: $surface; padding: 1 2; }
     #typed-title { text-style: bold; color: $error; margin-bottom: 1; }
     #typed-identity { margin-bottom: 1; }
+    #typed-becomes { text-style: bold; margin-bottom: 1; }
     #typed-buttons { height: auto; margin-top: 1; }
     #typed-buttons Button { margin-right: 2; }
     """
 
-    def __init__(self, name: str, identity_lines: list, image_name: str) -> None:
+    def __init__(self, name: str, identity_lines: list, image_name: str, becomes: str = "") -> None:
         super().__init__()
         self.device_name, self.identity_lines, self.image_name = name, identity_lines, image_name
+        self.becomes = becomes          # what the card becomes (its host name, key), "" without options
 
     def compose(self) -> ComposeResult:
         with Vertical(id="typed-box"):
             yield Static(f"Erase {self.device_name} and write {self.image_name}?", id="typed-title")
-            yield Static("\n".join(self.identity_lines), id="typed-identity")
+            if self.becomes:
+                yield Static(f"It becomes: {self.becomes}", id="typed-becomes", markup=False)
+            yield Static("\n".join(self.identity_lines), id="typed-identity", markup=False)
             yield Static(f"Everything on it is lost. Type [b]{self.device_name}[/b] to confirm:")
             yield Input(placeholder="type the device name here", id="typed-input")
             with Horizontal(id="typed-buttons"):

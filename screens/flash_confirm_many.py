@@ -17,11 +17,13 @@ def typed_matches(typed: str, names: list) -> bool:
     return bool(words) and words[0] == str(len(names)) and sorted(words[1:]) == sorted(names)
 
 
-def card_line(d) -> str:
-    """One line per card, so that a desk of cards fits at 80x24: what tells the cards apart."""
+def card_line(d, becomes: str = "") -> str:
+    """One line per card, so that a desk of cards fits at 80x24: what tells the cards apart, and the host name
+    it will get next to its device name (so the card can be labelled before it is written)."""
     parts = [d.path, d.size_text, d.title or "no model", d.bus, f"serial {d.serial}" if d.serial else "no serial"]
     parts += [f"{len(d.partitions)} partition(s)" if d.partitions else "no partitions"]
-    return f"{d.name}: " + ", ".join(p for p in parts if p)
+    head = f"{d.name} → {becomes}" if becomes else d.name
+    return f"{head}: " + ", ".join(p for p in parts if p)
 
 
 class ManyConfirmScreen(ModalScreen[bool]):
@@ -32,14 +34,19 @@ class ManyConfirmScreen(ModalScreen[bool]):
                 background: $surface; padding: 0 1; }
     #many-title { text-style: bold; color: $error; }
     #many-identity { height: auto; max-height: 10; margin: 1 0; }
+    #many-also { margin-bottom: 1; text-style: bold; }
     .many-card { height: auto; }
     #many-buttons { height: auto; }
     #many-buttons Button { margin-right: 2; }
     """
 
-    def __init__(self, disks: list, image_name: str) -> None:
+    def __init__(self, disks: list, image_name: str, becomes: list | None = None, also: str = "") -> None:
         super().__init__()
         self.disks, self.image_name = list(disks), image_name
+        # Each card's host name, in the same order as `disks` (None: it keeps the image's), and what every
+        # card gets besides (the key), "" for nothing.
+        self.becomes = list(becomes or [None] * len(self.disks))
+        self.also = also
         self.names = [d.name for d in self.disks]
 
     @property
@@ -51,8 +58,10 @@ class ManyConfirmScreen(ModalScreen[bool]):
         with Vertical(id="many-box"):
             yield Static(f"Erase these {n} cards and write {self.image_name} to each?", id="many-title")
             with VerticalScroll(id="many-identity"):
-                for d in self.disks:
-                    yield Static(card_line(d), classes="many-card", markup=False)
+                for d, name in zip(self.disks, self.becomes):
+                    yield Static(card_line(d, name or ""), classes="many-card", markup=False)
+            if self.also:
+                yield Static(f"Each card also gets: {self.also}", id="many-also", markup=False)
             yield Static(f"Everything on them is lost. Type the count and every name ([b]{self.expected}[/b]):")
             yield Input(placeholder=f"e.g. {self.expected}", id="many-input")
             with Horizontal(id="many-buttons"):

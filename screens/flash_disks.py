@@ -28,6 +28,9 @@ class DiskTable(DataTable):
             super().__init__()
             self.disks = disks
 
+    class Marked(Message):
+        """The marked cards changed (marked, un-marked, cleared, or a marked card went away)."""
+
     class Refused(Message):
         """The user tried to mark a card that is not offered."""
 
@@ -68,8 +71,11 @@ class DiskTable(DataTable):
         return [self._rows[p] for p in self.marked if p in self._rows]
 
     def clear_marks(self) -> None:
+        had = bool(self.marked)
         self.marked = []
         self._redraw()
+        if had:
+            self.post_message(self.Marked())
 
     def action_toggle_mark(self) -> None:
         if not self.row_count:
@@ -89,6 +95,7 @@ class DiskTable(DataTable):
         else:
             self.marked.append(path)
         self._redraw()
+        self.post_message(self.Marked())
 
     def _redraw(self) -> None:
         # Keep the cursor on the same device if it is still listed; never move it onto a new one.
@@ -102,7 +109,10 @@ class DiskTable(DataTable):
         self._rows = {}
         # A card that went away or stopped being offered loses its mark: a new card in its place is not marked.
         offered = {d.path for d in self._disks if d.offered}
-        self.marked = [p for p in self.marked if p in offered]
+        kept = [p for p in self.marked if p in offered]
+        if kept != self.marked:
+            self.marked = kept
+            self.post_message(self.Marked())
         for d in self._disks:
             if not (d.offered or self.show_all):
                 continue

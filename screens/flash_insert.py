@@ -18,16 +18,20 @@ class InsertedCardScreen(ModalScreen[bool]):
                     background: $surface; padding: 0 1; }
     #inserted-title { text-style: bold; color: $error; margin-bottom: 1; }
     #inserted-key { margin-top: 1; text-style: bold; }
+    #inserted-becomes { text-style: bold; }
     """
 
-    def __init__(self, disk, image_name: str) -> None:
+    def __init__(self, disk, image_name: str, becomes: str = "") -> None:
         super().__init__()
         self.disk, self.image_name = disk, image_name
+        self.becomes = becomes          # its host name (and key), "" when the session has no per-card options
 
     def compose(self) -> ComposeResult:
         with Vertical(id="inserted-box"):
             yield Static(f"Card inserted: erase {self.disk.name} and write {self.image_name}?", id="inserted-title",
                          markup=False)
+            if self.becomes:
+                yield Static(f"It becomes: {self.becomes}", id="inserted-becomes", markup=False)
             yield Static("\n".join(self.disk.identity_lines()), id="inserted-identity", markup=False)
             yield Static("Press W to erase and write it; any other key leaves it untouched.", id="inserted-key")
 

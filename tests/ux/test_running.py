@@ -7,20 +7,14 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import pytest
+
+from screens.flash_progress import WorkProgress
 from screens.log_view import LogView
-from wizard.core.progress import Progress
 
+from . import flashstate
+from .flashstate import GB, FixedClockProgress
 from .test_snapshots import _session, _settle, _shot, root  # noqa: F401  (root is a fixture)
-
-GB = 1000 ** 3
-
-
-class FixedClockProgress(Progress):
-    """A progress ten seconds in: rate and time left do not depend on when the test runs."""
-
-    @property
-    def elapsed(self) -> float:
-        return 10.0
 
 
 def test_downloads_hashing(snap_compare, root):  # noqa: F811
@@ -86,3 +80,47 @@ def test_project_cloning(snap_compare, root):  # noqa: F811
             log.write_line(line)
 
     assert _shot(snap_compare, s, "project", "80x24", before=cloning)
+
+
+# -- Write the card: one card, several cards (each its own line, host name and key) ---------------------------
+
+@pytest.fixture(params=["80x24", "120x40"])
+def size(request):
+    return request.param
+
+
+def _flash_session(root, monkeypatch):  # noqa: F811
+    s = _session(root, "flash")
+    img = flashstate.setup(monkeypatch, root, s)
+    return s, img
+
+
+def test_flash_one_card_writing(snap_compare, root, size, monkeypatch):  # noqa: F811
+    s, img = _flash_session(root, monkeypatch)
+
+    async def writing(pilot):
+        screen = pilot.app.screen
+        disk = flashstate.cards()[0]
+        screen._begin(disk, str(img))
+        screen.query_one(WorkProgress).show(
+            FixedClockProgress(done=int(1.3 * GB), total=int(4.2 * GB), label="Writing"))
+
+    assert _shot(snap_compare, s, "flash", size, before=writing)
+
+
+def test_flash_several_cards_writing(snap_compare, root, size, monkeypatch):  # noqa: F811
+    from screens.flash_options import PerCard
+
+    s, img = _flash_session(root, monkeypatch)
+    key = flashstate.key_file(root)
+
+    async def writing(pilot):
+        screen = pilot.app.screen
+        disks = flashstate.cards()
+        screen.per_card = PerCard("lab-{n:02}", str(key), True)
+        screen._begin_many(disks, str(img), screen.per_card.options(3))
+        lines = screen.query_one("#flash-cards")
+        for d, done, label in zip(disks, (2.9, 1.3, 4.2), ("Writing", "Writing", "Verifying")):
+            lines.show(d.path, FixedClockProgress(done=int(done * GB), total=int(4.2 * GB), label=label))
+
+    assert _shot(snap_compare, s, "flash", size, before=writing)
