@@ -69,6 +69,7 @@ class FlashScreen(StepScreen):
         # Per-card options (host name pattern, key): what the user chose; checked by the engine when used.
         self._per_card = PerCard()
         self._session_next = 1          # the number {n} the next card confirmed in a session gets
+        self._insert = None             # wizard.card.fanout.InsertSession while "write every card I insert" is on
         self._session_report = None     # the session's report (wizard.card.report.SessionReport) and its file
         self._session_report_path = None
 
@@ -372,9 +373,14 @@ class FlashScreen(StepScreen):
                 return
             image = self._image()
             try:
-                check_image(image)
+                info = check_image(image)
                 if not self.per_card.empty:
                     self.per_card.check_session()
+                from wizard.card.fanout import InsertSession
+
+                # The engine keeps every card of the session in the step (and plans host names from one copy).
+                self._insert = InsertSession(self.session, info, self._partition() if not self.per_card.empty
+                                             else "APP")
             except WizardError as e:
                 self.notify(str(e), severity="error", timeout=10)
                 box.value = False
@@ -411,6 +417,9 @@ class FlashScreen(StepScreen):
             lines = self.query_one(CardLines)
             self.query_one("#flash-hint", Static).update(
                 MANY_HINT if lines.has_class("-shown") else "")
+            if self._insert is not None:
+                self._insert.close()
+                self._insert = None
             text = f"Session ended: {self._session_ok} card(s) written and verified, {self._session_failed} failed."
             if self._session_report_path is not None:
                 text += f" Report: {self._session_report_path}"
@@ -495,19 +504,13 @@ class FlashScreen(StepScreen):
 
     @work(thread=True, group="flash-session")
     def _session_write(self, disk, image: str, card_options=None) -> None:
-        from wizard.card.fanout import write_cards_for
-
         lines = self.query_one(CardLines)
         call = self.app.call_from_thread
         job = self._job(disk, card_options)
         out = None
         try:
-            kw = {"partition_name": self._partition()} if card_options is not None else {}
-            # Recorded by the engine card by card: the step holds the last card written in the session.
-            outcomes, _ = write_cards_for(self.session, check_image(image), [job],
-                                          progress_for=lambda i: (lambda p: call(lines.show, disk.path, p)),
-                                          cancel=self._cancel.is_set, **kw)
-            out = outcomes[0]
+            out = self._insert.write(job, progress_for=lambda i: (lambda p: call(lines.show, disk.path, p)),
+                                     cancel=self._cancel.is_set)
             text = self._card_result(out)
             ok = out.ok
         except WizardError as e:

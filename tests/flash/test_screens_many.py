@@ -205,7 +205,7 @@ async def test_write_every_card_i_insert(session, tmp_path, loops, writable_loop
         result = str(screen.query_one("#flash-result").render())
         assert "1 card(s) written and verified, 0 failed" in result, result
         assert "safe to remove" in lines.text(first)          # the results stay in the step
-    rec = session.step_state("flash")                       # recorded by the engine, card by card
+    rec = session.step_state("flash")                       # recorded by the engine: every card of the session
     assert rec.status is Status.DONE and [c["device"] for c in rec.data["cards"]] == [first], rec
     data = img.read_bytes()
     with open(first, "rb") as f:

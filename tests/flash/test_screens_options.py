@@ -121,7 +121,7 @@ async def test_three_cards_get_their_own_names_and_the_key(session, tmp_path, lo
         for i, dev in enumerate(order, 1):
             text = lines.text(dev)
             assert text.startswith(f"{_name(dev)} → lab-{i:02}: written and verified"), text
-            assert "read back with debugfs: /etc/hostname, /etc/hosts, /root/.ssh/authorized_keys" in text, text
+            assert "read back from the card; files checked with debugfs: /etc/hostname, /etc/hosts, /root/.ssh/authorized_keys" in text, text
         # where the report is, said in the step; and it is there
         reports = sorted(Path(session.project).glob("flash-report-*.json"))
         assert len(reports) == 1 and str(reports[0]) in result, (reports, result)
@@ -230,7 +230,7 @@ async def test_one_card_with_a_host_name_goes_through_the_same_path(session, tmp
         await wait_until(pilot, lambda: not screen.busy, timeout=120)
         text = screen.query_one("#flash-cards").text(dev)
         assert text.startswith(f"{_name(dev)} → jetson-01: written and verified"), text
-        assert "read back with debugfs: /etc/hostname, /etc/hosts" in text
+        assert "read back from the card; files checked with debugfs: /etc/hostname, /etc/hosts" in text
         assert "Report: " in str(screen.query_one("#flash-result").render())
     assert debugfs(dev, "cat /etc/hostname") == "jetson-01\n"
     rec = session.step_state("flash")
@@ -289,6 +289,9 @@ async def test_session_numbers_the_cards_as_they_are_inserted(session, tmp_path,
         await wait_until(pilot, lambda: not screen.busy)
         result = str(screen.query_one("#flash-result").render())
         assert "2 card(s) written and verified, 0 failed" in result and str(reports[0]) in result, result
+    rec = session.step_state("flash")               # the step keeps every card of the session, not the last
+    assert rec.status is Status.DONE, (rec.status, rec.detail)
+    assert [(c["device"], c["hostname"]) for c in rec.data["cards"]] == [(first, "desk-1"), (second, "desk-2")]
     assert debugfs(first, "cat /etc/hostname") == "desk-1\n"
     assert debugfs(second, "cat /etc/hostname") == "desk-2\n"
     assert debugfs(second, "cat /root/.ssh/authorized_keys").split()[:2] == pubkey.read_text().split()[:2]
