@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from wizard.card import gpt
 from wizard.card.sparse import AlignedBuffer
+from wizard.card.writer import _pread, _pwrite
 from wizard.core.errors import WizardError
 
 MAGIC = b"WRNV-CARD-PATCH 1\n"
@@ -161,21 +162,12 @@ def _span(r: Record, size: int) -> tuple:
 
 
 def _read(fd: int, direct: bool, view: memoryview, offset: int) -> None:
-    got = 0
-    while got < len(view):
-        n = os.preadv(fd, [view[got:]], offset + got)
-        if n <= 0:
-            raise OSError(errno.EIO, "short read")
-        got += n
+    if _pread(fd, view, offset) < len(view):
+        raise OSError(errno.EIO, "short read")
 
 
 def _write(fd: int, direct: bool, view: memoryview, offset: int) -> None:
-    done = 0
-    while done < len(view):
-        n = os.pwritev(fd, [view[done:]], offset + done)
-        if n <= 0:
-            raise OSError(errno.EIO, "short write")
-        done += n
+    _pwrite(fd, view, offset, direct)
 
 
 class _buffered:
