@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from typing import Optional
 
 from textual.app import App
@@ -58,6 +59,13 @@ class WizardApp(App):
         recovered = getattr(self.session.state, "recovered_from", "")
         if recovered:
             self.notify(recovered, severity="warning", timeout=15)
+
+    def on_ready(self) -> None:
+        # The first frame is drawn. What start-up made lives as long as the app: frozen, later collections
+        # never walk it again (screens.launch turned the collector off for start-up).
+        if not gc.isenabled():
+            gc.freeze()
+            gc.enable()
 
     def step_screen(self, step_id: str) -> StepScreen:
         screen = self._step_screens.get(step_id)

@@ -23,6 +23,9 @@ from wizard.core.steps import Status
 from .messages import GoToStep
 from .step_list import MARKS, StepList
 
+# From this width on the sidebar (the step list) is shown; below it the marks on the title line stand in for it.
+WIDE = 100
+
 
 class StepScreen(Screen):
     STEP_ID = ""
@@ -44,11 +47,11 @@ class StepScreen(Screen):
         Binding("end", "scroll_body('scroll_end')", show=False),
     ]
     # Under 100 columns the sidebar folds into the title line; under 30 rows the header goes.
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (WIDE, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
 
     # What runs now, in words ("" when idle). The app asks before quitting while it is set.
-    busy: reactive[str] = reactive("")
+    busy: reactive[str] = reactive("", init=False)
 
     def __init__(self, session) -> None:
         super().__init__(name=self.STEP_ID)
@@ -60,14 +63,21 @@ class StepScreen(Screen):
         # The size classes before the first styling pass: set later (on resize) they would style every
         # widget a second time before the first frame.
         width, height = self.app.size
-        self.set_class(width < 100, "-narrow").set_class(width >= 100, "-wide")
+        self.set_class(width < WIDE, "-narrow").set_class(width >= WIDE, "-wide")
         self.set_class(height < 30, "-short").set_class(height >= 30, "-tall")
         yield Header(show_clock=False)
         banner = getattr(self.session, "banner", "")
         if banner:
             yield Static(banner, id="banner")
         with Horizontal(id="layout"):
-            yield StepList(self.session, self.STEP_ID, id="sidebar")
+            # Hidden under WIDE columns, the step list is not even made there (styling and laying out a list of
+            # twelve rows is a noticeable part of the first frame): it is mounted when the terminal gets wide.
+            if width >= WIDE:
+                yield self._sidebar()
+            elif self.AUTO_FOCUS is None:
+                # The list took the first focus, hidden or not. Narrow, no widget takes it by itself (as the
+                # hidden list looked): the reading keys scroll the step, Tab reaches its controls.
+                self.AUTO_FOCUS = ""
             with Vertical(id="main"):
                 n = steps.index(self.STEP_ID) + 1
                 with Horizontal(id="step-head"):
@@ -87,6 +97,13 @@ class StepScreen(Screen):
 
     def compose_body(self) -> ComposeResult:
         yield from ()
+
+    def _sidebar(self) -> StepList:
+        return StepList(self.session, self.STEP_ID, id="sidebar")
+
+    def _ensure_sidebar(self, width: int) -> None:
+        if width >= WIDE and self.is_mounted and not self.query("#sidebar"):
+            self.query_one("#layout").mount(self._sidebar(), before=0)
 
     # -- results stay ------------------------------------------------------------------------------
     def notify(self, message: str, *, title: str = "", severity="information", timeout=None,
@@ -159,10 +176,15 @@ class StepScreen(Screen):
         self.query_one("#step-marks", Static).update(self._marks())
 
     def on_mount(self) -> None:
-        self.refresh_nav()
+        """Nothing: the nav is brought up to date once, on the ScreenResume that follows every mount (each
+        refresh before the first frame restyles the nav). Kept for the step screens that chain here with super()."""
 
     def on_screen_resume(self) -> None:
+        self._ensure_sidebar(self.app.size.width)
         self.refresh_nav()
+
+    def on_resize(self, event) -> None:
+        self._ensure_sidebar(event.size.width)
 
     def watch_busy(self, _old: str, _new: str) -> None:
         self.refresh_nav()

@@ -26,9 +26,14 @@ class WelcomeScreen(StepScreen):
                          "marked ✔. Start over with wrnv-wizard --demo --new.",
                          id="welcome-resumed", classes="result-panel")
         with VerticalScroll():
-            yield Static(asset("text", "welcome.txt").read_text(encoding="utf-8"), id="welcome-text")
+            yield Static(id="welcome-text")
 
     def on_mount(self) -> None:
-        super().on_mount()
         if self.focused is None:        # a terminal that reported no focus gets no auto-focus
             self.query_one("#nav-next").focus()
+        # The text comes one frame after the step's frame: laying out and drawing a page of formatted text is
+        # the largest part of the first frame, which the user waits for with an empty terminal.
+        self.call_after_refresh(self._show_text)
+
+    def _show_text(self) -> None:
+        self.query_one("#welcome-text", Static).update(asset("text", "welcome.txt").read_text(encoding="utf-8"))

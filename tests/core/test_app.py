@@ -16,7 +16,7 @@ def sidebar_text(app) -> str:
 
 async def test_next_and_back_move_between_steps_and_mark_welcome_done(session):
     app = WizardApp(session)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with app.run_test(size=(120, 40)) as pilot:     # wide: the sidebar is shown
         assert app.current_step == "welcome"
         assert "▶○  1 Welcome" in sidebar_text(app)
         await pilot.press("ctrl+n")
@@ -72,7 +72,7 @@ async def test_failed_step_blocks_next_until_continue_anyway(session):
 
 async def test_sidebar_refuses_steps_not_reached_yet(session):
     app = WizardApp(session)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with app.run_test(size=(120, 40)) as pilot:
         sl = app.screen.query_one(StepList)
         sl.focus()
         sl.highlighted = 7
@@ -110,3 +110,48 @@ async def test_host_step_runs_the_checks_and_marks_status(session):
         text = str(app.screen.query_one("#host-results").render())
         assert "git identity" in text and "free disk" in text
         assert session.status("host") in (Status.DONE, Status.FAILED)
+
+
+async def test_sidebar_is_made_only_when_wide_and_comes_when_the_terminal_grows(session):
+    """Under 100 columns the step list is hidden, so it is not made (start-up); widening the terminal brings it,
+    with the marks, in its place left of the step."""
+    session.mark("welcome", Status.DONE)
+    app = WizardApp(session, start_at="welcome")
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert not app.screen.query(StepList)
+        assert app.screen.focused is not None and app.screen.focused.id == "nav-next"
+        await pilot.resize_terminal(120, 40)
+        await pilot.pause()
+        sl = app.screen.query_one(StepList)
+        assert sl.display and sl.region.width > 0 and sl.region.x == 0
+        assert "▶✔  1 Welcome" in sidebar_text(app)
+        await pilot.press("ctrl+n")                 # a step made while wide has it from the start
+        await pilot.pause()
+        assert app.current_step == "prereqs" and app.screen.query_one(StepList).display
+
+
+async def test_narrow_step_gives_no_focus_to_a_hidden_widget_and_pagedown_scrolls(session):
+    """At 80x24 no hidden widget holds the focus (the hidden step list used to, and ate the reading keys)."""
+    for step in ("welcome", "prereqs"):
+        session.mark(step, Status.DONE)
+    app = WizardApp(session, start_at="host")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        focused = app.screen.focused
+        assert focused is None or focused.display
+        body = [w for w in app.screen.query_one("#step-body").query("*")
+                if w.display and w.is_scrollable and w.max_scroll_y > 0]
+        assert body, "the host check at 80x24 has more than a screen of results"
+        await pilot.press("pagedown")
+        await pilot.pause()
+        assert body[0].scroll_y > 0
+
+
+async def test_welcome_text_follows_the_first_frame(session):
+    """The Welcome text is filled in after the frame is drawn (start-up), and is there once the app settles."""
+    app = WizardApp(session)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        text = str(app.screen.query_one("#welcome-text").render())
+        assert "What you need" in text and "The steps ahead" in text
