@@ -40,7 +40,8 @@ class Progress:
 
     def line(self) -> str:
         """e.g. `1.2 GB of 4.0 GB (30%), 180.5 MB/s, about 15 seconds left`."""
-        import humanize     # here, not at the top: the session imports this module before the first frame
+        # Imported here, not at the top: the session imports this module before the TUI's first frame.
+        import humanize
 
         done = humanize.naturalsize(self.done)
         if self.total:
