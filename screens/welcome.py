@@ -16,9 +16,12 @@ from .base import StepScreen
 class WelcomeScreen(StepScreen):
     STEP_ID = "welcome"
     COMPLETE_ON_NEXT = True
-    # Next has the focus from the first frame: focusing the first focusable widget and then moving the focus
-    # would style and draw the screen twice more before the user sees it.
+    # Next has the focus from the first frame it is in: focusing the first focusable widget and then moving the
+    # focus would style and draw the screen twice more.
     AUTO_FOCUS = "#nav-next"
+    # The frame users wait for after typing wrnv-wizard: drawn first, the page of text and the buttons one
+    # refresh later (laying out and drawing them is most of the first frame's work).
+    BODY_AFTER_FIRST_FRAME = True
 
     def compose_body(self) -> ComposeResult:
         if getattr(self.session, "resumed_demo", False):
@@ -26,14 +29,4 @@ class WelcomeScreen(StepScreen):
                          "marked ✔. Start over with wrnv-wizard --demo --new.",
                          id="welcome-resumed", classes="result-panel")
         with VerticalScroll():
-            yield Static(id="welcome-text")
-
-    def on_mount(self) -> None:
-        if self.focused is None:        # a terminal that reported no focus gets no auto-focus
-            self.query_one("#nav-next").focus()
-        # The text comes one frame after the step's frame: laying out and drawing a page of formatted text is
-        # the largest part of the first frame, which the user waits for with an empty terminal.
-        self.call_after_refresh(self._show_text)
-
-    def _show_text(self) -> None:
-        self.query_one("#welcome-text", Static).update(asset("text", "welcome.txt").read_text(encoding="utf-8"))
+            yield Static(asset("text", "welcome.txt").read_text(encoding="utf-8"), id="welcome-text")
