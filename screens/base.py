@@ -36,7 +36,7 @@ class StepScreen(Screen):
     # What to do when the step is not done yet, in the words of its own buttons.
     NOT_DONE = "Not done yet."
     # The first screen users wait for may draw its frame (header, title, summary, footer) first and compose its
-    # body and nav one refresh later (the Welcome step). Its on_mount must not look for them.
+    # body and nav right after (the Welcome step). Its on_mount must not look for them.
     BODY_AFTER_FIRST_FRAME = False
 
     BINDINGS = [
@@ -111,7 +111,7 @@ class StepScreen(Screen):
             yield Button("Next ▶", id="nav-next", variant="primary", compact=True)
 
     async def _mount_body(self) -> None:
-        """BODY_AFTER_FIRST_FRAME: the body and the nav, one refresh after the frame was drawn."""
+        """BODY_AFTER_FIRST_FRAME: the body and the nav, once the frame was drawn."""
         await self.query_one("#step-body").mount_compose(self.compose_body())
         await self.query_one("#main").mount_compose(self._compose_nav())
         self.refresh_nav()
@@ -208,7 +208,9 @@ class StepScreen(Screen):
         """The nav is brought up to date once, on the ScreenResume that follows every mount (each refresh before
         the first frame restyles the nav). Step screens chain here with super()."""
         if self.BODY_AFTER_FIRST_FRAME:
-            self.call_after_refresh(self._mount_body)
+            # Queued behind the ScreenResume that draws the frame: the body comes right after it, without
+            # waiting for a refresh cycle (call_after_refresh cost about 30 ms more before the page was whole).
+            self.call_later(self._mount_body)
 
     def on_screen_resume(self) -> None:
         self._ensure_shown(*self.app.size)

@@ -19,8 +19,8 @@ class WelcomeScreen(StepScreen):
     # Next has the focus from the first frame it is in: focusing the first focusable widget and then moving the
     # focus would style and draw the screen twice more.
     AUTO_FOCUS = "#nav-next"
-    # The frame users wait for after typing wrnv-wizard: drawn first, the page of text and the buttons one
-    # refresh later (laying out and drawing them is most of the first frame's work).
+    # The frame users wait for after typing wrnv-wizard: drawn first, the page of text and the buttons right
+    # after it (styling, laying out and drawing them is most of the first frame's work).
     BODY_AFTER_FIRST_FRAME = True
 
     def compose_body(self) -> ComposeResult:

@@ -154,7 +154,7 @@ async def test_narrow_step_gives_no_focus_to_a_hidden_widget_and_pagedown_scroll
 
 
 async def test_welcome_body_and_nav_follow_the_first_frame(session):
-    """Welcome draws its frame first (start-up) and its text and buttons one refresh later: once the app settles
+    """Welcome draws its frame first (start-up) and its text and buttons right after: once the app settles
     they are there, Next has the focus, Back (first step) is off and Continue anyway hidden."""
     app = WizardApp(session)
     async with app.run_test(size=(80, 24)) as pilot:

@@ -60,7 +60,7 @@ async def test_welcome_says_the_demo_was_resumed(session):
     session.resumed_demo = True
     app = WizardApp(session, start_at="welcome")
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()     # Welcome's body comes one refresh after its frame (start-up)
+        await pilot.pause()     # Welcome's body comes right after its frame (start-up)
         assert "wrnv-wizard --demo --new" in str(app.screen.query_one("#welcome-resumed").render())
     session.resumed_demo = False
     app = WizardApp(session, start_at="welcome")
