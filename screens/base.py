@@ -94,8 +94,6 @@ class StepScreen(Screen):
                 with Vertical(id="step-body"):
                     if not self.BODY_AFTER_FIRST_FRAME:
                         yield from self.compose_body()
-                yield Static("", id="step-note")
-                yield Static("", id="nav-status")
                 if not self.BODY_AFTER_FIRST_FRAME:
                     yield from self._compose_nav()
         yield Footer()
@@ -104,6 +102,9 @@ class StepScreen(Screen):
         yield from ()
 
     def _compose_nav(self) -> ComposeResult:
+        """Under the body: the last message (empty until one comes), why Next is off, the buttons."""
+        yield Static("", id="step-note")
+        yield Static("", id="nav-status")
         with Horizontal(id="nav"):
             yield Static("", id="nav-spacer")
             yield Button("◀ Back", id="nav-back", compact=True)
@@ -122,6 +123,10 @@ class StepScreen(Screen):
                 if widget.focusable:
                     self.set_focus(widget)
                     break
+        # Once this page is drawn: what the other steps and the dialogs share.
+        load_shared_css = getattr(self.app, "load_shared_css", None)
+        if load_shared_css is not None:
+            self.call_after_refresh(load_shared_css)
 
     def _sidebar(self) -> StepList:
         return StepList(self.session, self.STEP_ID, id="sidebar")
