@@ -13,7 +13,6 @@ from wizard.core import steps
 from wizard.core.paths import asset
 
 from .base import StepScreen
-from .confirm import ConfirmScreen
 from .messages import GoToStep, StepsChanged
 from .registry import screen_class
 
@@ -137,6 +136,9 @@ class WizardApp(App):
         return [f"{s.spec.title}: {s.busy}" for s in self._step_screens.values() if s.busy]
 
     async def action_quit(self) -> None:
+        # Imported here: the first frame does not need it.
+        from .confirm import ConfirmScreen
+
         self.load_shared_css()      # the question is a ConfirmScreen
         busy = self.busy_work()
         notes = [n for n in (s.quit_note() for s in self._step_screens.values()) if n]

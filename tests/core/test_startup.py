@@ -28,6 +28,7 @@ NOT_BEFORE_FIRST_FRAME = (
     "wizard.host", "wizard.downloads", "wizard.build", "wizard.card", "wizard.board", "wizard.demo",
     "wizard.plain", "wizard.commands.doctor",
     "screens.host", "screens.prereqs", "screens.build", "screens.flash", "screens.summary",
+    "screens.confirm", "screens.autopilot",
     "yaml", "pyudev", "jeepney", "questionary", "sh",
 )
 
