@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from typing import Optional
 
 from textual.app import App
@@ -12,6 +11,7 @@ from wizard import __version__
 from wizard.core import steps
 from wizard.core.paths import asset
 
+from . import startup
 from .base import StepScreen
 from .messages import GoToStep, StepsChanged
 from .registry import screen_class
@@ -72,11 +72,7 @@ class WizardApp(App):
             self.notify(recovered, severity="warning", timeout=15)
 
     def on_ready(self) -> None:
-        # The first frame is drawn. What start-up made lives as long as the app: frozen, later collections
-        # never walk it again (screens.launch turned the collector off for start-up).
-        if not gc.isenabled():
-            gc.freeze()
-            gc.enable()
+        startup.end()       # the first frame is drawn: the interpreter as usual again (screens/startup.py)
 
     def step_screen(self, step_id: str) -> StepScreen:
         screen = self._step_screens.get(step_id)

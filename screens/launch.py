@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import sys
 from typing import Optional
 
@@ -23,17 +22,15 @@ def _starts_the_tui(argv: list) -> bool:
 def main(argv: Optional[list] = None) -> int:
     from wizard.cli import main as cli_main
 
+    from . import startup
+
     argv = list(sys.argv[1:] if argv is None else argv)
-    # Start-up (the session, Textual, the first screen) allocates a few hundred thousand objects that all stay
-    # alive: the cycle collector would walk them again and again, about 40 ms before the first frame
-    # (measured). It is off until the first frame is drawn; the app then freezes what start-up made and turns
-    # it back on (WizardApp.on_ready). Subcommands and the plain mode, which may run for hours, keep it.
     if _starts_the_tui(argv):
-        gc.disable()
+        startup.begin()     # undone once the first frame is drawn (WizardApp.on_ready), or below
     try:
         return cli_main(argv, run_tui=_run_tui)
     finally:
-        gc.enable()
+        startup.end(freeze=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

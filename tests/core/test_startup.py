@@ -1,5 +1,6 @@
 """Start-up (issue 14): the TUI's path to its first frame loads what the first screen needs and nothing more,
-and the cycle collector, off while start-up allocates, is on again once the first frame is drawn.
+and the interpreter tuning for start-up (cycle collector off, short GIL switch interval; screens/startup.py) is
+undone once the first frame is drawn.
 
 The timing itself is measured in tests/benchmarks/bench_startup.py; these tests keep the causes from coming back.
 """
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from screens import launch
+from screens import launch, startup
 from screens.app import WizardApp
 
 REPO = Path(__file__).resolve().parents[2]
@@ -42,10 +43,12 @@ def run_tui(session, **options):
     screen_class(session.first_unfinished())
     seen["modules"] = sorted(sys.modules)
     seen["gc_on_during_start"] = gc.isenabled()
+    seen["switch_interval_during_start"] = sys.getswitchinterval()
     return 0
 launch._run_tui = run_tui
 code = launch.main(["--project", sys.argv[1]])
 seen["gc_on_after"] = gc.isenabled()
+seen["switch_interval_after"] = sys.getswitchinterval()
 seen["code"] = code
 print(json.dumps(seen))
 """
@@ -64,6 +67,7 @@ def test_tui_start_loads_only_what_the_first_screen_needs(tmp_path):
     assert loaded == [], f"loaded before the first frame: {loaded}"
     assert seen["gc_on_during_start"] is False
     assert seen["gc_on_after"] is True
+    assert seen["switch_interval_during_start"] < 0.001 and seen["switch_interval_after"] == 0.005
 
 
 @pytest.mark.parametrize("argv, tui", [
@@ -79,28 +83,29 @@ def test_collector_is_on_again_when_the_command_ends_early():
     assert gc.isenabled()
     with pytest.raises(SystemExit):
         launch.main(["--version"])
-    assert gc.isenabled()
+    assert gc.isenabled() and sys.getswitchinterval() == 0.005
     assert launch.main(["--frobnicate"]) == 2       # a usage error: one line, exit 2
-    assert gc.isenabled()
+    assert gc.isenabled() and sys.getswitchinterval() == 0.005
 
 
-async def test_app_turns_the_collector_back_on_after_the_first_frame(session):
+async def test_app_undoes_the_start_up_tuning_after_the_first_frame(session):
     frozen = gc.get_freeze_count()
-    gc.disable()
+    startup.begin()
     try:
+        assert not gc.isenabled() and sys.getswitchinterval() < 0.001
         app = WizardApp(session)
         async with app.run_test(size=(80, 24)) as pilot:
             await pilot.pause()
-            assert gc.isenabled()
+            assert gc.isenabled() and sys.getswitchinterval() == 0.005
             assert gc.get_freeze_count() > frozen      # what start-up made is not walked again
     finally:
-        gc.enable()
+        startup.end(freeze=False)
         gc.unfreeze()
 
 
-async def test_app_leaves_the_collector_alone_when_it_was_on(session):
+async def test_app_leaves_the_interpreter_alone_without_the_tui_start(session):
     frozen = gc.get_freeze_count()
     app = WizardApp(session)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
-        assert gc.isenabled() and gc.get_freeze_count() == frozen
+        assert gc.isenabled() and gc.get_freeze_count() == frozen and sys.getswitchinterval() == 0.005
