@@ -11,10 +11,12 @@ from wizard import __version__
 from wizard.core import steps
 from wizard.core.paths import asset
 
+from . import startup
 from .base import StepScreen
-from .confirm import ConfirmScreen
 from .messages import GoToStep, StepsChanged
 from .registry import screen_class
+
+SHARED_CSS = asset("styles", "shared.tcss")
 
 
 class WizardApp(App):
@@ -43,9 +45,19 @@ class WizardApp(App):
         self._modes["_default"] = lambda: self.step_screen(start)
         self._current = start
         screen = self.step_screen(start)
+        if not screen.BODY_AFTER_FIRST_FRAME:
+            self.stylesheet.read(SHARED_CSS)     # parsed with the screen's own CSS, just below
         # Textual loads a screen's CSS_PATH when it pushes it; the default screen is not pushed.
         self._load_screen_css(screen)
         return screen
+
+    def load_shared_css(self) -> None:
+        """What step bodies and dialogs share (shared.tcss), before the first screen that needs it. Kept out of
+        the first frame of the Welcome step, which needs none of it (parsing it is ~1% of that frame)."""
+        if not self.stylesheet.has_source(str(SHARED_CSS)):
+            self.stylesheet.read(SHARED_CSS)
+            self.stylesheet.reparse()
+            self.stylesheet.update(self)
 
     def on_mount(self) -> None:
         self.session.on_change(self._status_changed)
@@ -58,6 +70,9 @@ class WizardApp(App):
         recovered = getattr(self.session.state, "recovered_from", "")
         if recovered:
             self.notify(recovered, severity="warning", timeout=15)
+
+    def on_ready(self) -> None:
+        startup.end()       # the first frame is drawn: the interpreter as usual again (screens/startup.py)
 
     def step_screen(self, step_id: str) -> StepScreen:
         screen = self._step_screens.get(step_id)
@@ -78,6 +93,7 @@ class WizardApp(App):
             mode = self._modes_by_step[step_id] = f"step-{step_id}"
             self.add_mode(mode, lambda: self.step_screen(step_id))
         self._current = step_id
+        self.load_shared_css()
         self.switch_mode(mode)
 
     def next_step(self) -> None:
@@ -116,6 +132,10 @@ class WizardApp(App):
         return [f"{s.spec.title}: {s.busy}" for s in self._step_screens.values() if s.busy]
 
     async def action_quit(self) -> None:
+        # Imported here: the first frame does not need it.
+        from .confirm import ConfirmScreen
+
+        self.load_shared_css()      # the question is a ConfirmScreen
         busy = self.busy_work()
         notes = [n for n in (s.quit_note() for s in self._step_screens.values()) if n]
         if notes and not busy:   # e.g. a build: it is detached and goes on, so ask, and say so

@@ -23,6 +23,11 @@ from wizard.core.steps import Status
 from .messages import GoToStep
 from .step_list import MARKS, StepList
 
+# From this width on the sidebar (the step list) is shown; below it the marks on the title line stand in for it.
+WIDE = 100
+# From this height on the header is shown; below it its row goes to the step.
+TALL = 30
+
 
 class StepScreen(Screen):
     STEP_ID = ""
@@ -30,6 +35,9 @@ class StepScreen(Screen):
     COMPLETE_ON_NEXT = False
     # What to do when the step is not done yet, in the words of its own buttons.
     NOT_DONE = "Not done yet."
+    # The first screen users wait for may draw its frame (header, title, summary, footer) first and compose its
+    # body and nav right after (the Welcome step). Its on_mount must not look for them.
+    BODY_AFTER_FIRST_FRAME = False
 
     BINDINGS = [
         Binding("ctrl+n", "next", "Next"),
@@ -44,11 +52,11 @@ class StepScreen(Screen):
         Binding("end", "scroll_body('scroll_end')", show=False),
     ]
     # Under 100 columns the sidebar folds into the title line; under 30 rows the header goes.
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
-    VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (WIDE, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (TALL, "-tall")]
 
     # What runs now, in words ("" when idle). The app asks before quitting while it is set.
-    busy: reactive[str] = reactive("")
+    busy: reactive[str] = reactive("", init=False)
 
     def __init__(self, session) -> None:
         super().__init__(name=self.STEP_ID)
@@ -60,14 +68,23 @@ class StepScreen(Screen):
         # The size classes before the first styling pass: set later (on resize) they would style every
         # widget a second time before the first frame.
         width, height = self.app.size
-        self.set_class(width < 100, "-narrow").set_class(width >= 100, "-wide")
-        self.set_class(height < 30, "-short").set_class(height >= 30, "-tall")
-        yield Header(show_clock=False)
+        self.set_class(width < WIDE, "-narrow").set_class(width >= WIDE, "-wide")
+        self.set_class(height < TALL, "-short").set_class(height >= TALL, "-tall")
+        # What these sizes hide is not even made (styling and laying out widgets nobody sees is a noticeable
+        # part of the first frame): the header under TALL rows, the step list under WIDE columns. They are
+        # mounted when the terminal grows (_ensure_shown).
+        if height >= TALL:
+            yield Header(show_clock=False)
         banner = getattr(self.session, "banner", "")
         if banner:
             yield Static(banner, id="banner")
         with Horizontal(id="layout"):
-            yield StepList(self.session, self.STEP_ID, id="sidebar")
+            if width >= WIDE:
+                yield self._sidebar()
+            elif self.AUTO_FOCUS is None:
+                # The list took the first focus, hidden or not. Narrow, no widget takes it by itself (as the
+                # hidden list looked): the reading keys scroll the step, Tab reaches its controls.
+                self.AUTO_FOCUS = ""
             with Vertical(id="main"):
                 n = steps.index(self.STEP_ID) + 1
                 with Horizontal(id="step-head"):
@@ -75,18 +92,52 @@ class StepScreen(Screen):
                     yield Static(self._marks(), id="step-marks")
                 yield Static(self.spec.summary, id="step-summary")
                 with Vertical(id="step-body"):
-                    yield from self.compose_body()
-                yield Static("", id="step-note")
-                yield Static("", id="nav-status")
-                with Horizontal(id="nav"):
-                    yield Static("", id="nav-spacer")
-                    yield Button("◀ Back", id="nav-back", compact=True)
-                    yield Button("Continue anyway", id="nav-anyway", variant="warning", compact=True)
-                    yield Button("Next ▶", id="nav-next", variant="primary", compact=True)
+                    if not self.BODY_AFTER_FIRST_FRAME:
+                        yield from self.compose_body()
+                if not self.BODY_AFTER_FIRST_FRAME:
+                    yield from self._compose_nav()
         yield Footer()
 
     def compose_body(self) -> ComposeResult:
         yield from ()
+
+    def _compose_nav(self) -> ComposeResult:
+        """Under the body: the last message (empty until one comes), why Next is off, the buttons."""
+        yield Static("", id="step-note")
+        yield Static("", id="nav-status")
+        with Horizontal(id="nav"):
+            yield Static("", id="nav-spacer")
+            yield Button("◀ Back", id="nav-back", compact=True)
+            yield Button("Continue anyway", id="nav-anyway", variant="warning", compact=True)
+            yield Button("Next ▶", id="nav-next", variant="primary", compact=True)
+
+    async def _mount_body(self) -> None:
+        """BODY_AFTER_FIRST_FRAME: the body and the nav, once the frame was drawn."""
+        await self.query_one("#step-body").mount_compose(self.compose_body())
+        await self.query_one("#main").mount_compose(self._compose_nav())
+        self.refresh_nav()
+        # The focus the screen names (it was not there to take it on the first frame); given even where the
+        # terminal reported no focus, as the user will type here.
+        if self.AUTO_FOCUS and self.focused is None:
+            for widget in self.query(self.AUTO_FOCUS):
+                if widget.focusable:
+                    self.set_focus(widget)
+                    break
+        # Once this page is drawn: what the other steps and the dialogs share.
+        load_shared_css = getattr(self.app, "load_shared_css", None)
+        if load_shared_css is not None:
+            self.call_after_refresh(load_shared_css)
+
+    def _sidebar(self) -> StepList:
+        return StepList(self.session, self.STEP_ID, id="sidebar")
+
+    def _ensure_shown(self, width: int, height: int) -> None:
+        if not self.is_mounted:
+            return
+        if height >= TALL and not self.query(Header):
+            self.mount(Header(show_clock=False), before=0)
+        if width >= WIDE and not self.query("#sidebar"):
+            self.query_one("#layout").mount(self._sidebar(), before=0)
 
     # -- results stay ------------------------------------------------------------------------------
     def notify(self, message: str, *, title: str = "", severity="information", timeout=None,
@@ -159,10 +210,19 @@ class StepScreen(Screen):
         self.query_one("#step-marks", Static).update(self._marks())
 
     def on_mount(self) -> None:
-        self.refresh_nav()
+        """The nav is brought up to date once, on the ScreenResume that follows every mount (each refresh before
+        the first frame restyles the nav). Step screens chain here with super()."""
+        if self.BODY_AFTER_FIRST_FRAME:
+            # Queued behind the ScreenResume that draws the frame: the body comes right after it, without
+            # waiting for a refresh cycle (call_after_refresh cost about 30 ms more before the page was whole).
+            self.call_later(self._mount_body)
 
     def on_screen_resume(self) -> None:
+        self._ensure_shown(*self.app.size)
         self.refresh_nav()
+
+    def on_resize(self, event) -> None:
+        self._ensure_shown(*event.size)
 
     def watch_busy(self, _old: str, _new: str) -> None:
         self.refresh_nav()

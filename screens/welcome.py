@@ -16,9 +16,12 @@ from .base import StepScreen
 class WelcomeScreen(StepScreen):
     STEP_ID = "welcome"
     COMPLETE_ON_NEXT = True
-    # Next has the focus from the first frame: focusing the first focusable widget and then moving the focus
-    # would style and draw the screen twice more before the user sees it.
+    # Next has the focus from the first frame it is in: focusing the first focusable widget and then moving the
+    # focus would style and draw the screen twice more.
     AUTO_FOCUS = "#nav-next"
+    # The frame users wait for after typing wrnv-wizard: drawn first, the page of text and the buttons right
+    # after it (styling, laying out and drawing them is most of the first frame's work).
+    BODY_AFTER_FIRST_FRAME = True
 
     def compose_body(self) -> ComposeResult:
         if getattr(self.session, "resumed_demo", False):
@@ -27,8 +30,3 @@ class WelcomeScreen(StepScreen):
                          id="welcome-resumed", classes="result-panel")
         with VerticalScroll():
             yield Static(asset("text", "welcome.txt").read_text(encoding="utf-8"), id="welcome-text")
-
-    def on_mount(self) -> None:
-        super().on_mount()
-        if self.focused is None:        # a terminal that reported no focus gets no auto-focus
-            self.query_one("#nav-next").focus()

@@ -9,8 +9,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-import humanize
-
 
 @dataclass
 class Progress:
@@ -42,6 +40,9 @@ class Progress:
 
     def line(self) -> str:
         """e.g. `1.2 GB of 4.0 GB (30%), 180.5 MB/s, about 15 seconds left`."""
+        # Imported here, not at the top: the session imports this module before the TUI's first frame.
+        import humanize
+
         done = humanize.naturalsize(self.done)
         if self.total:
             pct = int(100 * (self.fraction or 0))
