@@ -564,7 +564,7 @@ class FlashScreen(StepScreen):
         text = f"written and verified, {safe} ({humanize.naturalsize(out.result.written)} in {out.seconds:.0f} s"
         opts = out.job.card_options
         if out.customised is not None:
-            text += f"; {out.customised.how}"
+            text += f"; {out.customised.brief}"
         elif opts is not None and not opts.empty:
             text += "; its host name and key were NOT applied: write it again"
         return text + ")"

@@ -104,9 +104,12 @@ def outcome(disk: Disk, card_options=None, *, error: str | None = None, seconds:
         files = tuple(FileCheck(p, 0o644, 0, 0, True) for p in ("/etc/hostname", "/etc/hosts"))
         if card_options.ssh_key:
             files += (FileCheck("/root/.ssh/authorized_keys", 0o600, 0, 0, True),)
+        sshd = ("/etc/ssh/sshd_config",) if card_options.no_empty_password_ssh else ()
+        files += tuple(FileCheck(p, 0o644, 0, 0, True) for p in sshd)
         customised = CustomiseResult(target=disk.path, partition="APP", partition_number=1, offset=0,
-                                     route="offset", hostname=card_options.hostname, keys_added=1, sshd_files=(),
-                                     sshd_before=(), empty_root_password=True, files=files)
+                                     route="patch", hostname=card_options.hostname, keys_added=1, sshd_files=sshd,
+                                     sshd_before=(), empty_root_password=True, files=files, blocks=15,
+                                     patch_bytes=15 * 4096, card_read_back=True)
     return CardOutcome(job, result=result, customised=customised, seconds=seconds)
 
 

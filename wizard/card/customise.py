@@ -221,6 +221,13 @@ class CustomiseResult:
         return (f"{self.what or 'nothing'} written ({blocks}), read back from the card; files checked with debugfs: "
                 + ", ".join(f.path for f in self.files))
 
+    @property
+    def brief(self) -> str:
+        """The same in a few words, for a card's line on a small screen (the report keeps `how`)."""
+        if self.verified:
+            return f"{self.what or 'nothing'} written and read back"
+        return self.how
+
 
 # ---------------------------------------------------------------- debugfs
 
