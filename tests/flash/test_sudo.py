@@ -381,6 +381,9 @@ def _pick_in_the_table(term: Tmux, name: str) -> None:
         try:
             screen = term.wait_for(" and write x.sdcard?", timeout=5)
         except AssertionError:
+            if "Per-card options: each card" in term.screen():
+                term.send("Escape")         # Enter landed on the per-card options button: close its dialog
+                time.sleep(0.5)
             continue                        # a redraw swallowed the keys, or the focus was elsewhere
         title = re.search(r"Erase (\S+) and write x\.sdcard\?", screen)
         if title and title.group(1) == name:
