@@ -15,12 +15,13 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Header, OptionList, Static
+from textual.widgets import Button, Header, OptionList, Static
 
 from wizard.core import steps
 from wizard.core.steps import Status
 
 from .messages import GoToStep
+from .step_footer import StepFooter
 from .step_list import MARKS, StepList
 
 # From this width on the sidebar (the step list) is shown; below it the marks on the title line stand in for it.
@@ -96,7 +97,7 @@ class StepScreen(Screen):
                         yield from self.compose_body()
                 if not self.BODY_AFTER_FIRST_FRAME:
                     yield from self._compose_nav()
-        yield Footer()
+        yield StepFooter()
 
     def compose_body(self) -> ComposeResult:
         yield from ()

@@ -170,3 +170,31 @@ async def test_welcome_body_and_nav_follow_the_first_frame(session):
         await pilot.press("enter")                  # Enter on the focused Next moves on
         await pilot.pause()
         assert app.current_step == "prereqs"
+
+
+async def test_footer_is_rebuilt_only_when_its_keys_change(session):
+    """Tab moves the focus and Textual's footer rebuilt all its keys each time (the slowest part of a key press
+    on the Build step); the step's footer rebuilds only when what it shows changes, and then it does."""
+    from screens.step_footer import StepFooter
+
+    app = WizardApp(session, start_at="welcome")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.3)
+        footer = app.screen.query_one(StepFooter)
+        rebuilt = []
+        original = footer.recompose
+
+        async def counting():
+            rebuilt.append(1)
+            await original()
+
+        footer.recompose = counting
+        for _ in range(4):
+            await pilot.press("tab")
+            await pilot.pause(0.05)
+        assert app.focused is not None and not rebuilt
+        app.screen._bindings.bind("f9", "app.bell", "Ring the bell")
+        app.screen.refresh_bindings()
+        await pilot.pause(0.3)
+        assert rebuilt
+        assert any("Ring the bell" in str(k.description) for k in footer.query("FooterKey"))
