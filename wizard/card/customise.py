@@ -33,11 +33,11 @@ from wizard.card import cardpatch
 from wizard.card.gpt import GptError, Partition, find_partition
 from wizard.card.sparse import data_extents
 from wizard.core.errors import UsageError, WizardError
+from wizard.core.validate import hostname_problem
 
 SSHD_CONFIGS = ("/etc/ssh/sshd_config", "/etc/ssh/sshd_config_readonly")
 _KEY_TYPES = ("ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
               "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com", "ssh-dss")
-_LABEL = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 _SPEC = re.compile(r"^0?[1-9]?d?$")
 _EXT_MAGIC = 0xEF53
 _INCOMPAT_RECOVER = 0x4
@@ -55,16 +55,10 @@ class CardOptionError(CustomiseError, UsageError):
 # ---------------------------------------------------------------- options
 
 def check_hostname(name: str) -> str:
-    """RFC 1123 host name: dot-separated labels of letters, digits and inner hyphens, 1-63 each, 253 in all."""
-    if not name or len(name) > 253:
-        raise CardOptionError(f"host name {name!r} must be 1 to 253 characters; use letters, digits and hyphens")
-    for label in name.split("."):
-        if len(label) > 63:
-            raise CardOptionError(f"host name {name!r}: the part {label!r} is longer than 63 characters; "
-                                 "shorten it")
-        if not _LABEL.match(label):
-            raise CardOptionError(f"host name {name!r} is not valid: use letters, digits and hyphens "
-                                 "(not at the start or end), e.g. jetson-01")
+    """A card's host name must be an RFC 1123 host name (wizard.core.validate says why not)."""
+    problem = hostname_problem(name)
+    if problem:
+        raise CardOptionError(f"host name {name[:40]!r} is not valid: {problem} (e.g. jetson-01)")
     return name
 
 

@@ -72,17 +72,24 @@ def host(key: str, value: str) -> str:
     except ValueError:
         pass
     name = value[:-1] if value.endswith(".") else value
-    if len(name) > 253:
-        raise WizardError(f"{key}: {value[:40]!r}... is longer than 253 characters; give the board's IP address "
-                          "or host name")
+    problem = hostname_problem(name)
+    if problem:
+        raise WizardError(f"{key}: {value[:40]!r} is not a host name or IP address ({problem}); give one like "
+                          "192.168.1.42 or jetson.local")
+    return value
+
+
+def hostname_problem(name: str) -> str:
+    """Why `name` is not an RFC 1123 host name (dot-separated labels of 1-63 letters, digits and inner hyphens,
+    253 characters in all), or "" when it is one. The board's address and each card's host name use it."""
+    if not name or len(name) > 253:
+        return "a host name has 1 to 253 characters"
     for label in name.split("."):
         if len(label) > 63:
-            raise WizardError(f"{key}: {label[:20]!r}... is {len(label)} characters; a host name's parts are at "
-                              "most 63; give the board's IP address or host name")
+            return f"the part {label[:20]!r}... is {len(label)} characters; parts are at most 63"
         if not _LABEL.fullmatch(label):
-            raise WizardError(f"{key}: {value!r} is not a host name or IP address; give one like 192.168.1.42 or "
-                              "jetson.local (letters, digits, '-' and '.')")
-    return value
+            return "use letters, digits and hyphens, not at the start or end of a part"
+    return ""
 
 
 def login(key: str, value: str) -> str:
