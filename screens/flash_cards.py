@@ -43,7 +43,7 @@ class CardLines(VerticalScroll):
         self.scroll_end(animate=False)
 
     def show(self, key: str, p) -> None:
-        self._line(key, p.line())
+        self._line(key, p.compact())
 
     def finish(self, key: str, ok: bool | None, text: str) -> None:
         """ok: written (green), failed (red), or None: nothing happened to the card (a plain line)."""

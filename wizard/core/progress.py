@@ -55,6 +55,23 @@ class Progress:
             text += f", about {humanize.naturaldelta(eta)} left"
         return f"{self.label}: {text}" if self.label else text
 
+    def compact(self) -> str:
+        """The same in fewer columns, so that each card's line fits one row at 80 columns:
+        `1.2/4.0 GB (30%), 180.5 MB/s, 15 seconds left`."""
+        import humanize
+
+        done = humanize.naturalsize(self.done)
+        text = done
+        if self.total:
+            total = humanize.naturalsize(self.total)
+            same_unit = done.split()[-1] == total.split()[-1]
+            text = f"{done.split()[0] if same_unit else done}/{total} ({int(100 * (self.fraction or 0))}%)"
+        text += f", {humanize.naturalsize(self.rate)}/s"
+        eta = self.eta
+        if eta is not None and self.done < (self.total or 0):
+            text += f", {humanize.naturaldelta(eta)} left"
+        return f"{self.label}: {text}" if self.label else text
+
 
 ProgressFn = Callable[[Progress], None]
 
