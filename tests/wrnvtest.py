@@ -41,3 +41,13 @@ async def wait_until(pilot, cond, timeout: float = 30.0) -> None:
         if loop.time() > end:
             raise AssertionError("timed out waiting in the UI")
         await pilot.pause(0.05)
+
+
+def sbin_tool(name: str) -> str:
+    """The path of a system tool (useradd, chpasswd, runuser, polkitd...), also where an ordinary PATH does not
+    look (/usr/sbin, /sbin); "" when it is not installed."""
+    found = shutil.which(name)
+    for folder in ("/usr/sbin", "/sbin"):
+        if not found and Path(folder, name).exists():
+            found = str(Path(folder, name))
+    return found or ""

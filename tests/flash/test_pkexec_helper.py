@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from wrnvtest import wizard_command
+from wrnvtest import sbin_tool, wizard_command
 from wrnvtmux import Tmux
 
 from wizard.card import elevate
@@ -27,12 +27,7 @@ OURS = f"==== AUTHENTICATING FOR {install_helper.ACTION_ID} ===="
 GENERIC = "==== AUTHENTICATING FOR org.freedesktop.policykit.exec ===="
 
 
-def _tool(name: str) -> str:
-    found = shutil.which(name)
-    for folder in ("/usr/sbin", "/sbin"):
-        if not found and Path(folder, name).exists():
-            found = str(Path(folder, name))
-    return found or ""
+_tool = sbin_tool
 
 
 @pytest.fixture(scope="module")

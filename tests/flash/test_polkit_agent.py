@@ -22,7 +22,7 @@ from pathlib import Path
 import daemons
 import pytest
 from flashkit import MiB, fill, make_image
-from wrnvtest import wizard_command
+from wrnvtest import sbin_tool, wizard_command
 from wrnvtmux import Tmux
 
 pytestmark = [pytest.mark.root, pytest.mark.tmux, pytest.mark.slow]
@@ -31,12 +31,7 @@ CARD_SIZE = 32 * MiB
 BANNER = "==== AUTHENTICATING FOR org.freedesktop.udisks2.open-device"
 
 
-def _tool(name: str) -> str:
-    found = shutil.which(name)
-    for folder in ("/usr/sbin", "/sbin"):
-        if not found and Path(folder, name).exists():
-            found = str(Path(folder, name))
-    return found or ""
+_tool = sbin_tool
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 from flashkit import MiB, fill, make_image
-from wrnvtest import wizard_command
+from wrnvtest import sbin_tool, wizard_command
 from wrnvtmux import Tmux
 
 from wizard.card import elevate
@@ -43,12 +43,7 @@ IMAGE_SIZE, CARD_SIZE = 16 * MiB, 32 * MiB
 PATTERN = 0xA5          # the card's old contents, to prove that a refused write changed nothing
 
 
-def _tool(name: str) -> str:
-    found = shutil.which(name)
-    for folder in ("/usr/sbin", "/sbin"):
-        if not found and Path(folder, name).exists():
-            found = str(Path(folder, name))
-    return found or ""
+_tool = sbin_tool
 
 
 def _closed_folder(path) -> str:
