@@ -107,11 +107,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# The stand-in board's login shell (see sshd_config): the client's command, or an interactive shell.
+BOARD_SHELL = ('if [ -n "$SSH_ORIGINAL_COMMAND" ]; then exec /bin/bash --noprofile --norc -c "$SSH_ORIGINAL_COMMAND"; '
+               'else exec /bin/bash --noprofile --norc -i; fi')
+
+
 def sshd_config(port: int, folder: Path, host_key: Path, env: dict) -> str:
     """An sshd that listens on 127.0.0.1 only, lets in the keys of `folder`/authorized_keys (no passwords,
     no PAM: it runs from a folder, not as the system's sshd) and gives each session `env`. Shared by the
-    demo's board and the tests' one, so that both follow the same OpenSSH."""
-    setenv = " ".join(f'"{k}={v}"' for k, v in env.items())
+    demo's board and the tests' one, so that both follow the same OpenSSH.
+
+    A real board's root has a plain shell; this computer's user may not. bash started by sshd reads
+    ~/.bashrc, and a slow or stuck one (a `pyenv init` waiting on a stale rehash lock hangs every login for
+    a minute) made the stand-in "not answer in time". So the session's shell never reads this computer's
+    startup files: SHLVL=1 keeps the outer `$SHELL -c` from reading ~/.bashrc, and ForceCommand runs the
+    command (or an interactive shell) in a bash told to read none."""
+    setenv = " ".join(f'"{k}={v}"' for k, v in {**env, "SHLVL": "1"}.items())
     return f"""# sshd of a wrnv-wizard stand-in board (127.0.0.1 only)
 Port {port}
 ListenAddress {HOST}
@@ -127,6 +138,7 @@ UsePAM no
 PrintMotd no
 PrintLastLog no
 SetEnv {setenv}
+ForceCommand {BOARD_SHELL}
 """
 
 
