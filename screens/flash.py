@@ -680,6 +680,7 @@ class FlashScreen(StepScreen):
                 text += " Stopped at your request: write the unfinished cards again."
             text += f" {saved}" if saved else ""
         self._result(ok, text)
+        self.query_one(CardLines).failed_first()
         self.query_one("#flash-hint", Static).update(MANY_HINT if outcomes else "")
         self.refresh_nav()
 

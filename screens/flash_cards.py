@@ -52,6 +52,14 @@ class CardLines(VerticalScroll):
             line.set_class(ok is True, "ok")
             line.set_class(ok is False, "failed")
 
+    def failed_first(self) -> None:
+        """After the write: the failed cards' lines on top. With more cards than rows (80x24 holds about
+        five lines) the cards to write again, and why, are what must stay in view; the rest scroll."""
+        failed = list(self.query(".card-line.failed"))
+        for line in reversed(failed):
+            self.move_child(line, before=0)
+        self.scroll_home(animate=False)
+
     def text(self, key: str) -> str:
         found = self.query(f"#{self._line_id(key)}")
         return str(found.first().render()) if found else ""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -51,3 +53,12 @@ def sbin_tool(name: str) -> str:
         if not found and Path(folder, name).exists():
             found = str(Path(folder, name))
     return found or ""
+
+
+def screen_lines(app) -> list:
+    """The terminal's text, line by line, from the app's own screenshot (what a user sees, clipping included)."""
+    svg = app.export_screenshot()
+    rows: dict = {}
+    for x, y, body in re.findall(r'<text class="[^"]*" x="([\d.]+)" y="([\d.]+)"[^>]*>(.*?)</text>', svg):
+        rows.setdefault(float(y), []).append((float(x), html.unescape(body).replace("\xa0", " ")))
+    return ["".join(t for _x, t in sorted(parts)) for _y, parts in sorted(rows.items())]

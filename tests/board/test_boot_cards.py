@@ -3,12 +3,10 @@
 
 from __future__ import annotations
 
-import html
-import re
 import socket
 
 import pytest
-from wrnvtest import wait_until
+from wrnvtest import screen_lines, wait_until
 
 from screens.app import WizardApp
 from screens.boot import BootScreen
@@ -18,15 +16,6 @@ from wizard.core.session import Session
 from wizard.core.steps import Status
 
 SIZE = (80, 24)
-
-
-def screen_lines(app) -> list:
-    """The terminal's text, line by line, from the app's own screenshot (what a user sees, clipping included)."""
-    svg = app.export_screenshot()
-    rows: dict = {}
-    for x, y, body in re.findall(r'<text class="[^"]*" x="([\d.]+)" y="([\d.]+)"[^>]*>(.*?)</text>', svg):
-        rows.setdefault(float(y), []).append((float(x), html.unescape(body).replace("\xa0", " ")))
-    return ["".join(t for _x, t in sorted(parts)) for _y, parts in sorted(rows.items())]
 
 
 @pytest.fixture

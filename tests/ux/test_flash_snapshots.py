@@ -143,3 +143,50 @@ def test_flash_several_cards_written(snap_compare, root, size, monkeypatch):  # 
                               f"Report: {root}/project/flash-report-20261201-031500.json")
 
     assert _shot(snap_compare, s, "flash", size, before=written)
+
+
+async def test_six_cards_the_failed_ones_and_the_totals_stay_in_view_at_80x24(root, monkeypatch):  # noqa: F811
+    """Six cards, the second and the fifth failed: at 80x24 the lines do not all fit, so the failed cards'
+    lines (what to write again, and why) come first and the totals line stays under them; the rest scroll."""
+    from dataclasses import replace
+
+    from wrnvtest import screen_lines, wait_until
+
+    from screens.app import WizardApp
+    from screens.flash_cards import CardLines
+    from wizard.card.fanout import record_step
+    from wizard.card.writer import check_image
+
+    s, img = _flash(root, monkeypatch)
+    base = flashstate.cards()
+    disks = [replace(base[i % 3], name=f"sd{c}", path=f"/dev/wrnv-snap-sd{c}") for i, c in enumerate("stuvwx")]
+    flashstate.FakeMonitor.disks = disks
+    key = flashstate.key_file(root)
+    app = WizardApp(s, start_at="flash")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        await wait_until(pilot, lambda: screen.query_one("#flash-disks").row_count == 6)
+        screen.per_card = PerCard("lab-{n:02}", str(key), True)
+        opts = screen.per_card.options(6)
+        screen._begin_many(disks, str(img), opts)
+        error = "{} stopped answering while writing at 1.9 GB (I/O error): write it again (or use another card)."
+        outs = [flashstate.outcome(d, o, error=error.format(d.name) if i in (1, 4) else None)
+                for i, (d, o) in enumerate(zip(disks, opts))]
+        with s.step_run("flash", "writing 6 cards") as step:
+            record_step(step, check_image(img), outs, False)
+        lines = screen.query_one(CardLines)
+        for out in outs:
+            lines.finish(out.job.target, out.ok, screen._card_result(out))
+        screen._finished_many(outs, "", 131.4, 4 * flashstate.GB, f"Report: {root}/project/flash-report.json")
+        await pilot.pause()
+        await pilot.pause()
+        shown = screen_lines(app)
+        flat = " ".join(" ".join(shown).split())
+        assert "sdt → lab-02: FAILED: sdt stopped answering" in flat, "\n".join(shown)
+        assert "sdw → lab-05: FAILED: sdw stopped answering" in flat, "\n".join(shown)
+        assert "4 of 6 cards written and verified in 131 s, image read once; failed: sdt, sdw." in flat
+        assert "Report:" in flat
+        # Every card still has its line (the written ones scroll), in the order of the failed first.
+        order = [line.id for line in lines.query(".card-line")]
+        assert order[:2] == ["card--dev-wrnv-snap-sdt", "card--dev-wrnv-snap-sdw"], order
+        assert len(order) == 6
