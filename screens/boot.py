@@ -262,7 +262,11 @@ class BootScreen(StepScreen):
         if not host:
             raise WizardError("give the board's address (pick one on the left, or read it on the board with "
                               "`ip -4 addr`)")
-        target = SshTarget(host, user, port)
+        # A card's key is kept under its own name, wherever it was found (see SshTarget).
+        from wizard.board.cards import mdns_name
+
+        alias = mdns_name(self.session.profile, self._card) if self._card else ""
+        target = SshTarget(host, user, port, alias=alias)
         client = SshClient(target, identity=identity, known_hosts=self.known_hosts or default_known_hosts(),
                            config_file=self.ssh_config, password=self.query_one("#boot-password", Input).value)
         self.session.update_answers(board_host=host, board_user=user, board_port=port, board_identity=identity)
@@ -288,7 +292,7 @@ class BootScreen(StepScreen):
         done = threading.Event()
 
         def show() -> None:
-            name = client.target.known_hosts_name
+            name = client.target.shown
             if self._card:
                 name = f"{self._card} ({name})"
             self.app.push_screen(HostKeyScreen(name, keys.fingerprints, str(client.known_hosts)),

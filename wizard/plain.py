@@ -270,18 +270,21 @@ class PlainRun:
                 ok = False
                 continue
             self.out(f"\n-- {r.board.hostname} at {address} --")
-            trust = self._trust_host_key(a, address) if self.ask else []
+            trust = self._trust_host_key(a, address, card=r.board.hostname) if self.ask else []
             ok = self.command("check-board", address, "--card", r.board.hostname, *self._login_args(a),
                               *trust) == 0 and ok
         return ok
 
-    def _trust_host_key(self, a, host: str) -> list:
-        """First contact: show the board's key fingerprint and ask before trusting it."""
+    def _trust_host_key(self, a, host: str, card: str = "") -> list:
+        """First contact: show the board's key fingerprint and ask before trusting it (a card's board: kept
+        under its name, as check-board --card looks it up)."""
+        from wizard.board.cards import mdns_name
         from wizard.board.ssh import SshClient, SshTarget, default_known_hosts
 
         if "--accept-new-host-key" in self.extra.get("check-board", []):
             return []
-        client = SshClient(SshTarget(host, a.board_user, a.board_port), known_hosts=default_known_hosts())
+        alias = mdns_name(self.session.profile, card) if card else ""
+        client = SshClient(SshTarget(host, a.board_user, a.board_port, alias=alias), known_hosts=default_known_hosts())
         try:
             if client.is_known():
                 return []
@@ -289,7 +292,7 @@ class PlainRun:
         except WizardError as e:
             self.out(f"Could not read the board's host key: {e}")
             return []
-        self.out(f"First contact with {host}. Its host key:\n{keys.text()}")
+        self.out(f"First contact with {client.target.shown}. Its host key:\n{keys.text()}")
         self.out("Compare it with `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on the board's console.")
         if self._confirm("Trust this board?", default=False):
             return ["--accept-new-host-key"]

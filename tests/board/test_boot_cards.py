@@ -90,6 +90,11 @@ async def test_two_cards_one_found_one_not_at_80x24(cards_session, board_host, j
         assert "jetson-02 was not found by name" in str(screen.query_one("#boot-card-note").render())
         screen.query_one("#boot-host").value = "127.0.0.1"
         await pilot.press("enter")
+        # The same address as jetson-01, but another card: its key is asked about under its own name.
+        await wait_until(pilot, lambda: isinstance(app.screen, HostKeyScreen) and app.screen.focused is not None)
+        assert app.screen.host_name.startswith("jetson-02 (jetson-02.local at 127.0.0.1:")
+        await pilot.press("tab")
+        await pilot.press("enter")
         await wait_until(pilot, lambda: not screen.busy and cards_session.status("boot") is not Status.RUNNING
                          and "jetson-02" in cards_session.step_state("boot").data.get("boards", {}), 90)
         await pilot.pause()
@@ -154,7 +159,12 @@ async def test_check_all_found_checks_each_found_board_in_turn(board_host, jetso
         await wait_until(pilot, lambda: len(cards.lookups) == 3, 20)
         await pilot.click("#boot-check-all")
         await wait_until(pilot, lambda: isinstance(app.screen, HostKeyScreen) and app.screen.focused is not None)
-        assert app.screen.host_name == f"jetson-01 ([127.0.0.1]:{board_host['port']})"
+        assert app.screen.host_name == f"jetson-01 (jetson-01.local at 127.0.0.1:{board_host['port']})"
+        await pilot.press("tab")
+        await pilot.press("enter")
+        # The next found board is asked about in turn, under its own name (same address here).
+        await wait_until(pilot, lambda: isinstance(app.screen, HostKeyScreen)
+                         and app.screen.host_name.startswith("jetson-03 ") and app.screen.focused is not None, 120)
         await pilot.press("tab")
         await pilot.press("enter")
         await wait_until(pilot, lambda: not screen.busy and set(s.step_state("boot").data.get("boards", {}))

@@ -165,6 +165,9 @@ def test_all_cards_every_board_passes_exit_0(board_host, jetson, libcuda_standin
     st = Session.open(project, str(board_host["profile"])).step_state("boot")
     assert st.status is Status.DONE and st.detail == "2 boards: every check passed (jetson-01, jetson-02)"
     assert set(st.data["boards"]) == {"jetson-01", "jetson-02"}
+    # Both boards answered at one address; each key is kept under its card's name, none under the address.
+    names = {line.split()[0] for line in (tmp_path / "kh").read_text().splitlines() if line.strip()}
+    assert names == {"jetson-01.local", "jetson-02.local"}, names
 
 
 def test_all_cards_a_failing_board_fails_the_step(board_host, jetson, project, tmp_path, capsys, monkeypatch):
@@ -185,6 +188,8 @@ def test_one_address_for_a_named_card(board_host, jetson, libcuda_standin, proje
     assert main([*args, "--card", "jetson-02"]) == 0
     st = Session.open(project, str(board_host["profile"])).step_state("boot")
     assert st.status is Status.PENDING and st.detail == "passed: jetson-02; not checked yet: jetson-01"
+    assert "Trusting jetson-02.local at 127.0.0.1:" in capsys.readouterr().err
+    assert (tmp_path / "kh").read_text().startswith("jetson-02.local ")
 
 
 @pytest.mark.parametrize("extra,words", [

@@ -10,9 +10,9 @@ from wizard.board.ssh import HostKeyChanged, HostKeyUnknown, SshClient, SshTarge
 from wizard.core.errors import WizardError
 
 
-def _client(board_host, known_hosts, identity=None):
+def _client(board_host, known_hosts, identity=None, alias=""):
     # Each test's own connection: no shared master between tests (multiplex off).
-    return SshClient(SshTarget("127.0.0.1", "root", board_host["port"]),
+    return SshClient(SshTarget("127.0.0.1", "root", board_host["port"], alias=alias),
                      identity=str(identity or board_host["identity"]), known_hosts=known_hosts,
                      connect_timeout=5, config_file="/dev/null", multiplex=False)
 
@@ -67,6 +67,36 @@ def test_changed_host_key_is_refused_then_forgotten(board_host, tmp_path):
     assert not c.is_known()
     c.ensure_trusted(lambda keys: True)
     assert c.run("true").ok
+
+
+def test_a_cards_key_is_kept_under_its_name_not_its_address(board_host, tmp_path):
+    """Two boards met at the same address one after the other (DHCP gave jetson-02 the address jetson-01 had):
+    each key is its name's, so the second is a first contact, not a "changed key" scare; and a key that
+    really changed under the same name is refused and named for `ssh-keygen -R`."""
+    kh = tmp_path / "kh"
+    one = _client(board_host, kh, alias="jetson-01.local")
+    assert one.target.shown == f"jetson-01.local at 127.0.0.1:{board_host['port']}"
+    one.ensure_trusted(lambda keys: True)
+    lines = kh.read_text().splitlines()
+    assert lines and all(line.startswith("jetson-01.local ") for line in lines), lines
+    assert one.run("true").ok
+    assert "HostKeyAlias=jetson-01.local" in one.argv("true")
+    # The address itself was never trusted, and the next card at that address is asked about.
+    assert not _client(board_host, kh).is_known()
+    two = _client(board_host, kh, alias="jetson-02.local")
+    asked = []
+    with pytest.raises(HostKeyUnknown) as e:
+        two.ensure_trusted(lambda keys: asked.append(keys) or False)
+    assert asked and "jetson-02.local at 127.0.0.1" in str(e.value)
+    # jetson-01 re-flashed (new key, same name): refused by ssh, and the fix names the card.
+    other = tmp_path / "other"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
+    kh.write_text(f"jetson-01.local {other.with_suffix('.pub').read_text()}")
+    with pytest.raises(HostKeyChanged) as e:
+        one.run("true")
+    assert "ssh-keygen -R 'jetson-01.local'" in str(e.value)
+    one.forget()
+    assert not one.is_known()
 
 
 def test_unknown_key_login_is_refused(board_host, tmp_path):

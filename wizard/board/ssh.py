@@ -51,14 +51,21 @@ def default_known_hosts() -> Path:
 
 @dataclass(frozen=True)
 class SshTarget:
+    """Where to log in. `alias`: the name the host key is kept under instead of the address (a card's board,
+    e.g. jetson-01.local). Addresses move between boards (DHCP); each card was given its own name, so its key
+    is its name's, and the next board at the same address is a first contact, not a "changed key"."""
+
     host: str
     user: str = "root"
     port: int = 22
+    alias: str = ""
 
     def __post_init__(self):
         from wizard.core import validate
 
         validate.host("board address", self.host)      # a label over 63 characters, '-x', 'a b', ...
+        if self.alias:
+            validate.host("board name", self.alias)
         if not self.host or any(c.isspace() for c in self.host) or self.host.startswith("-"):
             raise WizardError(f"board address {self.host!r} is not a host name or IP address; "
                               "give one like 192.168.1.42 or jetson-nano-qspi-sd.local")
@@ -69,8 +76,17 @@ class SshTarget:
 
     @property
     def known_hosts_name(self) -> str:
-        """How ssh names this host in known_hosts: `host`, or `[host]:port` off port 22."""
+        """How ssh names this host in known_hosts: `host`, or `[host]:port` off port 22; the alias as it is
+        (ssh's HostKeyAlias adds no port)."""
+        if self.alias:
+            return self.alias
         return self.host if self.port == 22 else f"[{self.host}]:{self.port}"
+
+    @property
+    def shown(self) -> str:
+        """The host as a user reads it: the address, and for an alias both."""
+        where = self.host if self.port == 22 else f"{self.host}:{self.port}"
+        return f"{self.alias} at {where}" if self.alias else self.known_hosts_name
 
     @property
     def login(self) -> str:
@@ -112,7 +128,7 @@ class HostKeyUnknown(WizardError):
     def __init__(self, keys: HostKeys, known_hosts: Path):
         self.keys = keys
         fps = "; ".join(keys.fingerprints) or "no key offered"
-        super().__init__(f"{keys.target.known_hosts_name} is not a known board (host key {fps}); compare it with "
+        super().__init__(f"{keys.target.shown} is not a known board (host key {fps}); compare it with "
                          f"`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on the board's console, then run "
                          f"again with --accept-new-host-key (the key is kept in {known_hosts})")
 
@@ -120,7 +136,7 @@ class HostKeyUnknown(WizardError):
 class HostKeyChanged(WizardError):
     def __init__(self, target: SshTarget, known_hosts: Path):
         self.target = target
-        super().__init__(f"the host key of {target.known_hosts_name} changed since it was trusted (a re-flashed "
+        super().__init__(f"the host key of {target.shown} changed since it was trusted (a re-flashed "
                          f"board gets a new key; anything else may be an impostor); if you re-flashed it, forget "
                          f"the old key with `ssh-keygen -R '{target.known_hosts_name}' -f {known_hosts}` and "
                          "check again")
@@ -205,7 +221,7 @@ class SshClient:
         lines = [ln for ln in r.stdout.splitlines() if ln.strip() and not ln.startswith("#")]
         if not lines:
             why = (r.stderr.strip().splitlines() or ["no key received"])[-1]
-            raise WizardError(f"could not read the host key of {t.known_hosts_name} ({why}); check the address "
+            raise WizardError(f"could not read the host key of {t.shown} ({why}); check the address "
                               "and that the board has booted and runs sshd")
         fp = _run([_tool("ssh-keygen"), "-l", "-f", "-"], 10, stdin=("\n".join(lines) + "\n").encode())
         fingerprints = []
@@ -214,6 +230,8 @@ class SshClient:
             # "<bits> SHA256:... <host> (<TYPE>)"
             if len(parts) >= 3 and parts[1].startswith("SHA256:"):
                 fingerprints.append(f"{parts[-1].strip('()')} {parts[1]}")
+        if t.alias:         # kept under the name ssh will look up (HostKeyAlias), not under the address
+            lines = [f"{t.alias} {ln.split(None, 1)[1]}" for ln in lines if len(ln.split(None, 1)) == 2]
         return HostKeys(t, lines, fingerprints)
 
     def trust(self, keys: HostKeys) -> None:
@@ -256,6 +274,7 @@ class SshClient:
                  "-o", "StrictHostKeyChecking=yes",
                  "-o", f"UserKnownHostsFile={self.known_hosts}",
                  "-o", "GlobalKnownHostsFile=/dev/null",
+                 *(["-o", f"HostKeyAlias={self.target.alias}"] if self.target.alias else []),
                  "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3",
                  "-o", "LogLevel=ERROR"]
         if self.identity:

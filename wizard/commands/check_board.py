@@ -117,17 +117,20 @@ def _password(args, profile, where: str) -> str:
 def _check_one(args, profile, session, packages, host: str, password: str, card: str = ""):
     """One board: trust its key on first contact (only with --accept-new-host-key), run every check, print
     each as it comes; the engine records it in the project (under the card's host name when it is a card)."""
+    from wizard.board.cards import mdns_name
     from wizard.board.check import FAIL, PASS, BoardChecker, check_board
     from wizard.board.ssh import SshClient, SshTarget, default_known_hosts
 
-    target = SshTarget(host, args.user or profile.board.get("user", "root"), args.port)
+    # A card's key is kept under its own name, wherever it was found (see SshTarget).
+    target = SshTarget(host, args.user or profile.board.get("user", "root"), args.port,
+                       alias=mdns_name(profile, card) if card else "")
     client = SshClient(target, identity=args.identity, known_hosts=args.known_hosts or default_known_hosts(),
                        connect_timeout=args.timeout, password=password)
     checker = BoardChecker(client, profile, packages, image=args.image)
 
     def trust_first(keys) -> bool:
         if args.accept_new_host_key and not args.json:
-            print(f"Trusting {target.known_hosts_name}: {keys.text()}", file=sys.stderr)
+            print(f"Trusting {target.shown}: {keys.text()}", file=sys.stderr)
         return bool(args.accept_new_host_key)
 
     def show(check) -> None:
