@@ -68,7 +68,7 @@ class FlashScreen(StepScreen):
         self._session_image = ""
         # Per-card options (host name pattern, key): what the user chose; checked by the engine when used.
         self._per_card = PerCard()
-        self._session_next = 1          # the number {n} the next card confirmed in a session gets
+        self._session_names: set = set()    # host names given to cards confirmed in this insert session
         self._insert = None             # wizard.card.fanout.InsertSession while "write every card I insert" is on
         self._session_report = None     # the session's report (wizard.card.report.SessionReport) and its file
         self._session_report_path = None
@@ -223,6 +223,13 @@ class FlashScreen(StepScreen):
         self._per_card = choice
         self._options_changed()
 
+    def _taken(self) -> frozenset:
+        """Host names that boards of this project already have (cards written earlier, and the cards given a
+        name in the running insert session): a numbered pattern skips them, so no two boards share a name."""
+        from wizard.board.cards import card_boards
+
+        return frozenset(b.hostname for b in card_boards(self.session)) | frozenset(self._session_names)
+
     def _refuse(self, why: str) -> None:
         """A bad option found when the cards were picked: one line, nothing written."""
         self.notify(f"{why}; nothing was written.", severity="error", timeout=10, markup=False)
@@ -233,8 +240,7 @@ class FlashScreen(StepScreen):
             return
         table = self.query_one(DiskTable)
         devices = [] if self._session_on else [d.name for d in table.marked_disks]
-        start = self._session_next if self._session_on else 1
-        self.query_one(CardOptionsLine).show(self.per_card, devices, start)
+        self.query_one(CardOptionsLine).show(self.per_card, devices, self._taken())
 
     def on_disk_table_marked(self, message: DiskTable.Marked) -> None:
         self._options_changed()
@@ -254,7 +260,7 @@ class FlashScreen(StepScreen):
             if choice is not None:
                 self.per_card = choice
 
-        self.app.push_screen(CardOptionsScreen(self.per_card, marked), chosen)
+        self.app.push_screen(CardOptionsScreen(self.per_card, marked, taken=self._taken()), chosen)
 
     @staticmethod
     def _becomes(opt, host: bool = True) -> str:
@@ -290,7 +296,7 @@ class FlashScreen(StepScreen):
         if image is None:
             return
         try:
-            opts = self.per_card.options(1)
+            opts = self.per_card.options(1, self._taken())
         except CardOptionError as e:
             self._refuse(str(e))
             return
@@ -336,7 +342,7 @@ class FlashScreen(StepScreen):
         if image is None:
             return
         try:
-            opts = self.per_card.options(len(disks))
+            opts = self.per_card.options(len(disks), self._taken())
         except CardOptionError as e:
             self._refuse(str(e))
             return
@@ -388,7 +394,7 @@ class FlashScreen(StepScreen):
             table = self.query_one(DiskTable)
             self._session_on, self._session_image = True, image
             self._session_ok = self._session_failed = 0
-            self._session_next = 1
+            self._session_names = set()
             self._session_report = self._session_report_path = None
             self._baseline = {d.path for d in table._disks}
             self._seen, self._asking = set(), []
@@ -464,7 +470,7 @@ class FlashScreen(StepScreen):
             return
         # The card's number is taken when it is confirmed: a card left untouched does not use one up.
         try:
-            opts = self.per_card.options(1, start=self._session_next)
+            opts = self.per_card.options(1, self._taken())
         except CardOptionError as e:
             opts = e
 
@@ -481,7 +487,7 @@ class FlashScreen(StepScreen):
                 if not self._session_writing:
                     self._cancel.clear()        # a Stop (Ctrl+X) earlier stopped the cards then, not this one
                 if opts[0] is not None:
-                    self._session_next += 1
+                    self._session_names.add(opts[0].hostname)
                     self._options_changed()
                 self._session_writing.add(disk.path)
                 lines.add(disk.path, self._card_name(disk.name, opts[0]), "waiting")
@@ -740,7 +746,7 @@ class FlashScreen(StepScreen):
         try:
             check_image(image)
             target = FileTarget.at(path)
-            opts = self.per_card.options(1)
+            opts = self.per_card.options(1, self._taken())
         except CardOptionError as e:
             self._refuse(str(e))
             return

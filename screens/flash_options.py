@@ -34,11 +34,12 @@ class PerCard:
     def key_path(self) -> Path:
         return Path(self.key_file).expanduser()
 
-    def names(self, count: int, start: int = 1) -> list:
-        """Host names for `count` cards numbered from `start` (CardOptionError when the pattern is bad)."""
+    def names(self, count: int, taken: frozenset = frozenset()) -> list:
+        """Host names for `count` cards, the pattern's numbers that no board in `taken` has (CardOptionError
+        when the pattern is bad)."""
         if not self.pattern:
             return [None] * count
-        return expand_hostnames(self.pattern, count, start)
+        return expand_hostnames(self.pattern, count, taken=taken)
 
     def check_session(self) -> None:
         """For "write every card I insert": the pattern must number the cards (two cards, two names)."""
@@ -46,17 +47,17 @@ class PerCard:
         if self.key_file:
             load_public_key(self.key_path())
 
-    def options(self, count: int, start: int = 1) -> list:
+    def options(self, count: int, taken: frozenset = frozenset()) -> list:
         """One CardOptions per card, or [None] * count when nothing is asked; everything is read and checked
         now (the key file again: it may have changed since it was chosen)."""
         if self.empty:
             return [None] * count
-        names = self.names(count, start)
+        names = self.names(count, taken)
         key = load_public_key(self.key_path()) if self.key_file else None
         return [CardOptions(hostname=n, ssh_key=key, no_empty_password_ssh=bool(key) and self.no_empty_password_ssh)
                 for n in names]
 
-    def summary(self, devices: list, start: int = 1) -> str:
+    def summary(self, devices: list, taken: frozenset = frozenset()) -> str:
         """One line: what each card gets, the names in pick order (`devices`, or the next ones)."""
         if self.empty:
             return "none: each card is as the image is"
@@ -68,9 +69,9 @@ class PerCard:
         if self.pattern:
             try:
                 if devices:
-                    names = ", ".join(f"{d}→{n}" for d, n in zip(devices, self.names(len(devices), start)))
+                    names = ", ".join(f"{d}→{n}" for d, n in zip(devices, self.names(len(devices), taken)))
                 else:
-                    listed = self.names(3, start) if "{" in self.pattern else self.names(1, start)
+                    listed = self.names(3, taken) if "{" in self.pattern else self.names(1, taken)
                     names = ", ".join(listed) + ("…" if len(listed) > 1 else "")
             except CardOptionError as e:
                 names = str(e)
@@ -102,8 +103,8 @@ class CardOptionsLine(Horizontal):
         yield Button("Per-card options…", id="flash-options-button", compact=True)
         yield Static("", id="flash-options-text", markup=False)
 
-    def show(self, choice: PerCard, devices: list, start: int = 1) -> None:
-        self.query_one("#flash-options-text", Static).update(choice.summary(devices, start))
+    def show(self, choice: PerCard, devices: list, taken: frozenset = frozenset()) -> None:
+        self.query_one("#flash-options-text", Static).update(choice.summary(devices, taken))
 
     def text(self) -> str:
         return str(self.query_one("#flash-options-text", Static).render())

@@ -39,10 +39,11 @@ class CardOptionsScreen(ModalScreen):
     #opt-buttons Button { margin-right: 2; }
     """
 
-    def __init__(self, choice: PerCard, devices: list, *, count: int = 0, start: int = 1,
+    def __init__(self, choice: PerCard, devices: list, *, count: int = 0, taken: frozenset = frozenset(),
                  session: bool = False) -> None:
         super().__init__()
-        self.choice, self.devices, self.start, self.session = choice, list(devices), start, session
+        # taken: host names of boards written earlier in the project, which the numbers skip.
+        self.choice, self.devices, self.taken, self.session = choice, list(devices), frozenset(taken), session
         # How many names the pattern must give distinct: the picked cards, or two for a session (every
         # inserted card its own name), or one when nothing is picked yet.
         self.count = 2 if session else max(1, count or len(self.devices))
@@ -77,6 +78,14 @@ class CardOptionsScreen(ModalScreen):
         self._check()
 
     # -- the live checks ----------------------------------------------------------------------------
+    def _skipped(self, choice: PerCard) -> str:
+        """Why the numbers do not start at 1: boards of this project already have those names."""
+        if "{" not in choice.pattern or not self.taken:
+            return ""
+        mine = sorted(n for n in self.taken if n in set(choice.names(len(self.taken) + 1)))
+        shown = ", ".join(mine[:4]) + (f" and {len(mine) - 4} more" if len(mine) > 4 else "")
+        return f" (already boards in this project: {shown})" if mine else ""
+
     def _current(self) -> PerCard:
         return PerCard(pattern=self.query_one("#opt-pattern", Input).value.strip(),
                        key_file=self.query_one("#opt-key", Input).value.strip(),
@@ -91,12 +100,13 @@ class CardOptionsScreen(ModalScreen):
             if not choice.pattern:
                 preview.update("Every card keeps the image's host name.")
             elif self.devices:
-                names = choice.names(max(self.count, len(self.devices)), self.start)
-                preview.update("Names: " + ", ".join(f"{d} → {n}" for d, n in zip(self.devices, names)))
+                names = choice.names(max(self.count, len(self.devices)), self.taken)
+                preview.update("Names: " + ", ".join(f"{d} → {n}" for d, n in zip(self.devices, names))
+                               + self._skipped(choice))
             else:
-                names = choice.names(max(self.count, 3) if "{" in choice.pattern else 1, self.start)
+                names = choice.names(max(self.count, 3) if "{" in choice.pattern else 1, self.taken)
                 first = "Next inserted cards: " if self.session else "Cards, in the order you pick them: "
-                preview.update(first + ", ".join(names) + ("…" if len(names) > 1 else ""))
+                preview.update(first + ", ".join(names) + ("…" if len(names) > 1 else "") + self._skipped(choice))
             preview.remove_class("opt-error")
         except CardOptionError as e:
             preview.update(str(e))

@@ -55,6 +55,11 @@ def test_hostname_pattern_numbers_cards_in_order():
     assert expand_hostnames("lab{n}", 2, start=9) == ["lab9", "lab10"]
     assert expand_hostnames("nano", 1) == ["nano"]
     assert expand_hostnames("nano-{n}.lab", 1) == ["nano-1.lab"]
+    # Names boards of the project already have are skipped (a desk session's next batch); a fixed name is
+    # what the user asked for, taken or not.
+    assert expand_hostnames("jetson-{n:02}", 3, taken={"jetson-01", "jetson-03"}) == \
+        ["jetson-02", "jetson-04", "jetson-05"]
+    assert expand_hostnames("nano", 1, taken={"nano"}) == ["nano"]
 
 
 @pytest.mark.parametrize("pattern", [

@@ -298,6 +298,77 @@ async def test_session_numbers_the_cards_as_they_are_inserted(session, tmp_path,
     assert _untouched(skipped)
 
 
+async def _write_marked(pilot, app, screen, table, devs) -> None:
+    """Mark `devs`, Enter, type the count and names, and wait for the write to end."""
+    table.focus()
+    for dev in devs:
+        await _mark(pilot, table, dev)
+    await pilot.press("enter")
+    await wait_until(pilot, lambda: isinstance(app.screen, ManyConfirmScreen))
+    await pilot.press(*f"{len(devs)} {' '.join(_name(d) for d in devs)}", "enter")
+    await wait_until(pilot, lambda: not isinstance(app.screen, ManyConfirmScreen))
+    await wait_until(pilot, lambda: not screen.busy, timeout=240)
+
+
+async def test_a_desk_session_in_batches_never_gives_a_name_twice(session, tmp_path, loops, writable_loops):
+    """Two cards, then two more with the same pattern: the second batch goes on at desk-03 (not desk-01 again),
+    the step keeps all four boards (Boot & check looks each up), and the dialog says which names are taken.
+    A failed card's name is free again: the next card gets it."""
+    from wizard.board.cards import card_boards
+
+    img = _image(tmp_path)
+    first, second = _cards(tmp_path, loops, 2, "a"), _cards(tmp_path, loops, 2, "b")
+    session.mark("image", Status.DONE, "made", path=str(img))
+    app = WizardApp(session, start_at="flash")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        table = screen.query_one("#flash-disks")
+        await wait_until(pilot, lambda: all(d in table._rows for d in first + second))
+        await _set_options(pilot, app, "desk-{n:02}", None)
+        await pilot.press("tab", "enter")
+        await wait_until(pilot, lambda: not isinstance(app.screen, CardOptionsScreen))
+        await _write_marked(pilot, app, screen, table, first)
+        assert "2 of 2 cards written and verified" in str(screen.query_one("#flash-result").render())
+
+        table.focus()
+        for dev in second:
+            await _mark(pilot, table, dev)
+        line = screen.query_one("#flash-options").text()
+        assert line.startswith(f"{_name(second[0])}→desk-03, {_name(second[1])}→desk-04"), line
+        await pilot.press("ctrl+o")
+        await wait_until(pilot, lambda: isinstance(app.screen, CardOptionsScreen))
+        preview = str(app.screen.query_one("#opt-preview").render())
+        assert preview.endswith("(already boards in this project: desk-01, desk-02)"), preview
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: not isinstance(app.screen, CardOptionsScreen))
+        for dev in second:                          # unmark: _write_marked marks them again
+            await _mark(pilot, table, dev)
+        await _write_marked(pilot, app, screen, table, second)
+        lines = screen.query_one("#flash-cards")
+        for n, dev in enumerate(second, 3):
+            assert lines.text(dev).startswith(f"{_name(dev)} → desk-{n:02}: written and verified"), lines.text(dev)
+    for n, dev in enumerate(first + second, 1):
+        assert debugfs(dev, "cat /etc/hostname") == f"desk-{n:02}\n"
+    rec = session.step_state("flash")
+    assert [c["hostname"] for c in rec.data["cards"]] == ["desk-01", "desk-02", "desk-03", "desk-04"]
+    assert rec.status is Status.DONE and rec.detail == ("2 cards written and verified (2 more written earlier: "
+                                                        "desk-01, desk-02)"), rec.detail
+    assert [b.hostname for b in card_boards(session)] == ["desk-01", "desk-02", "desk-03", "desk-04"]
+
+    # desk-02's card failed when written again: it is no board now, so the next card gets its name.
+    from wizard.card.fanout import CardJob, CardOutcome, record_step
+    from wizard.card.writer import WriteOptions, check_image
+
+    bad = CardOutcome(CardJob(target=first[1], name=_name(first[1]), identity={}, route="in-process",
+                              options=WriteOptions(), card_options=PerCard("desk-02").options(1)[0]),
+                      error="I/O error")
+    with session.step_run("flash", "writing 1 card") as step:
+        record_step(step, check_image(img), [bad], False)
+    assert [b.hostname for b in card_boards(session)] == ["desk-01", "desk-03", "desk-04"]
+    assert PerCard("desk-{n:02}").names(2, frozenset(b.hostname for b in card_boards(session))) == \
+        ["desk-02", "desk-05"]
+
+
 async def test_a_file_target_gets_the_options_too(session, tmp_path, pubkey):
     """A VM's disk image as the target: the same options, read back from the file."""
     img = _image(tmp_path)

@@ -28,6 +28,7 @@ import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 from wizard.card import cardpatch
 from wizard.card.gpt import GptError, Partition, find_partition
@@ -62,10 +63,13 @@ def check_hostname(name: str) -> str:
     return name
 
 
-def expand_hostnames(pattern: str, count: int, start: int = 1) -> list:
+def expand_hostnames(pattern: str, count: int, start: int = 1, taken: Iterable[str] = ()) -> list:
     """`jetson-{n:02}` -> jetson-01, jetson-02, ... one per card in target order. Only `{n}` is a field, so a
-    pattern cannot reach attributes or other values; names must be distinct when there are several cards."""
+    pattern cannot reach attributes or other values; names must be distinct when there are several cards.
+    `taken`: names boards already have (cards written earlier in the project): a numbered pattern skips them,
+    so a second batch of a desk session goes on at jetson-05, not at jetson-01 again."""
     fields = []
+    taken = set(taken)
     try:
         for _lit, fname, spec, conv in string.Formatter().parse(pattern):
             if fname is None:
@@ -73,7 +77,12 @@ def expand_hostnames(pattern: str, count: int, start: int = 1) -> list:
             if fname != "n" or conv or not _SPEC.match(spec or ""):
                 raise ValueError(fname)
             fields.append(fname)
-        names = [pattern.format(n=i) for i in range(start, start + count)]
+        names, n = [], start
+        while len(names) < count:
+            name = pattern.format(n=n)
+            if not fields or name not in taken:
+                names.append(name)
+            n += 1
     except (ValueError, IndexError, KeyError):
         raise CardOptionError(f"host-name pattern {pattern!r} is not valid: use {{n}} or {{n:02}} for the card "
                              "number, e.g. jetson-{n:02}") from None

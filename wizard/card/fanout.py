@@ -525,19 +525,32 @@ def record_step(step, info, outcomes: list, cancelled: bool) -> None:
         card["verified_bytes"] = out.result.verified if out.result is not None else 0
         cards.append(card)
     ok = [c for c, out in zip(cards, outcomes) if out.ok]     # written, verified unless --no-verify, customised
+    # Boards written earlier in the project stay (a desk session in batches: Boot & check and the Summary
+    # must see every board, and the next batch's numbers go on after theirs); the same host name written
+    # again is the new card. A card that failed, or has no name of its own, was no board: it is not kept.
+    names = {c["hostname"] for c in cards if c.get("hostname")}
+    kept = step.session.step_state(step.step_id).data.get("cards") or []
+    earlier = [c for c in kept if isinstance(c, dict) and c.get("hostname")
+               and not c.get("error") and c["hostname"] not in names]
     data = {"image": str(info.path), "image_size": info.size, "target": ", ".join(c["device"] for c in cards),
-            "written": sum(c["bytes_written"] for c in cards), "cards": cards}
+            "written": sum(c["bytes_written"] for c in cards), "cards": earlier + cards}
     if len(outcomes) == 1 and outcomes[0].result is not None:     # one card (with --hostname): as `flash` keeps it
         data = {**outcomes[0].result.to_json(), **data}
     step.data.update(data)
     failed = [c["name"] for c, out in zip(cards, outcomes) if not out.ok]
+    also = f" ({len(earlier)} more written earlier: {_names(earlier)})" if earlier else ""
     if cancelled:
         step.reopen(f"stopped at your request: {len(ok)} of {len(cards)} cards finished")
     elif failed:
-        step.fail(f"{len(ok)} of {len(cards)} cards written and verified; failed: {', '.join(failed)}")
+        step.fail(f"{len(ok)} of {len(cards)} cards written and verified; failed: {', '.join(failed)}{also}")
     else:
-        step.done(f"{len(cards)} cards written and verified" if len(cards) > 1 else
-                  f"written to {cards[0]['device']} and verified")
+        step.done((f"{len(cards)} cards written and verified" if len(cards) > 1 else
+                   f"written to {cards[0]['device']} and verified") + also)
+
+
+def _names(cards: list, shown: int = 4) -> str:
+    names = [c["hostname"] for c in cards]
+    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
 
 
 def record(out: CardOutcome):
