@@ -67,7 +67,8 @@ class FlashScreen(StepScreen):
         self._session_writing: set = set()
         self._session_image = ""
         # Per-card options (host name pattern, key): what the user chose; checked by the engine when used.
-        self._per_card = PerCard()
+        a = self.session.answers
+        self._per_card = PerCard(a.card_hostname_pattern, a.card_ssh_key, a.card_no_empty_password_ssh)
         self._session_names: set = set()    # host names given to cards confirmed in this insert session
         self._insert = None             # wizard.card.fanout.InsertSession while "write every card I insert" is on
         self._session_report = None     # the session's report (wizard.card.report.SessionReport) and its file
@@ -259,6 +260,9 @@ class FlashScreen(StepScreen):
         def chosen(choice) -> None:
             if choice is not None:
                 self.per_card = choice
+                # Kept in the project's answers: reopened, the wizard goes on with the same pattern and key.
+                self.session.update_answers(card_hostname_pattern=choice.pattern, card_ssh_key=choice.key_file,
+                                            card_no_empty_password_ssh=choice.no_empty_password_ssh)
 
         self.app.push_screen(CardOptionsScreen(self.per_card, marked, taken=self._taken()), chosen)
 

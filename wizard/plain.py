@@ -226,7 +226,24 @@ class PlainRun:
 
     def step_flash(self) -> bool:
         # The typed confirmation inside `flash` is always asked; no answer skips it.
-        return self.command("flash") == 0
+        return self.command("flash", *self._card_args()) == 0
+
+    def _card_args(self) -> list:
+        """The answers' per-card options for the one card written here: the pattern's next name that no board
+        of the project has (as the Write the card step numbers them), the key, the sshd setting."""
+        from wizard.board.cards import card_boards
+        from wizard.card.customise import expand_hostnames
+
+        a = self.session.answers
+        args = []
+        if a.card_hostname_pattern:
+            taken = {b.hostname for b in card_boards(self.session)}
+            args += ["--hostname", expand_hostnames(a.card_hostname_pattern, 1, taken=taken)[0]]
+        if a.card_ssh_key:
+            args += ["--ssh-key", a.card_ssh_key]
+            if a.card_no_empty_password_ssh:
+                args.append("--no-empty-password-ssh")
+        return args
 
     def step_boot(self) -> bool:
         from wizard.board.cards import card_boards

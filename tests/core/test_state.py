@@ -76,6 +76,12 @@ def test_answers_validate_names_key_and_allowed_values():
         Answers.from_dict({"packages": ["tensorrt"]}, base=a).validate(prof)
     with pytest.raises(WizardError, match="board_port must be a whole number"):
         Answers.from_dict({"board_port": "22"}, base=a)
+    with pytest.raises(WizardError, match="card_no_empty_password_ssh must be true or false"):
+        Answers.from_dict({"card_no_empty_password_ssh": "yes"}, base=a)
+    with pytest.raises(WizardError, match="card_hostname_pattern: control characters"):
+        Answers.from_dict({"card_hostname_pattern": "desk-{n}\nx"}, base=a).validate(prof)
+    kept = Answers.from_dict({"card_hostname_pattern": "desk-{n:02}", "card_no_empty_password_ssh": True}, base=a)
+    assert kept.validate(prof).card_no_empty_password_ssh is True
 
 
 def test_reset_from_marks_later_steps_pending(project):

@@ -397,3 +397,29 @@ def test_write_many_stops_every_card_when_asked(tmp_path, loops):
     for k in (0, 1):
         result, error = finished[k]
         assert result is None and re.search(r"stopped (before writing|at your request)", error), error
+
+
+# ------------------------------------------------------------------ plain mode: the answers' per-card options
+
+def test_plain_mode_names_its_card_from_the_answers_pattern(tmp_path, loops, keypair, capsys):
+    """`--plain` with card_hostname_pattern/card_ssh_key in the answers: the card it writes gets the pattern's
+    next name that no board of the project has (desk-03 after desk-01 and desk-02), and the key."""
+    from wizard.core.session import Session
+    from wizard.core.steps import Status
+    from wizard.plain import PlainRun
+
+    img = make_card_image(tmp_path / "card.img", tmp_path)
+    dev = loops.attach(fill(tmp_path / "card", 16 * MiB, CANARY))
+    s = Session.open(tmp_path / "project")
+    s.mark("image", Status.DONE, "made", path=str(img))
+    s.mark("flash", Status.DONE, "2 cards written and verified",
+           cards=[{"device": "/dev/x", "hostname": h, "error": None} for h in ("desk-01", "desk-02")])
+    s.update_answers(card_hostname_pattern="desk-{n:02}", card_ssh_key=str(keypair[1]),
+                     card_no_empty_password_ssh=True)
+    run = PlainRun(s, ask=False, extra_args={"flash": ["--target", dev, "--allow-non-removable", "--yes"]},
+                   out=lambda line: None)
+    assert run.step_flash()
+    _card_is(dev, "desk-03", keypair[1])
+    assert "\nPermitEmptyPasswords no\n" in debugfs(dev, "cat /etc/ssh/sshd_config")
+    kept = Session.open(tmp_path / "project").step_state("flash").data["cards"]     # as the command saved it
+    assert [c["hostname"] for c in kept] == ["desk-01", "desk-02", "desk-03"]

@@ -369,6 +369,33 @@ async def test_a_desk_session_in_batches_never_gives_a_name_twice(session, tmp_p
         ["desk-02", "desk-05"]
 
 
+async def test_the_options_are_kept_when_the_wizard_is_reopened(session, tmp_path, pubkey):
+    """Chosen in the dialog, saved in the project's answers: a reopened wizard goes on with the same pattern,
+    key and setting (and, with the boards already written, the next numbers)."""
+    from wizard.core.session import Session
+
+    session.mark("image", Status.DONE, "made", path=str(_image(tmp_path)))
+    app = WizardApp(session, start_at="flash")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await _set_options(pilot, app, "desk-{n:02}", pubkey, no_empty=True)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: not isinstance(app.screen, CardOptionsScreen))
+    again = Session.open(session.project)
+    a = again.answers
+    assert (a.card_hostname_pattern, a.card_ssh_key, a.card_no_empty_password_ssh) == \
+        ("desk-{n:02}", str(pubkey), True)
+    again.mark("flash", Status.DONE, "2 cards written and verified",
+               cards=[{"device": "/dev/x", "hostname": h, "error": None} for h in ("desk-01", "desk-02")])
+    app = WizardApp(again, start_at="flash")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert screen.per_card == PerCard("desk-{n:02}", str(pubkey), True)
+        line = screen.query_one("#flash-options").text()
+        assert "desk-03, desk-04" in line and "no password-less SSH" in line, line
+
+
 async def test_a_file_target_gets_the_options_too(session, tmp_path, pubkey):
     """A VM's disk image as the target: the same options, read back from the file."""
     img = _image(tmp_path)

@@ -22,5 +22,6 @@ def run(args) -> int:
         return 0
     answers = load_answers(args.check, profile, Answers.defaults(profile))
     for key, value in answers.to_dict().items():
-        print(f"{key} = {value!r}")
+        # TOML's spelling (true/false): what is printed can be pasted back into an answers file.
+        print(f"{key} = {str(value).lower() if isinstance(value, bool) else repr(value)}")
     return 0

@@ -34,6 +34,10 @@ class Answers:
     board_user: str = "root"
     board_port: int = 22
     board_identity: str = ""
+    # Write the card's per-card options, as last chosen (a desk session goes on after the wizard is reopened).
+    card_hostname_pattern: str = ""
+    card_ssh_key: str = ""
+    card_no_empty_password_ssh: bool = False
     # Prerequisites the wizard cannot detect, confirmed ahead in an answers file ("account", "sdkmanager"),
     # as a person ticks them on the checklist.
     confirmed_prereqs: list = field(default_factory=list)
@@ -57,7 +61,10 @@ class Answers:
             if key not in known:
                 raise WizardError(f"{origin}: unknown key {key!r} (known keys: {', '.join(known)})")
             want = type(getattr(out, key))
-            if want is list:
+            if want is bool:
+                if not isinstance(value, bool):
+                    raise WizardError(f"{origin}: {key} must be true or false")
+            elif want is list:
                 if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                     raise WizardError(f"{origin}: {key} must be a list of strings")
             elif want is int:
@@ -110,9 +117,10 @@ class Answers:
             named(validate.url, key)
         for key in ("source_mirror_url", "sstate_mirror_url"):
             named(validate.url, key, validate.MIRROR_SCHEMES, False)
-        for key in ("project_dir", "downloads_dir", "board_identity"):
+        for key in ("project_dir", "downloads_dir", "board_identity", "card_ssh_key"):
             named(validate.path, key)
         named(validate.host, "board_host")
+        named(validate.pattern, "card_hostname_pattern")
         named(validate.login, "board_user")
         return self
 

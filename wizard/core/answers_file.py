@@ -47,6 +47,11 @@ board_host = ""
 board_user = "root"
 board_port = 22
 board_identity = ""
+# Write the card: each card its own board ({{n}} is the card's number; the numbers skip host names that boards
+# of the project already have), an SSH public key for root, and with a key, no password-less root login over SSH
+card_hostname_pattern = ""
+card_ssh_key = ""
+card_no_empty_password_ssh = false
 '''
 
 

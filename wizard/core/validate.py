@@ -61,6 +61,14 @@ def path(key: str, value: str) -> str:
     return value
 
 
+def pattern(key: str, value: str) -> str:
+    """A host-name pattern such as jetson-{n:02}: one line here; the names it gives are checked where cards
+    are named (wizard.card.customise.expand_hostnames), with the same words for every way in."""
+    if value:
+        _one_line(key, value, "a host-name pattern")
+    return value
+
+
 def host(key: str, value: str) -> str:
     """A host name (RFC 1123 labels of 1-63 characters, 253 in all) or an IPv4/IPv6 address."""
     if not value:
