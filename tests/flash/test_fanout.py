@@ -364,3 +364,45 @@ def test_as_a_user_through_udisks2_a_card_polkit_refuses_fails_alone(desktop_sta
     finally:
         for r in rules:
             r.unlink()
+
+
+def test_a_stop_in_the_middle_of_a_helper_write_many_stops_every_card(tmp_path, loops, throttle):
+    """Stop (the wizard's Ctrl+X / Ctrl-C, sent as `cancel` on the helper's stdin) while two cards are being
+    written at 2 MB/s by ONE helper process: both stop mid-write and say so, none is reported written, and the
+    helper process exits (the call returns) within seconds."""
+    import sys
+
+    from wizard.card import elevate
+    from wizard.card.fanout import CardJob
+    from wizard.card.writer import identity_of
+
+    image = make_image(tmp_path / "img", 24 * MiB, [(1 * MiB, 20 * MiB)], seed=11)
+    devs = []
+    for i in range(2):
+        f = tmp_path / f"c{i}"
+        subprocess.run(["truncate", "-s", "32M", str(f)], check=True)
+        devs.append(loops.attach(f))
+        throttle.limit(devs[-1], 2 * 10**6)      # 20 MB at 2 MB/s: ten seconds; the stop lands mid-write
+    jobs = [CardJob(target=d, name=Path(d).name, identity=identity_of(d), route="helper",
+                    options=WriteOptions(allow_non_removable=True)) for d in devs]
+    helper = str(Path(elevate._package_root()) / "wizard" / "card" / "flash_helper.py")
+    # The helper as sudo would start it, but inside the throttled cgroup.
+    argv_for = lambda args: ["sh", "-c", f'echo $$ > {throttle.path}/cgroup.procs && exec "$0" "$@"',  # noqa: E731
+                             sys.executable, "-I", helper, "--control-stdin", *args]
+    started: dict = {}
+
+    def writing() -> bool:
+        """True one second after both cards have written something (the user presses Stop then)."""
+        if all(Path(f"/sys/block/{Path(d).name}/stat").read_text().split()[6] != "0" for d in devs):
+            started.setdefault("at", time.monotonic())
+        return "at" in started and time.monotonic() - started["at"] > 1
+
+    finished: dict = {}
+    t0 = time.monotonic()
+    data = elevate.write_cards(image, jobs, progress_for=lambda k: None, cancel=writing,
+                               on_card=lambda k, r, e: finished.update({k: (r, e)}), argv_for=argv_for)
+    assert time.monotonic() - t0 < 8, "the helper did not stop when asked"
+    assert "at" in started and sorted(finished) == [0, 1] and data["ok"] == 0, (finished, data)
+    for k in (0, 1):
+        result, error = finished[k]
+        assert result is None and re.search(r"stopped at your request", error), error

@@ -64,16 +64,20 @@ def test_several_cards_are_recorded_and_summarised_each(tmp_path, loops):
     for n, d in enumerate(order, 1):
         assert f"- **Card {n} ({d}):** host name jetson-{n:02}" in section, section
 
-    # The two good cards again: the step is done, with both.
+    # Two cards again (jetson-01, jetson-02 by the command's own numbering): the step is done. The project keeps
+    # its boards by name: jetson-01 is the new card, jetson-02 is a board now (it failed before), and
+    # jetson-03, written earlier, is still one of the project's boards (Boot & check looks it up).
     args = ["flash", image, "--yes", "--allow-non-removable", "--hostname", "jetson-{n:02}", "--project", project,
             "--target", devs[0], "--target", devs[1]]
     proc = run_cli(*args, timeout=240)
     assert proc.returncode == 0, (proc.stdout, proc.stderr)
     s = Session.open(project)
     rec = s.step_state("flash")
-    assert rec.status is Status.DONE and rec.detail == "2 cards written and verified"
-    assert [c["device"] for c in rec.data["cards"]] == devs
-    assert dict(build_summary(s).card)["Cards"] == "2 of 2 written and verified"
+    assert rec.status is Status.DONE, (rec.status, rec.detail)
+    assert rec.detail == "2 cards written and verified (1 more written earlier: jetson-03)"
+    assert [(c["hostname"], c["device"]) for c in rec.data["cards"]] == [
+        ("jetson-03", devs[1]), ("jetson-01", devs[0]), ("jetson-02", devs[1])]
+    assert dict(build_summary(s).card)["Cards"] == "3 of 3 written and verified"
 
 
 def test_one_customised_card_is_recorded_as_one_card(tmp_path, loops):
