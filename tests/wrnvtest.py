@@ -62,3 +62,13 @@ def screen_lines(app) -> list:
     for x, y, body in re.findall(r'<text class="[^"]*" x="([\d.]+)" y="([\d.]+)"[^>]*>(.*?)</text>', svg):
         rows.setdefault(float(y), []).append((float(x), html.unescape(body).replace("\xa0", " ")))
     return ["".join(t for _x, t in sorted(parts)) for _y, parts in sorted(rows.items())]
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 5) -> None:
+    """Stop a process a test started (by its own handle): SIGTERM, then SIGKILL if it has not gone."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

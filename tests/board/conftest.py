@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import pytest
+from wrnvtest import stop_process
 from wrnvtmux import tmux  # noqa: F401  (fixture: a real terminal)
 
 HERE = Path(__file__).resolve().parent
@@ -168,11 +169,7 @@ def board_host(tmp_path_factory):
                "locked_identity": base / "id_locked", "passphrase": "s3cret phrase",
                "jetson": jet, "profile": profile}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+from wrnvtest import stop_process
 
 from wizard.demo.board import free_port, sshd_config
 
@@ -58,15 +59,6 @@ def _ssh(tmp_path: Path, port: int, *args: str, timeout: float, stdin: str = "")
         input=stdin, capture_output=True, text=True, timeout=timeout)
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 def test_login_never_reads_the_hosts_startup_files(hanging_home, tmp_path):
     port = free_port()
     proc = _start(tmp_path, hanging_home, sshd_config(port, tmp_path, tmp_path / "host_key",
@@ -82,7 +74,7 @@ def test_login_never_reads_the_hosts_startup_files(hanging_home, tmp_path):
         assert time.monotonic() - start < 15
         assert not list(tmp_path.glob("read-*")), "a startup file of this computer's user was read"
     finally:
-        _stop(proc)
+        stop_process(proc)
 
 
 def test_control_a_plain_sshd_hangs_on_the_same_home(hanging_home, tmp_path):
@@ -96,4 +88,4 @@ def test_control_a_plain_sshd_hangs_on_the_same_home(hanging_home, tmp_path):
             _ssh(tmp_path, port, "true", timeout=4)
         assert (tmp_path / "read-.bashrc").exists()
     finally:
-        _stop(proc)
+        stop_process(proc)

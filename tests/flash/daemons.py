@@ -15,6 +15,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from wrnvtest import stop_process
+
 SOCKET = Path("/run/dbus/system_bus_socket")
 UDEVD = "/lib/systemd/systemd-udevd"
 POLKITD = "/usr/lib/polkit-1/polkitd"
@@ -65,12 +67,7 @@ class Stack:
 
     def stop(self) -> None:
         for _name, proc in reversed(self.procs):
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc, timeout=10)
         for pid in reversed(self.pids):
             try:
                 os.kill(pid, signal.SIGTERM)

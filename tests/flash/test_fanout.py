@@ -262,6 +262,17 @@ def test_a_card_changed_after_the_write_fails_its_digest_verify(tmp_path):
     assert "verify failed" in outcomes[0].error and str(4 * MiB) in outcomes[0].error
 
 
+def _slow_cards(tmp_path, loops, throttle, n: int) -> list:
+    """n 32 MiB cards written at 2 MB/s: a 20 MB image takes ten seconds, so a stop lands mid-write."""
+    devs = []
+    for i in range(n):
+        f = tmp_path / f"c{i}"
+        subprocess.run(["truncate", "-s", "32M", str(f)], check=True)
+        devs.append(loops.attach(f))
+        throttle.limit(devs[-1], 2 * 10**6)
+    return devs
+
+
 def test_ctrl_c_stops_every_card_and_no_verify_still_exits_0(tmp_path, loops, throttle):
     import os
     import signal
@@ -270,12 +281,7 @@ def test_ctrl_c_stops_every_card_and_no_verify_still_exits_0(tmp_path, loops, th
     from flashkit import REPO
 
     image = make_image(tmp_path / "img", 24 * MiB, [(1 * MiB, 20 * MiB)], seed=9)
-    devs = []
-    for i in range(3):
-        f = tmp_path / f"c{i}"
-        subprocess.run(["truncate", "-s", "32M", str(f)], check=True)
-        devs.append(loops.attach(f))
-        throttle.limit(devs[-1], 2 * 10**6)      # 20 MB at 2 MB/s: ten seconds, Ctrl-C lands mid-write
+    devs = _slow_cards(tmp_path, loops, throttle, 3)
     args = [sys.executable, "-m", "wizard.cli", "flash", str(image), "--yes", "--allow-non-removable"]
     for d in devs:
         args += ["--target", d]
@@ -377,12 +383,7 @@ def test_a_stop_in_the_middle_of_a_helper_write_many_stops_every_card(tmp_path, 
     from wizard.card.writer import identity_of
 
     image = make_image(tmp_path / "img", 24 * MiB, [(1 * MiB, 20 * MiB)], seed=11)
-    devs = []
-    for i in range(2):
-        f = tmp_path / f"c{i}"
-        subprocess.run(["truncate", "-s", "32M", str(f)], check=True)
-        devs.append(loops.attach(f))
-        throttle.limit(devs[-1], 2 * 10**6)      # 20 MB at 2 MB/s: ten seconds; the stop lands mid-write
+    devs = _slow_cards(tmp_path, loops, throttle, 2)
     jobs = [CardJob(target=d, name=Path(d).name, identity=identity_of(d), route="helper",
                     options=WriteOptions(allow_non_removable=True)) for d in devs]
     helper = str(Path(elevate._package_root()) / "wizard" / "card" / "flash_helper.py")
