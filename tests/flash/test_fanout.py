@@ -214,8 +214,10 @@ def test_cards_wait_for_a_slower_one_but_not_for_a_stalled_one(tmp_path):
         slept = []
 
         def progress_for(i):
+            # From the card's first progress call on: progress is sent at most every 0.1 s, so on a fast
+            # machine the only calls may be at 0 and near the end; a pause keyed to "after 8 MiB" came too late.
             def slow(p):
-                if i == 0 and p.label.startswith("Writing") and p.done >= 8 * MiB:
+                if i == 0 and p.label.startswith("Writing") and p.done < 40 * MiB:
                     time.sleep(pause if not slept else 0.1)
                     slept.append(p.done)
             return slow

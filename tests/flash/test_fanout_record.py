@@ -71,6 +71,9 @@ def test_several_cards_are_recorded_and_summarised_each(tmp_path, loops):
             "--target", devs[0], "--target", devs[1]]
     proc = run_cli(*args, timeout=240)
     assert proc.returncode == 0, (proc.stdout, proc.stderr)
+    # jetson-01 is already a board (jetson-02 failed before, so it is not): said before the confirmation.
+    assert "Note: jetson-01 is already the name of a board of this project; the card written now takes the " \
+           "name over." in proc.stderr, proc.stderr
     s = Session.open(project)
     rec = s.step_state("flash")
     assert rec.status is Status.DONE, (rec.status, rec.detail)

@@ -48,6 +48,8 @@ def run(args, image, targets: list) -> int:
     # The cards' changes are worked out on the image, whichever way each card is opened: an image they cannot be
     # made on (no such partition, not ext4, unfinished journal, e2fsprogs missing or too old) stops here.
     planner = ImagePlanner(info.path, partition) if customising else None
+    if customising:
+        _say_names_taken(args, card_opts)
     _confirm_all([d for _, _, d in checked], args.yes)
 
     jobs = []
@@ -140,6 +142,24 @@ def _check_report_path(path) -> None:
     if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
         raise UsageError(f"--report {path}: cannot write into {folder} (missing or not yours): pick another "
                          "place; nothing was written")
+
+
+def _say_names_taken(args, card_opts: list) -> None:
+    """Before the confirmation: host names that boards of the project already have. The card written now takes
+    the name over (right when it is that board again); two boards with one name collide on the network."""
+    from wizard.board.cards import card_boards
+    from wizard.commands.flash import _project_session
+
+    session = _project_session(args)
+    if session is None:
+        return
+    taken = {b.hostname for b in card_boards(session)}
+    again = [o.hostname for o in card_opts if o is not None and o.hostname in taken]
+    if again:
+        print(f"Note: {', '.join(again)} {'is' if len(again) == 1 else 'are'} already the name of a board of this "
+              "project; the card written now takes the name over. Right when you write that board again; for "
+              "new boards give a pattern whose names are new (the wizard's Write the card step numbers on).",
+              file=sys.stderr)
 
 
 def _partition_name(args) -> str:
