@@ -155,7 +155,8 @@ async def _asked_for(pilot, app, path):
         if isinstance(screen, InsertedCardScreen) and screen.disk.path != path:
             screen.dismiss(False)
             return False
-        return isinstance(screen, InsertedCardScreen)
+        # Mounted, not only active: the callers read its text at once.
+        return isinstance(screen, InsertedCardScreen) and bool(screen.query("#inserted-key"))
 
     await wait_until(pilot, asked)
     return app.screen

@@ -69,8 +69,10 @@ def main() -> None:
                 return
             t0 = time.monotonic()
             tb.add_string(job["record"])            # the card is plugged in: umockdev sends "add"
+            # The question is up once its screen is mounted (the screen can be active a frame before that).
             asked = await wait(pilot, lambda: isinstance(app.screen, InsertedCardScreen)
-                               and app.screen.disk.path == dev, timeout=20)
+                               and app.screen.disk.path == dev and bool(app.screen.query("#inserted-key")),
+                               timeout=20)
             out["asked_after"] = round(time.monotonic() - t0, 3) if asked else None
             if not asked:
                 out["fatal"] = "the inserted card was not asked for"
